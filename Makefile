@@ -1,0 +1,31 @@
+# velero-plugin-s3csi. `make demo` and `make test` are the quick start.
+BIN      := velero-plugin-s3csi
+VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS  := -s -w -X main.version=$(VERSION)
+OUT      := _output
+GO       ?= go
+
+.PHONY: build tools test bench demo lint clean
+
+build: ## the plugin binary, static
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(OUT)/$(BIN) .
+
+tools: ## MinIO and versitygw, pinned, built once into the tool cache
+	bash hack/tool.sh minio versitygw >/dev/null
+
+test: tools ## every test, against real S3 servers and Velero's plugin host
+	$(GO) test -count=1 -timeout 40m ./...
+
+bench: tools ## throughput and peak memory, printed as a table
+	bash hack/tool.sh velero-plugin-for-aws >/dev/null
+	$(GO) run ./hack/bench
+
+demo: tools ## a backup-shaped upload, list, signed download and delete through Velero's host
+	$(GO) run ./hack/demo
+
+lint:
+	@test -z "$$(gofmt -l . | tee /dev/stderr)" || (echo "gofmt: files above need formatting" && exit 1)
+	$(GO) vet ./...
+
+clean:
+	rm -rf $(OUT)

@@ -1,0 +1,369 @@
+package config
+
+import (
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/pem"
+	"fmt"
+	"net/url"
+	"os"
+	"sort"
+	"strings"
+	"time"
+)
+
+// S3 limits that bound the multipart settings.
+const (
+	MinPartSize = 5 << 20
+	MaxPartSize = 5 << 30
+	MaxParts    = 10000
+	// DefaultRegion is used when s3Url names a non-AWS server and no
+	// region is given: S3-compatible servers accept it, and SigV4 needs one.
+	DefaultRegion = "us-east-1"
+)
+
+// ObjectStore is every setting of the example.io/s3compat object store,
+// typed and validated. Location keys are those of velero-plugin-for-aws.
+type ObjectStore struct {
+	Bucket string
+	Prefix string
+
+	Region string
+	// RegionLookup is true when neither region nor s3Url is set: the
+	// bucket's region is asked of AWS at Init.
+	RegionLookup          bool
+	S3URL                 string
+	PublicURL             string
+	ForcePathStyle        bool
+	InsecureSkipTLSVerify bool
+	CACert                []byte // PEM, already checked to hold a certificate
+	Profile               string
+	CredentialsFile       string
+
+	ServerSideEncryption string // "", AES256, aws:kms, aws:kms:dsse
+	KMSKeyID             string
+	CustomerKey          Secret // SSE-C key, exactly 32 bytes
+	Tagging              string // URL query form, validated
+	// ChecksumAlgorithm is "" (none unless the server requires one), MD5
+	// (Content-MD5), or an S3 flexible checksum: CRC32, CRC32C, CRC64NVME,
+	// SHA1, SHA256. The plugin computes it and sends it as a header.
+	ChecksumAlgorithm string
+
+	PartSize         int64         // first multipart part size; grows after
+	Concurrency      int           // parts uploaded at once
+	RequestTimeout   time.Duration // each S3 request that carries no object data
+	StallTimeout     time.Duration // a transfer with no progress this long fails
+	MaxRetries       int           // retries of a transient failure, per request
+	ProgressInterval time.Duration // 0: no progress lines
+
+	// Origin names where each key that was set came from.
+	Origin map[string]string
+}
+
+// Layer is one source of settings; earlier layers win.
+type Layer struct {
+	Name   string // e.g. `BSL config`, `ConfigMap velero/s3compat-config`
+	Values map[string]string
+}
+
+type objectStoreKey struct {
+	name string
+	set  func(o *ObjectStore, v string) error
+}
+
+// Keys that Velero itself adds to a BSL's config map.
+var veleroAddedKeys = []string{"bucket", "prefix", "caCert", "credentialsFile"}
+
+var objectStoreKeys = []objectStoreKey{
+	{"bucket", func(o *ObjectStore, v string) error { o.Bucket = v; return nil }},
+	{"prefix", func(o *ObjectStore, v string) error { o.Prefix = v; return nil }},
+	{"region", func(o *ObjectStore, v string) error { o.Region = strings.TrimSpace(v); return nil }},
+	{"s3Url", func(o *ObjectStore, v string) error { return setURL(&o.S3URL, v) }},
+	{"publicUrl", func(o *ObjectStore, v string) error { return setURL(&o.PublicURL, v) }},
+	{"s3ForcePathStyle", func(o *ObjectStore, v string) (err error) {
+		o.ForcePathStyle, err = parseBool(v)
+		return err
+	}},
+	{"insecureSkipTLSVerify", func(o *ObjectStore, v string) (err error) {
+		o.InsecureSkipTLSVerify, err = parseBool(v)
+		return err
+	}},
+	{"caCert", setCACert},
+	{"profile", func(o *ObjectStore, v string) error { o.Profile = strings.TrimSpace(v); return nil }},
+	{"credentialsFile", func(o *ObjectStore, v string) error { return readable(&o.CredentialsFile, v) }},
+	{"serverSideEncryption", setSSE},
+	{"kmsKeyId", func(o *ObjectStore, v string) error { o.KMSKeyID = strings.TrimSpace(v); return nil }},
+	{"customerKeyEncryptionFile", setCustomerKey},
+	{"customerKeyEncryptionSecret", func(*ObjectStore, string) error {
+		return fmt.Errorf("is not supported yet: put the 32-byte key in a file and use customerKeyEncryptionFile")
+	}},
+	{"tagging", setTagging},
+	{"checksumAlgorithm", setChecksum},
+	{"signatureVersion", func(_ *ObjectStore, v string) error {
+		if v != "4" {
+			return fmt.Errorf("is not supported: only signature version 4 is")
+		}
+		return nil
+	}},
+	{"enableSharedConfig", func(_ *ObjectStore, v string) error {
+		_, err := parseBool(v) // the shared config file is always read
+		return err
+	}},
+	{"multipartPartSize", func(o *ObjectStore, v string) error {
+		n, err := ParseSize(v)
+		if err == nil && (n < MinPartSize || n > MaxPartSize) {
+			err = fmt.Errorf("is out of range [5MiB, 5GiB]")
+		}
+		o.PartSize = n
+		return err
+	}},
+	{"multipartConcurrency", func(o *ObjectStore, v string) (err error) {
+		o.Concurrency, err = parseInt(v, 1, 64)
+		return err
+	}},
+	{"requestTimeout", func(o *ObjectStore, v string) error { return positiveDuration(&o.RequestTimeout, v) }},
+	{"stallTimeout", func(o *ObjectStore, v string) error { return positiveDuration(&o.StallTimeout, v) }},
+	{"maxRetries", func(o *ObjectStore, v string) (err error) {
+		o.MaxRetries, err = parseInt(v, 0, 20)
+		return err
+	}},
+	{"progressInterval", func(o *ObjectStore, v string) (err error) {
+		o.ProgressInterval, err = parseDuration(v)
+		return err
+	}},
+}
+
+// DefaultObjectStore holds the built-in defaults of the tunable settings.
+func DefaultObjectStore() ObjectStore {
+	return ObjectStore{
+		PartSize:         16 << 20,
+		Concurrency:      4,
+		RequestTimeout:   time.Minute,
+		StallTimeout:     2 * time.Minute,
+		MaxRetries:       5,
+		ProgressInterval: 5 * time.Second,
+	}
+}
+
+// ObjectStoreKeys lists every key ParseObjectStore accepts, sorted.
+func ObjectStoreKeys() []string {
+	keys := make([]string, 0, len(objectStoreKeys))
+	for _, k := range objectStoreKeys {
+		keys = append(keys, k.name)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// ParseObjectStore reads the layers (earlier ones win) onto the defaults,
+// rejects unknown keys and bad values by name, and checks the whole.
+func ParseObjectStore(layers ...Layer) (*ObjectStore, error) {
+	o := DefaultObjectStore()
+	o.Origin = map[string]string{}
+	present := map[string]bool{}
+	for i := len(layers) - 1; i >= 0; i-- { // last layer first, so earlier ones overwrite
+		l := layers[i]
+		names := make([]string, 0, len(l.Values))
+		for k := range l.Values {
+			names = append(names, k)
+		}
+		sort.Strings(names)
+		for _, k := range names {
+			key, ok := findKey(k)
+			if !ok {
+				return nil, fmt.Errorf("unknown key %q in %s; valid keys are %s", k, l.Name, strings.Join(ObjectStoreKeys(), ", "))
+			}
+			v := l.Values[k]
+			if err := key.set(&o, v); err != nil {
+				shown := v
+				if k == "caCert" && len(v) > 40 {
+					shown = v[:40] + "..."
+				}
+				return nil, valueError(l.Name, k, shown, err.Error())
+			}
+			o.Origin[k] = l.Name
+			present[k] = true
+		}
+	}
+	if err := o.finish(present); err != nil {
+		return nil, err
+	}
+	return &o, nil
+}
+
+func findKey(name string) (objectStoreKey, bool) {
+	for _, k := range objectStoreKeys {
+		if k.name == name {
+			return k, true
+		}
+	}
+	return objectStoreKey{}, false
+}
+
+// finish applies the defaults that depend on other keys and checks the
+// combinations no single key can.
+func (o *ObjectStore) finish(present map[string]bool) error {
+	if strings.TrimSpace(o.Bucket) == "" {
+		return fmt.Errorf("missing required key %q", "bucket")
+	}
+	if o.S3URL != "" {
+		if !present["s3ForcePathStyle"] {
+			// S3-compatible servers serve path-style URLs; virtual-host
+			// style needs wildcard DNS that http://localhost:9000 lacks.
+			o.ForcePathStyle = true
+		}
+		if o.Region == "" {
+			o.Region = DefaultRegion
+		}
+		if !present["checksumAlgorithm"] {
+			o.ChecksumAlgorithm = ""
+		}
+	} else {
+		o.RegionLookup = o.Region == ""
+		if !present["checksumAlgorithm"] {
+			o.ChecksumAlgorithm = "CRC32" // what velero-plugin-for-aws sends to AWS
+		}
+	}
+	if o.KMSKeyID != "" {
+		switch o.ServerSideEncryption {
+		case "":
+			o.ServerSideEncryption = "aws:kms"
+		case "aws:kms", "aws:kms:dsse":
+		default:
+			return fmt.Errorf("kmsKeyId needs serverSideEncryption aws:kms, not %q", o.ServerSideEncryption)
+		}
+	}
+	if len(o.CustomerKey) > 0 && (o.KMSKeyID != "" || o.ServerSideEncryption != "") {
+		return fmt.Errorf("customerKeyEncryptionFile (SSE-C) cannot be combined with kmsKeyId or serverSideEncryption")
+	}
+	return nil
+}
+
+func setURL(dst *string, v string) error {
+	if _, err := parseHTTPURL(v); err != nil {
+		return err
+	}
+	*dst = strings.TrimRight(strings.TrimSpace(v), "/")
+	return nil
+}
+
+func positiveDuration(dst *time.Duration, v string) error {
+	d, err := parseDuration(v)
+	if err == nil && d == 0 {
+		err = fmt.Errorf("must be greater than zero")
+	}
+	*dst = d
+	return err
+}
+
+func readable(dst *string, v string) error {
+	f, err := os.Open(v)
+	if err != nil {
+		return fmt.Errorf("cannot be read: %v", err)
+	}
+	f.Close()
+	*dst = v
+	return nil
+}
+
+// setCACert takes the PEM that Velero passes (the BSL's caCert field,
+// base64 in YAML, decoded by Kubernetes) and also base64-encoded PEM.
+func setCACert(o *ObjectStore, v string) error {
+	trimmed := strings.TrimSpace(v)
+	if trimmed == "" {
+		return nil
+	}
+	data := []byte(v)
+	if !strings.HasPrefix(trimmed, "-----BEGIN") {
+		dec, err := base64.StdEncoding.DecodeString(trimmed)
+		if err != nil {
+			return fmt.Errorf("is neither PEM nor base64-encoded PEM")
+		}
+		data = dec
+	}
+	found := 0
+	for rest := data; ; {
+		var block *pem.Block
+		block, rest = pem.Decode(rest)
+		if block == nil {
+			break
+		}
+		if block.Type != "CERTIFICATE" {
+			continue
+		}
+		if _, err := x509.ParseCertificate(block.Bytes); err != nil {
+			return fmt.Errorf("holds a certificate that does not parse: %v", err)
+		}
+		found++
+	}
+	if found == 0 {
+		return fmt.Errorf("holds no PEM certificate")
+	}
+	o.CACert = data
+	return nil
+}
+
+func setSSE(o *ObjectStore, v string) error {
+	switch v {
+	case "", "AES256", "aws:kms", "aws:kms:dsse":
+		o.ServerSideEncryption = v
+		return nil
+	}
+	return fmt.Errorf("is not one of AES256, aws:kms, aws:kms:dsse")
+}
+
+func setCustomerKey(o *ObjectStore, path string) error {
+	if path == "" {
+		return nil
+	}
+	key, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("cannot be read: %v", err)
+	}
+	if len(key) != 32 {
+		return fmt.Errorf("must hold exactly 32 bytes (an AES-256 key), holds %d", len(key))
+	}
+	o.CustomerKey = Secret(key)
+	return nil
+}
+
+// setTagging checks the URL-query form S3 takes in x-amz-tagging.
+func setTagging(o *ObjectStore, v string) error {
+	if v == "" {
+		return nil
+	}
+	q, err := url.ParseQuery(v)
+	if err != nil {
+		return fmt.Errorf("is not key=value pairs joined by &")
+	}
+	if len(q) > 10 {
+		return fmt.Errorf("has %d tags; S3 allows 10 per object", len(q))
+	}
+	for k, vals := range q {
+		switch {
+		case k == "":
+			return fmt.Errorf("has a tag with an empty key")
+		case len(vals) != 1:
+			return fmt.Errorf("repeats tag %q", k)
+		case len([]rune(k)) > 128:
+			return fmt.Errorf("has a tag key longer than 128 characters")
+		case len([]rune(vals[0])) > 256:
+			return fmt.Errorf("has a tag value longer than 256 characters")
+		}
+	}
+	o.Tagging = v
+	return nil
+}
+
+// ChecksumAlgorithms are the values checksumAlgorithm takes ("" is none).
+var ChecksumAlgorithms = []string{"", "MD5", "CRC32", "CRC32C", "CRC64NVME", "SHA1", "SHA256"}
+
+func setChecksum(o *ObjectStore, v string) error {
+	for _, a := range ChecksumAlgorithms {
+		if strings.EqualFold(v, a) {
+			o.ChecksumAlgorithm = a
+			return nil
+		}
+	}
+	return fmt.Errorf("is not one of MD5, CRC32, CRC32C, CRC64NVME, SHA1, SHA256 or empty")
+}

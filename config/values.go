@@ -1,0 +1,92 @@
+package config
+
+import (
+	"fmt"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Secret holds a value that must never reach a log line: it prints as
+// <redacted> through every fmt verb and through encoding.
+type Secret []byte
+
+func (Secret) String() string                  { return "<redacted>" }
+func (Secret) GoString() string                { return "<redacted>" }
+func (Secret) MarshalText() ([]byte, error)    { return []byte("<redacted>"), nil }
+func (s Secret) Format(f fmt.State, verb rune) { _, _ = f.Write([]byte("<redacted>")) }
+
+// valueError is the one shape of every bad-value error: the key, the value,
+// where it came from, and why it is wrong.
+func valueError(source, key, value, why string) error {
+	return fmt.Errorf("invalid value for %q in %s: %q %s", key, source, value, why)
+}
+
+func parseBool(v string) (bool, error) {
+	b, err := strconv.ParseBool(strings.TrimSpace(v))
+	if err != nil {
+		return false, fmt.Errorf("is not a boolean (true or false)")
+	}
+	return b, nil
+}
+
+func parseDuration(v string) (time.Duration, error) {
+	d, err := time.ParseDuration(strings.TrimSpace(v))
+	if err != nil {
+		return 0, fmt.Errorf("is not a duration (for example 30s, 5m)")
+	}
+	if d < 0 {
+		return 0, fmt.Errorf("is negative")
+	}
+	return d, nil
+}
+
+func parseInt(v string, lo, hi int) (int, error) {
+	n, err := strconv.Atoi(strings.TrimSpace(v))
+	if err != nil {
+		return 0, fmt.Errorf("is not a whole number")
+	}
+	if n < lo || n > hi {
+		return 0, fmt.Errorf("is out of range [%d, %d]", lo, hi)
+	}
+	return n, nil
+}
+
+var sizeUnits = map[string]int64{
+	"": 1, "b": 1,
+	"k": 1000, "kb": 1000, "ki": 1 << 10, "kib": 1 << 10,
+	"m": 1000 * 1000, "mb": 1000 * 1000, "mi": 1 << 20, "mib": 1 << 20,
+	"g": 1000 * 1000 * 1000, "gb": 1000 * 1000 * 1000, "gi": 1 << 30, "gib": 1 << 30,
+}
+
+// ParseSize reads a byte size such as 8388608, 8Mi, 8MiB, 16MB or 1Gi.
+// K, M, G and KB, MB, GB are decimal; Ki, Mi, Gi (and KiB...) are binary.
+func ParseSize(v string) (int64, error) {
+	s := strings.TrimSpace(v)
+	i := 0
+	for i < len(s) && s[i] >= '0' && s[i] <= '9' {
+		i++
+	}
+	if i == 0 {
+		return 0, fmt.Errorf("is not a size (for example 16Mi, 64MiB, 100MB)")
+	}
+	mult, ok := sizeUnits[strings.ToLower(strings.TrimSpace(s[i:]))]
+	if !ok {
+		return 0, fmt.Errorf("is not a size (for example 16Mi, 64MiB, 100MB)")
+	}
+	n, err := strconv.ParseInt(s[:i], 10, 64)
+	if err != nil || n > (1<<62)/mult {
+		return 0, fmt.Errorf("is too large")
+	}
+	return n * mult, nil
+}
+
+// parseHTTPURL accepts an absolute http or https URL with a host.
+func parseHTTPURL(v string) (*url.URL, error) {
+	u, err := url.Parse(strings.TrimSpace(v))
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("is not an http:// or https:// URL with a host")
+	}
+	return u, nil
+}

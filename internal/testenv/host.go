@@ -1,0 +1,153 @@
+package testenv
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/sirupsen/logrus"
+	"github.com/spf13/pflag"
+	"github.com/vmware-tanzu/velero/pkg/plugin/clientmgmt"
+	"github.com/vmware-tanzu/velero/pkg/plugin/clientmgmt/process"
+	"github.com/vmware-tanzu/velero/pkg/plugin/framework"
+)
+
+// ServeIfPluginProcess must open TestMain of a package that uses Host.
+// Velero's plugin registry also runs its own binary as `<self>
+// run-plugins` to list the plugins built into Velero; in a test that
+// binary is the test binary, which then serves an empty plugin set just as
+// a Velero binary with no built-in plugins would.
+func ServeIfPluginProcess() {
+	if len(os.Args) > 1 && os.Args[1] == "run-plugins" {
+		framework.NewServer().BindFlags(pflag.CommandLine).Serve()
+		os.Exit(0)
+	}
+}
+
+var (
+	buildOnce sync.Once
+	buildDir  string
+	buildErr  error
+)
+
+// PluginDir builds the plugin binary once per test process and returns the
+// folder holding it, as Velero's --plugin-dir would.
+func PluginDir(t testing.TB) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		buildDir, buildErr = os.MkdirTemp("", "s3csi-plugins-")
+		if buildErr != nil {
+			return
+		}
+		cmd := exec.Command("go", "build", "-o", filepath.Join(buildDir, "velero-plugin-s3csi"), ".")
+		cmd.Dir = RepoRoot()
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			buildErr = fmt.Errorf("go build of the plugin: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return buildDir
+}
+
+// Host is Velero's own plugin host code (pkg/plugin/clientmgmt) with a
+// plugin folder, as Velero's server runs it.
+type Host struct {
+	Manager clientmgmt.Manager
+	Logs    *LogCapture
+}
+
+var hostMu sync.Mutex
+
+// StartHost discovers the plugins in dir and returns a manager. serverArgs
+// are the flags of `velero server` that Velero hands on to every plugin
+// process (for example --log-level=debug, --features=EnableCSI).
+func StartHost(t testing.TB, dir string, level logrus.Level, serverArgs ...string) *Host {
+	t.Helper()
+	hostMu.Lock()
+	defer hostMu.Unlock()
+	if !flag.Parsed() {
+		flag.Parse()
+	}
+	// The client builder passes os.Args[2:] to each plugin, as `velero
+	// server --flags` does.
+	os.Args = append([]string{os.Args[0], "server"}, serverArgs...)
+	logs := NewLogCapture(level)
+	reg := process.NewRegistry(dir, logs.Logger, level)
+	if err := reg.DiscoverPlugins(); err != nil {
+		t.Fatalf("velero plugin registry: %v", err)
+	}
+	m := clientmgmt.NewManager(logs.Logger, level, reg)
+	t.Cleanup(m.CleanupClients)
+	return &Host{Manager: m, Logs: logs}
+}
+
+// LogCapture keeps every line logged through the host's logger, plugin
+// lines included.
+type LogCapture struct {
+	Logger *logrus.Logger
+	mu     sync.Mutex
+	lines  []*logrus.Entry
+}
+
+// NewLogCapture returns a logger at level whose lines are kept.
+func NewLogCapture(level logrus.Level) *LogCapture {
+	l := logrus.New()
+	l.SetLevel(level)
+	l.SetOutput(&discard{})
+	c := &LogCapture{Logger: l}
+	l.AddHook(c)
+	return c
+}
+
+// Levels is part of logrus.Hook.
+func (c *LogCapture) Levels() []logrus.Level { return logrus.AllLevels }
+
+// Fire is part of logrus.Hook.
+func (c *LogCapture) Fire(e *logrus.Entry) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	cp := *e
+	cp.Data = logrus.Fields{}
+	for k, v := range e.Data {
+		cp.Data[k] = v
+	}
+	c.lines = append(c.lines, &cp)
+	return nil
+}
+
+// Entries returns the lines so far.
+func (c *LogCapture) Entries() []*logrus.Entry {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]*logrus.Entry(nil), c.lines...)
+}
+
+// Text renders every line with its fields, for searching.
+func (c *LogCapture) Text() string {
+	var b strings.Builder
+	for _, e := range c.Entries() {
+		fmt.Fprintf(&b, "%s %s", e.Level, e.Message)
+		for k, v := range e.Data {
+			fmt.Fprintf(&b, " %s=%v", k, v)
+		}
+		b.WriteString("\n")
+	}
+	return b.String()
+}
+
+type discard struct{}
+
+func (*discard) Write(p []byte) (int, error) {
+	if os.Getenv("S3CSI_TEST_HOSTLOG") != "" {
+		return os.Stderr.Write(p)
+	}
+	return len(p), nil
+}

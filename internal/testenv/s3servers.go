@@ -1,0 +1,215 @@
+package testenv
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/minio/minio-go/v7"
+	"github.com/minio/minio-go/v7/pkg/credentials"
+)
+
+// S3Server is one running S3-compatible server on 127.0.0.1.
+type S3Server struct {
+	Name      string
+	Endpoint  string // http(s)://127.0.0.1:PORT
+	AccessKey string
+	SecretKey string
+	// Features the server has beyond the basics (see Has).
+	Features map[string]bool
+	// CAPEM is the server's certificate when it serves TLS.
+	CAPEM []byte
+	t     testing.TB
+}
+
+// Feature names.
+const (
+	FeatureSSES3 = "sse-s3" // AES256 and aws:kms with the built-in key
+	FeatureSSEC  = "sse-c"
+)
+
+// Has reports whether the server supports a feature.
+func (s *S3Server) Has(f string) bool { return s.Features[f] }
+
+// KMSKeyID is the key MinIO's built-in KMS serves in these tests.
+const KMSKeyID = "test-key"
+
+// MinIOOptions select what the started MinIO serves.
+type MinIOOptions struct {
+	TLS bool // serve https with a fresh self-signed certificate
+}
+
+// StartMinIO starts MinIO (from `make tools`) on a free port with a fresh
+// data folder and its built-in KMS, and stops it when the test ends.
+func StartMinIO(t testing.TB, opt MinIOOptions) *S3Server {
+	t.Helper()
+	bin := Tool(t, "minio")
+	dir := t.TempDir()
+	port := FreePort(t)
+	consolePort := FreePort(t)
+	s := &S3Server{Name: "minio", AccessKey: "minioadmin", SecretKey: "minio-secret-key-123", t: t,
+		Features: map[string]bool{FeatureSSES3: true}}
+	args := []string{"server", "--quiet", "--address", fmt.Sprintf("127.0.0.1:%d", port),
+		"--console-address", fmt.Sprintf("127.0.0.1:%d", consolePort)}
+	scheme := "http"
+	if opt.TLS {
+		certDir := filepath.Join(dir, "certs")
+		s.CAPEM = WriteSelfSignedCert(t, certDir, "public.crt", "private.key")
+		args = append(args, "--certs-dir", certDir)
+		scheme = "https"
+		s.Features[FeatureSSEC] = true // MinIO takes SSE-C keys over TLS only
+	}
+	args = append(args, filepath.Join(dir, "data"))
+	env := []string{
+		"MINIO_ROOT_USER=" + s.AccessKey,
+		"MINIO_ROOT_PASSWORD=" + s.SecretKey,
+		"MINIO_KMS_SECRET_KEY=" + KMSKeyID + ":" + "MzJieXRlc2xvbmdzZWNyZXRrZXltdXN0YmVnaXZlbjE=",
+		"MINIO_BROWSER=off",
+		"MINIO_UPDATE=off",
+		"MINIO_CI_CD=1",
+	}
+	s.Endpoint = fmt.Sprintf("%s://127.0.0.1:%d", scheme, port)
+	startProcess(t, "minio", bin, args, env, dir)
+	s.waitReady(30 * time.Second)
+	return s
+}
+
+// StartVersityGW starts versitygw (from `make tools`) with its posix
+// backend on a fresh folder, and stops it when the test ends.
+func StartVersityGW(t testing.TB) *S3Server {
+	t.Helper()
+	bin := Tool(t, "versitygw")
+	dir := t.TempDir()
+	root := filepath.Join(dir, "root")
+	side := filepath.Join(dir, "meta")
+	for _, d := range []string{root, side} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	port := FreePort(t)
+	s := &S3Server{Name: "versitygw", AccessKey: "vgwadmin", SecretKey: "vgw-secret-key-123", t: t, Features: map[string]bool{}}
+	args := []string{"--port", fmt.Sprintf("127.0.0.1:%d", port), "--access", s.AccessKey, "--secret", s.SecretKey,
+		"posix", "--sidecar", side, root}
+	s.Endpoint = fmt.Sprintf("http://127.0.0.1:%d", port)
+	startProcess(t, "versitygw", bin, args, nil, dir)
+	s.waitReady(30 * time.Second)
+	return s
+}
+
+// Client is an independent S3 client (minio-go) for checking what the
+// plugin wrote.
+func (s *S3Server) Client() *minio.Client {
+	u := strings.TrimPrefix(strings.TrimPrefix(s.Endpoint, "http://"), "https://")
+	opts := &minio.Options{Creds: credentials.NewStaticV4(s.AccessKey, s.SecretKey, ""), Secure: strings.HasPrefix(s.Endpoint, "https"), Region: "us-east-1"}
+	if len(s.CAPEM) > 0 {
+		pool := x509.NewCertPool()
+		pool.AppendCertsFromPEM(s.CAPEM)
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+		opts.Transport = tr
+	}
+	c, err := minio.New(u, opts)
+	if err != nil {
+		s.t.Fatalf("minio client for %s: %v", s.Endpoint, err)
+	}
+	return c
+}
+
+// MakeBucket creates a bucket with a unique name and returns it.
+func (s *S3Server) MakeBucket(t testing.TB) string {
+	t.Helper()
+	name := fmt.Sprintf("b-%d", time.Now().UnixNano())
+	if err := s.Client().MakeBucket(context.Background(), name, minio.MakeBucketOptions{}); err != nil {
+		t.Fatalf("make bucket %s on %s: %v", name, s.Name, err)
+	}
+	return name
+}
+
+// CredentialsFile writes an AWS shared-credentials file for the server, as
+// Velero does from a BSL's credential Secret, and returns its path.
+func (s *S3Server) CredentialsFile(t testing.TB) string {
+	t.Helper()
+	return WriteCredentialsFile(t, "default", s.AccessKey, s.SecretKey)
+}
+
+// WriteCredentialsFile writes a shared-credentials file with one profile.
+func WriteCredentialsFile(t testing.TB, profile, access, secret string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "credentials")
+	body := fmt.Sprintf("[%s]\naws_access_key_id = %s\naws_secret_access_key = %s\n", profile, access, secret)
+	if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func (s *S3Server) waitReady(limit time.Duration) {
+	deadline := time.Now().Add(limit)
+	var err error
+	for time.Now().Before(deadline) {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		_, err = s.Client().ListBuckets(ctx)
+		cancel()
+		if err == nil {
+			return
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	s.t.Fatalf("%s at %s not ready after %s: %v", s.Name, s.Endpoint, limit, err)
+}
+
+// FreePort returns a TCP port free on 127.0.0.1 at the time of the call.
+func FreePort(t testing.TB) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// startProcess runs a server until the test ends; its output goes to a
+// log file that is printed when the test failed.
+func startProcess(t testing.TB, name, bin string, args, env []string, dir string) {
+	t.Helper()
+	logPath := filepath.Join(dir, name+".log")
+	logf, err := os.Create(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, args...)
+	cmd.Env = append(os.Environ(), env...)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.Dir = dir
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start %s: %v", name, err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		logf.Close()
+		if t.Failed() {
+			if b, err := os.ReadFile(logPath); err == nil && len(b) > 0 {
+				t.Logf("%s log (last 4 KiB):\n%s", name, tail(b, 4096))
+			}
+		}
+	})
+}
+
+func tail(b []byte, n int) string {
+	if len(b) > n {
+		b = b[len(b)-n:]
+	}
+	return string(b)
+}

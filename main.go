@@ -1,0 +1,41 @@
+// Command velero-plugin-s3csi is a Velero plugin: the example.io/s3compat
+// object store (any S3-compatible bucket) and, later, the example.io/csi
+// volume snapshotter.
+package main
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/sirupsen/logrus"
+	"github.com/spf13/pflag"
+	"github.com/vmware-tanzu/velero/pkg/plugin/framework"
+
+	"example.io/velero-plugin-s3csi/config"
+	"example.io/velero-plugin-s3csi/objectstore"
+)
+
+// version is stamped at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+func main() {
+	flags := pflag.CommandLine
+	server := framework.NewServer().BindFlags(flags) // also allows unknown flags
+	config.BindFeatures(flags)
+	showVersion := flags.Bool("version", false, "print the version and exit")
+	if err := flags.Parse(os.Args[1:]); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
+	}
+	if *showVersion {
+		fmt.Println("velero-plugin-s3csi", version)
+		return
+	}
+	server.
+		RegisterObjectStore("example.io/s3compat", newObjectStore).
+		Serve()
+}
+
+func newObjectStore(log logrus.FieldLogger) (any, error) {
+	return objectstore.New(log), nil
+}

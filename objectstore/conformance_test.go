@@ -1,0 +1,292 @@
+package objectstore_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/minio/minio-go/v7"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"github.com/vmware-tanzu/velero/pkg/plugin/velero"
+
+	"example.io/velero-plugin-s3csi/internal/testenv"
+)
+
+// target is one object store under test: a server, and the store reached
+// either directly or through Velero's plugin host.
+type target struct {
+	srv    *testenv.S3Server
+	store  velero.ObjectStore
+	bucket string
+	host   *testenv.Host // nil on the direct path
+}
+
+// TestConformance runs one suite against every S3 server the project
+// supports, both in-process and through Velero's plugin host loading the
+// built binary.
+func TestConformance(t *testing.T) {
+	servers := map[string]func(testing.TB) *testenv.S3Server{
+		"minio":     func(t testing.TB) *testenv.S3Server { return testenv.StartMinIO(t, testenv.MinIOOptions{}) },
+		"versitygw": testenv.StartVersityGW,
+	}
+	names := []string{"minio", "versitygw"}
+	for _, name := range names {
+		t.Run(name, func(t *testing.T) {
+			srv := servers[name](t)
+			for _, path := range []string{"direct", "velero-host"} {
+				t.Run(path, func(t *testing.T) {
+					bucket := srv.MakeBucket(t)
+					// Small parts so that multipart paths run on small data.
+					cfg := storeConfig(srv, bucket, "multipartPartSize", "5Mi", "multipartConcurrency", "3")
+					tg := &target{srv: srv, bucket: bucket}
+					if path == "direct" {
+						tg.store, _ = newStore(t, srv, cfg)
+					} else {
+						tg.store, tg.host = hostStore(t, srv, cfg)
+					}
+					runSuite(t, tg)
+				})
+			}
+		})
+	}
+}
+
+func runSuite(t *testing.T, tg *target) {
+	s, b := tg.store, tg.bucket
+	ctx := context.Background()
+
+	t.Run("small object round trip", func(t *testing.T) {
+		data := randomBytes(t, 100<<10)
+		require.NoError(t, s.PutObject(b, "backups/small/small.json", stream(data)))
+		assert.Equal(t, data, readAll(t, s, b, "backups/small/small.json"))
+		ok, err := s.ObjectExists(b, "backups/small/small.json")
+		require.NoError(t, err)
+		assert.True(t, ok)
+		got, err := tg.srv.Client().GetObject(ctx, b, "backups/small/small.json", minio.GetObjectOptions{})
+		require.NoError(t, err)
+		indep, err := io.ReadAll(got)
+		require.NoError(t, err)
+		assert.Equal(t, data, indep, "an independent client reads what the plugin wrote")
+	})
+
+	t.Run("multipart object of unknown size", func(t *testing.T) {
+		data := randomBytes(t, 23<<20+12345) // 5 parts of 5 MiB, the last one short
+		require.NoError(t, s.PutObject(b, "backups/big/big.bin", stream(data)))
+		got := readAll(t, s, b, "backups/big/big.bin")
+		assert.Equal(t, len(data), len(got))
+		assert.Equal(t, digest(data), digest(got))
+		info, err := tg.srv.Client().StatObject(ctx, b, "backups/big/big.bin", minio.StatObjectOptions{})
+		require.NoError(t, err)
+		assert.Equal(t, int64(len(data)), info.Size)
+	})
+
+	t.Run("gzip object checked and stored", func(t *testing.T) {
+		body := gzipped(t, randomBytes(t, 12<<20))
+		require.NoError(t, s.PutObject(b, "backups/gz/gz.tar.gz", stream(body)))
+		assert.Equal(t, digest(body), digest(readAll(t, s, b, "backups/gz/gz.tar.gz")))
+	})
+
+	t.Run("truncated gzip is never committed", func(t *testing.T) {
+		for _, size := range []int{64 << 10, 14 << 20} { // one request, and multipart
+			body := gzipped(t, randomBytes(t, size))
+			cut := body[:len(body)*2/3]
+			key := fmt.Sprintf("backups/cut-%d/cut-%d.tar.gz", size, size)
+			// Through the host, a failing reader becomes a clean EOF:
+			// the plugin sees a short but "complete" stream.
+			err := s.PutObject(b, key, &failingAfter{r: bytes.NewReader(cut)})
+			require.Error(t, err)
+			if tg.host == nil {
+				assert.Contains(t, err.Error(), "read body from Velero")
+			}
+			ok, err := s.ObjectExists(b, key)
+			require.NoError(t, err)
+			assert.False(t, ok, "nothing is visible under %s", key)
+			// Velero's host returns as soon as its reader fails, while the
+			// plugin is still aborting: wait for the abort, not a time.
+			waitNoUploads(t, tg.srv, b, key)
+
+			// The same cut stream ending cleanly is found by the gzip check.
+			err = s.PutObject(b, key, stream(cut))
+			require.Error(t, err)
+			if tg.host == nil {
+				assert.Contains(t, err.Error(), "truncated upload")
+				assert.Contains(t, err.Error(), "gzip trailer")
+			}
+			ok, err = s.ObjectExists(b, key)
+			require.NoError(t, err)
+			assert.False(t, ok)
+			assertNoUploads(t, tg.srv, b, key)
+		}
+		if tg.host != nil {
+			// Velero's host reports a bare EOF; the plugin logs the cause.
+			assertLogged(t, tg.host.Logs, "error", "put object failed", "truncated upload")
+		}
+	})
+
+	t.Run("non-gzip body under a .gz key is refused", func(t *testing.T) {
+		err := s.PutObject(b, "backups/x/x-logs.gz", stream([]byte("plain text, not gzip")))
+		require.Error(t, err)
+		ok, err := s.ObjectExists(b, "backups/x/x-logs.gz")
+		require.NoError(t, err)
+		assert.False(t, ok)
+	})
+
+	t.Run("missing key", func(t *testing.T) {
+		ok, err := s.ObjectExists(b, "backups/none/none.json")
+		require.NoError(t, err)
+		assert.False(t, ok)
+		// Through the host the error arrives with the first read.
+		rc, err := s.GetObject(b, "backups/none/none.json")
+		if err == nil {
+			_, err = io.ReadAll(rc)
+			rc.Close()
+		}
+		require.Error(t, err)
+		assert.Contains(t, err.Error(), "not found")
+	})
+
+	t.Run("missing bucket is an error, not absence", func(t *testing.T) {
+		ok, err := s.ObjectExists("no-such-bucket-s3csi", "k")
+		require.Error(t, err)
+		assert.False(t, ok)
+	})
+
+	t.Run("listing gives full prefixes and full keys", func(t *testing.T) {
+		keys := []string{"lst/backups/b1/b1.tar.gz.json", "lst/backups/b2/a", "lst/backups/b2/c/d", "lst/restores/r1/x"}
+		for _, k := range keys {
+			require.NoError(t, s.PutObject(b, k, stream([]byte(k))))
+		}
+		p, err := s.ListCommonPrefixes(b, "lst/backups/", "/")
+		require.NoError(t, err)
+		assert.Equal(t, []string{"lst/backups/b1/", "lst/backups/b2/"}, p)
+		p, err = s.ListCommonPrefixes(b, "lst/", "/")
+		require.NoError(t, err)
+		assert.Equal(t, []string{"lst/backups/", "lst/restores/"}, p)
+		objs, err := s.ListObjects(b, "lst/backups/b2/")
+		require.NoError(t, err)
+		sort.Strings(objs)
+		assert.Equal(t, []string{"lst/backups/b2/a", "lst/backups/b2/c/d"}, objs)
+		none, err := s.ListObjects(b, "lst/nothing/")
+		require.NoError(t, err)
+		assert.Empty(t, none)
+	})
+
+	t.Run("listing pages past 1000 keys", func(t *testing.T) {
+		putMany(t, tg.srv, b, "many/", 1005)
+		objs, err := s.ListObjects(b, "many/")
+		require.NoError(t, err)
+		assert.Len(t, objs, 1005)
+		p, err := s.ListCommonPrefixes(b, "many/", "/")
+		require.NoError(t, err)
+		assert.Len(t, p, 1005)
+	})
+
+	t.Run("delete is idempotent", func(t *testing.T) {
+		require.NoError(t, s.PutObject(b, "del/x", stream([]byte("x"))))
+		require.NoError(t, s.DeleteObject(b, "del/x"))
+		ok, err := s.ObjectExists(b, "del/x")
+		require.NoError(t, err)
+		assert.False(t, ok)
+		require.NoError(t, s.DeleteObject(b, "del/x"), "deleting a missing key succeeds")
+	})
+
+	t.Run("signed URL downloads without credentials", func(t *testing.T) {
+		data := []byte("backup log line\n")
+		require.NoError(t, s.PutObject(b, "backups/sig/sig-logs.txt", stream(data)))
+		u, err := s.CreateSignedURL(b, "backups/sig/sig-logs.txt", 10*time.Minute)
+		require.NoError(t, err)
+		resp, err := http.Get(u) //nolint:noctx
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		got, err := io.ReadAll(resp.Body)
+		require.NoError(t, err)
+		assert.Equal(t, http.StatusOK, resp.StatusCode, string(got))
+		assert.Equal(t, data, got)
+	})
+
+	t.Run("overwrite replaces", func(t *testing.T) {
+		require.NoError(t, s.PutObject(b, "ow/k", stream([]byte("one"))))
+		require.NoError(t, s.PutObject(b, "ow/k", stream([]byte("two"))))
+		assert.Equal(t, []byte("two"), readAll(t, s, b, "ow/k"))
+	})
+}
+
+// putMany writes n tiny objects with the independent client.
+func putMany(t *testing.T, srv *testenv.S3Server, bucket, prefix string, n int) {
+	t.Helper()
+	c := srv.Client()
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	sem := make(chan struct{}, 16)
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func(i int) {
+			defer wg.Done()
+			defer func() { <-sem }()
+			_, err := c.PutObject(context.Background(), bucket, fmt.Sprintf("%s%04d/x", prefix, i), bytes.NewReader([]byte("x")), 1, minio.PutObjectOptions{})
+			if err != nil {
+				errs <- err
+			}
+		}(i)
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		require.NoError(t, err)
+	}
+}
+
+// assertNoUploads checks that no multipart upload is left for key.
+func assertNoUploads(t *testing.T, srv *testenv.S3Server, bucket, key string) {
+	t.Helper()
+	for u := range srv.Client().ListIncompleteUploads(context.Background(), bucket, key, true) {
+		if u.Err != nil {
+			var resp minio.ErrorResponse
+			if errors.As(u.Err, &resp) && resp.Code == "NotImplemented" {
+				t.Logf("%s cannot list multipart uploads", srv.Name)
+				return
+			}
+			require.NoError(t, u.Err)
+		}
+		assert.Failf(t, "orphaned multipart upload", "key %s upload %s", u.Key, u.UploadID)
+	}
+}
+
+// waitNoUploads waits (up to 30 s) for the multipart uploads of key to be
+// gone, then asserts it.
+func waitNoUploads(t *testing.T, srv *testenv.S3Server, bucket, key string) {
+	t.Helper()
+	for i := 0; i < 300; i++ {
+		open := false
+		for u := range srv.Client().ListIncompleteUploads(context.Background(), bucket, key, true) {
+			open = open || u.Err == nil
+		}
+		if !open {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	assertNoUploads(t, srv, bucket, key)
+}
+
+func assertLogged(t *testing.T, logs *testenv.LogCapture, level, msg, errHas string) {
+	t.Helper()
+	for _, e := range logs.Entries() {
+		if e.Level.String() == level && strings.HasPrefix(e.Message, msg) {
+			if errHas == "" || bytes.Contains([]byte(fmt.Sprint(e.Data["error"])), []byte(errHas)) {
+				return
+			}
+		}
+	}
+	t.Errorf("no %s line %q with error containing %q in:\n%s", level, msg, errHas, logs.Text())
+}

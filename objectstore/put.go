@@ -1,0 +1,346 @@
+package objectstore
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"sync"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+	"github.com/sirupsen/logrus"
+)
+
+// PutObject streams body (of unknown size, not seekable) to bucket/key.
+// A body that fits in the first part goes up in one request; a larger one
+// as a multipart upload with at most Concurrency parts in flight. Any
+// failure aborts the upload, so nothing is ever half-written; a .gz body
+// whose gzip stream is cut short or corrupt is never committed.
+//
+// Velero's host reports a plugin's PutObject error as a bare EOF, so the
+// real cause is logged here at Error level.
+func (s *Store) PutObject(bucket, key string, body io.Reader) error {
+	log := s.log.WithFields(logrus.Fields{"bucket": bucket, "key": key})
+	err := s.putObject(log, bucket, key, body)
+	if err != nil {
+		log.WithError(err).Error("put object failed; nothing was written")
+	}
+	return err
+}
+
+type upload struct {
+	s       *Store
+	log     logrus.FieldLogger
+	bucket  string
+	key     string
+	tr      *transfer
+	pool    *bufPool
+	gz      *gzipCheck
+	full    hash.Hash
+	total   int64
+	parts   chan *part
+	closed  bool  // parts was closed: readErr and total are final
+	readErr error // set by read before it closes parts
+}
+
+func (s *Store) putObject(log logrus.FieldLogger, bucket, key string, body io.Reader) (err error) {
+	c := s.cfg
+	ctx, cancel := context.WithCancelCause(context.Background())
+	defer cancel(nil)
+	u := &upload{
+		s: s, log: log, bucket: bucket, key: key,
+		tr:   startTransfer(log, "upload", c.ProgressInterval, c.StallTimeout, cancel),
+		pool: newBufPool(c.Concurrency + 1),
+		full: fullHash(c.ChecksumAlgorithm),
+	}
+	defer func() { u.tr.finish(err) }()
+	if isGzipKey(key) {
+		u.gz = newGzipCheck(c.Concurrency + 1)
+	}
+	u.parts = make(chan *part)
+	go u.read(ctx, body, u.parts)
+
+	first, err := u.next(ctx)
+	if err != nil {
+		return err
+	}
+	if first == nil { // Velero sends no message for an empty body; a direct caller may
+		return u.putSingle(ctx, &part{num: 1})
+	}
+	second, err := u.next(ctx)
+	if err != nil {
+		first.release()
+		return err
+	}
+	if second == nil {
+		defer first.release()
+		return u.putSingle(ctx, first)
+	}
+	return u.multipart(ctx, cancel, first, second)
+}
+
+// next returns the next filled part, nil at the end of a body that was
+// read whole (and passed the gzip check), or the error that stopped it.
+func (u *upload) next(ctx context.Context) (*part, error) {
+	select {
+	case p, ok := <-u.parts:
+		if ok {
+			return p, nil
+		}
+		u.closed = true
+		err := u.readErr
+		if err == nil {
+			err = u.checkEnd()
+		}
+		if err != nil {
+			return nil, translate("put", u.bucket, u.key, cause(ctx, err))
+		}
+		return nil, nil
+	case <-ctx.Done():
+		return nil, translate("put", u.bucket, u.key, context.Cause(ctx))
+	}
+}
+
+// read fills parts from the host's stream in order and closes out when the
+// stream ends. It runs apart from the uploads so a host that stops
+// sending is caught by the stall timer instead of blocking the method.
+func (u *upload) read(ctx context.Context, body io.Reader, out chan<- *part) {
+	defer close(out)
+	timer := u.tr.watch("reading the object from Velero")
+	defer timer.stop()
+	base := u.s.cfg.PartSize
+	for n := 1; ; n++ {
+		size := partSize(base, n)
+		buf, err := u.pool.get(ctx, size)
+		if err != nil {
+			u.readErr = err
+			return
+		}
+		got, eof, err := fill(body, buf, timer, u.tr)
+		timer.stop() // waiting for a free buffer or an upload slot is not a stall
+		if err != nil {
+			u.pool.put(buf)
+			u.readErr = fmt.Errorf("read body from Velero: %w", err)
+			return
+		}
+		if got == 0 {
+			u.pool.put(buf)
+			return
+		}
+		p := &part{num: n, data: buf[:got], buf: buf, pool: u.pool}
+		p.refs.Store(1)
+		if u.gz != nil {
+			p.refs.Add(1)
+			u.gz.add(p)
+		}
+		if u.full != nil {
+			u.full.Write(p.data)
+		}
+		u.total += int64(got)
+		select {
+		case out <- p:
+		case <-ctx.Done():
+			p.release()
+			return
+		}
+		if eof {
+			return
+		}
+	}
+}
+
+// checkEnd runs once the whole body has been read: the gzip check's verdict.
+func (u *upload) checkEnd() error {
+	if u.gz == nil {
+		return nil
+	}
+	return u.gz.result(u.total)
+}
+
+func (u *upload) putSingle(ctx context.Context, p *part) error {
+	c := u.s.cfg
+	in := &s3.PutObjectInput{
+		Bucket:        aws.String(u.bucket),
+		Key:           aws.String(u.key),
+		ContentLength: aws.Int64(int64(len(p.data))),
+	}
+	u.s.sse.applyPut(in)
+	if c.Tagging != "" {
+		in.Tagging = aws.String(c.Tagging)
+	}
+	sum(c.ChecksumAlgorithm, p.data).applyPut(in)
+	timer := u.tr.watch("sending the object to S3")
+	defer timer.stop()
+	in.Body = &watchedBody{Reader: bytes.NewReader(p.data), timer: timer}
+	if _, err := u.s.s3.PutObject(ctx, in); err != nil {
+		return translate("put", u.bucket, u.key, cause(ctx, err))
+	}
+	u.log.WithField("bytes", len(p.data)).Debug("object written in one request")
+	return nil
+}
+
+func (u *upload) multipart(ctx context.Context, cancel context.CancelCauseFunc, first, second *part) (err error) {
+	c := u.s.cfg
+	create := &s3.CreateMultipartUploadInput{Bucket: aws.String(u.bucket), Key: aws.String(u.key)}
+	u.s.sse.applyCreate(create)
+	if c.Tagging != "" {
+		create.Tagging = aws.String(c.Tagging)
+	}
+	if flexible(c.ChecksumAlgorithm) {
+		create.ChecksumAlgorithm = types.ChecksumAlgorithm(c.ChecksumAlgorithm)
+		if u.full != nil {
+			create.ChecksumType = types.ChecksumTypeFullObject
+		}
+	}
+	rctx, rcancel := context.WithTimeout(ctx, c.RequestTimeout)
+	out, err := u.s.s3.CreateMultipartUpload(rctx, create)
+	rcancel()
+	if err != nil {
+		first.release()
+		second.release()
+		return translate("start multipart upload of", u.bucket, u.key, cause(ctx, err))
+	}
+	uploadID := aws.ToString(out.UploadId)
+	log := u.log.WithField("uploadId", uploadID)
+	log.Debug("multipart upload started")
+	defer func() {
+		if err != nil {
+			u.abort(ctx, log, uploadID)
+		}
+	}()
+
+	var (
+		mu       sync.Mutex
+		done     []types.CompletedPart
+		wg       sync.WaitGroup
+		firstErr error
+	)
+	fail := func(e error) {
+		mu.Lock()
+		if firstErr == nil {
+			firstErr = e
+			cancel(e)
+		}
+		mu.Unlock()
+	}
+	send := func(p *part) {
+		defer wg.Done()
+		defer p.release()
+		cp, e := u.uploadPart(ctx, uploadID, p)
+		if e != nil {
+			fail(e)
+			return
+		}
+		mu.Lock()
+		done = append(done, cp)
+		mu.Unlock()
+	}
+	wg.Add(2)
+	go send(first)
+	go send(second)
+	var readErr error
+	for {
+		p, e := u.next(ctx)
+		if e != nil || p == nil {
+			readErr = e
+			break
+		}
+		wg.Add(1)
+		go send(p)
+	}
+	wg.Wait()
+	switch {
+	case firstErr != nil:
+		return firstErr
+	case readErr != nil:
+		return readErr
+	}
+	return u.complete(ctx, log, uploadID, done)
+}
+
+func (u *upload) uploadPart(ctx context.Context, uploadID string, p *part) (types.CompletedPart, error) {
+	in := &s3.UploadPartInput{
+		Bucket:        aws.String(u.bucket),
+		Key:           aws.String(u.key),
+		UploadId:      aws.String(uploadID),
+		PartNumber:    aws.Int32(int32(p.num)), //nolint:gosec // at most 10,000
+		ContentLength: aws.Int64(int64(len(p.data))),
+	}
+	u.s.sse.applyPart(in)
+	cp := types.CompletedPart{PartNumber: in.PartNumber}
+	sum(u.s.cfg.ChecksumAlgorithm, p.data).applyPart(in, &cp)
+	timer := u.tr.watch(fmt.Sprintf("sending part %d to S3", p.num))
+	defer timer.stop()
+	in.Body = &watchedBody{Reader: bytes.NewReader(p.data), timer: timer}
+	out, err := u.s.s3.UploadPart(ctx, in)
+	if err != nil {
+		return cp, translate(fmt.Sprintf("upload part %d of", p.num), u.bucket, u.key, cause(ctx, err))
+	}
+	cp.ETag = out.ETag
+	return cp, nil
+}
+
+func (u *upload) complete(ctx context.Context, log logrus.FieldLogger, uploadID string, done []types.CompletedPart) error {
+	c := u.s.cfg
+	sortParts(done)
+	in := &s3.CompleteMultipartUploadInput{
+		Bucket:          aws.String(u.bucket),
+		Key:             aws.String(u.key),
+		UploadId:        aws.String(uploadID),
+		MultipartUpload: &types.CompletedMultipartUpload{Parts: done},
+	}
+	u.s.sse.applyComplete(in)
+	if u.full != nil {
+		in.ChecksumType = types.ChecksumTypeFullObject
+		in.ChecksumCRC64NVME = aws.String(base64.StdEncoding.EncodeToString(u.full.Sum(nil)))
+	}
+	// Completing a large upload can take S3 minutes.
+	rctx, rcancel := context.WithTimeout(ctx, 5*c.RequestTimeout)
+	defer rcancel()
+	if _, err := u.s.s3.CompleteMultipartUpload(rctx, in); err != nil {
+		return translate("complete multipart upload of", u.bucket, u.key, cause(ctx, err))
+	}
+	// The stored size must be the size read, or the object is not ours.
+	head := &s3.HeadObjectInput{Bucket: aws.String(u.bucket), Key: aws.String(u.key)}
+	u.s.sse.applyHead(head)
+	hctx, hcancel := context.WithTimeout(ctx, c.RequestTimeout)
+	defer hcancel()
+	h, err := u.s.s3.HeadObject(hctx, head)
+	if err != nil {
+		return translate("check size of", u.bucket, u.key, err)
+	}
+	if got := aws.ToInt64(h.ContentLength); got != u.total {
+		_ = u.s.deleteObject(u.bucket, u.key)
+		return translate("put", u.bucket, u.key, fmt.Errorf("%w: stored %d bytes but read %d; the object was deleted", ErrTruncated, got, u.total))
+	}
+	log.WithFields(logrus.Fields{"bytes": u.total, "parts": len(done)}).Debug("multipart upload completed")
+	return nil
+}
+
+// abort removes the parts of a failed upload so that no orphan is left.
+// It runs even when the transfer's context was cancelled.
+func (u *upload) abort(ctx context.Context, log logrus.FieldLogger, uploadID string) {
+	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), u.s.cfg.RequestTimeout)
+	defer cancel()
+	_, err := u.s.s3.AbortMultipartUpload(actx, &s3.AbortMultipartUploadInput{
+		Bucket: aws.String(u.bucket), Key: aws.String(u.key), UploadId: aws.String(uploadID),
+	})
+	if err != nil && !errors.Is(sentinel(err), ErrNotFound) {
+		log.WithError(err).Error("abort of failed multipart upload failed; its parts are left until a lifecycle rule or a later sweep removes them")
+		return
+	}
+	log.Info("multipart upload aborted")
+}
+
+func sortParts(p []types.CompletedPart) {
+	for i := 1; i < len(p); i++ {
+		for j := i; j > 0 && aws.ToInt32(p[j].PartNumber) < aws.ToInt32(p[j-1].PartNumber); j-- {
+			p[j], p[j-1] = p[j-1], p[j]
+		}
+	}
+}

@@ -1,0 +1,245 @@
+// Package objectstore is the example.io/s3compat ObjectStore: Velero's
+// backups, logs and metadata in any S3-compatible bucket.
+package objectstore
+
+import (
+	"context"
+	"crypto/md5" //nolint:gosec // SSE-C wants the key's MD5
+	"encoding/base64"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+	"github.com/sirupsen/logrus"
+	"github.com/vmware-tanzu/velero/pkg/plugin/velero"
+
+	"example.io/velero-plugin-s3csi/config"
+)
+
+// Store implements Velero's ObjectStore over S3. Build it with New and
+// call Init before anything else; Init may be called again.
+type Store struct {
+	log     logrus.FieldLogger
+	cfg     *config.ObjectStore
+	s3      s3API
+	presign presignAPI
+	sse     sse
+}
+
+var _ velero.ObjectStore = (*Store)(nil)
+
+// New returns a Store that logs through log (the framework's logger).
+func New(log logrus.FieldLogger) *Store {
+	return &Store{log: log}
+}
+
+// Init parses and checks the BSL config, then builds the S3 clients. It
+// makes no request, except to find the bucket's region on AWS when
+// neither region nor s3Url is set.
+func (s *Store) Init(cfg map[string]string) error {
+	c, err := config.ParseObjectStore(config.Layer{Name: "BSL config", Values: cfg})
+	if err != nil {
+		return fmt.Errorf("example.io/s3compat: %w", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), c.RequestTimeout)
+	defer cancel()
+	hc, err := newHTTPClient(c)
+	if err != nil {
+		return err
+	}
+	awsCfg, err := loadAWSConfig(ctx, c, hc)
+	if err != nil {
+		return err
+	}
+	if c.RegionLookup {
+		region, err := lookupRegion(ctx, awsCfg, c)
+		if err != nil {
+			return err
+		}
+		c.Region = region
+	}
+	awsCfg.Region = c.Region
+	client := newS3Client(awsCfg, c, c.S3URL)
+	s.presign = s3.NewPresignClient(client)
+	if c.PublicURL != "" {
+		s.presign = s3.NewPresignClient(newS3Client(awsCfg, c, c.PublicURL))
+	}
+	s.s3, s.cfg, s.sse = client, c, newSSE(c)
+	s.log.WithFields(logrus.Fields{
+		"bucket": c.Bucket, "region": c.Region, "endpoint": endpointName(c), "pathStyle": c.ForcePathStyle,
+		"checksum": c.ChecksumAlgorithm, "partSize": c.PartSize, "concurrency": c.Concurrency,
+	}).Debug("object store initialized")
+	return nil
+}
+
+func endpointName(c *config.ObjectStore) string {
+	if c.S3URL == "" {
+		return "AWS"
+	}
+	return c.S3URL
+}
+
+// ObjectExists is false only when S3 says the key is not there; any other
+// failure, a missing bucket among them, is an error.
+func (s *Store) ObjectExists(bucket, key string) (bool, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.RequestTimeout)
+	defer cancel()
+	in := &s3.HeadObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)}
+	s.sse.applyHead(in)
+	_, err := s.s3.HeadObject(ctx, in)
+	if err == nil {
+		return true, nil
+	}
+	if !isNotFound(err) {
+		return false, translate("check existence of", bucket, key, err)
+	}
+	// A HEAD 404 carries no body, so a missing bucket looks the same.
+	if _, berr := s.s3.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: aws.String(bucket)}); berr != nil {
+		if isNotFound(berr) {
+			return false, fmt.Errorf("check existence of %s/%s: %w", bucket, key, ErrNoSuchBucket)
+		}
+		return false, translate("check bucket of", bucket, key, berr)
+	}
+	return false, nil
+}
+
+// ListCommonPrefixes returns the full prefixes (such as backups/b1/) under
+// prefix up to the next delimiter.
+func (s *Store) ListCommonPrefixes(bucket, prefix, delimiter string) ([]string, error) {
+	var out []string
+	err := s.list(bucket, prefix, delimiter, func(page *s3.ListObjectsV2Output) {
+		for _, p := range page.CommonPrefixes {
+			out = append(out, aws.ToString(p.Prefix))
+		}
+	})
+	return out, err
+}
+
+// ListObjects returns the full keys under prefix, in reverse order as
+// velero-plugin-for-aws does.
+func (s *Store) ListObjects(bucket, prefix string) ([]string, error) {
+	var out []string
+	err := s.list(bucket, prefix, "", func(page *s3.ListObjectsV2Output) {
+		for _, o := range page.Contents {
+			out = append(out, aws.ToString(o.Key))
+		}
+	})
+	sort.Sort(sort.Reverse(sort.StringSlice(out)))
+	return out, err
+}
+
+// list pages through ListObjectsV2; each page has its own timeout.
+func (s *Store) list(bucket, prefix, delimiter string, each func(*s3.ListObjectsV2Output)) error {
+	in := &s3.ListObjectsV2Input{Bucket: aws.String(bucket)}
+	if prefix != "" {
+		in.Prefix = aws.String(prefix)
+	}
+	if delimiter != "" {
+		in.Delimiter = aws.String(delimiter)
+	}
+	pages := s3.NewListObjectsV2Paginator(s.s3, in)
+	for pages.HasMorePages() {
+		ctx, cancel := context.WithTimeout(context.Background(), s.cfg.RequestTimeout)
+		page, err := pages.NextPage(ctx)
+		cancel()
+		if err != nil {
+			return translate("list", bucket, prefix, err)
+		}
+		each(page)
+	}
+	return nil
+}
+
+// DeleteObject is idempotent: deleting a key that is not there succeeds.
+func (s *Store) DeleteObject(bucket, key string) error {
+	return s.deleteObject(bucket, key)
+}
+
+func (s *Store) deleteObject(bucket, key string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.RequestTimeout)
+	defer cancel()
+	_, err := s.s3.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)})
+	if err != nil && !(isNotFound(err) && sentinel(err) != ErrNoSuchBucket) {
+		return translate("delete", bucket, key, err)
+	}
+	return nil
+}
+
+// CreateSignedURL signs a GET of bucket/key valid for ttl, against
+// publicUrl when it is set so that the URL works outside the cluster.
+func (s *Store) CreateSignedURL(bucket, key string, ttl time.Duration) (string, error) {
+	if ttl <= 0 || ttl > 7*24*time.Hour {
+		return "", fmt.Errorf("sign %s/%s: ttl %s is outside (0, 168h]", bucket, key, ttl)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.RequestTimeout)
+	defer cancel()
+	in := &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)}
+	s.sse.applyGet(in)
+	req, err := s.presign.PresignGetObject(ctx, in, func(o *s3.PresignOptions) { o.Expires = ttl })
+	if err != nil {
+		return "", translate("sign", bucket, key, err)
+	}
+	return req.URL, nil
+}
+
+// sse holds the encryption headers every request of an object carries.
+type sse struct {
+	mode   types.ServerSideEncryption
+	kmsKey string
+	// SSE-C: the key and its MD5, base64 as the headers want them.
+	customerKey, customerKeyMD5 string
+}
+
+func newSSE(c *config.ObjectStore) sse {
+	e := sse{mode: types.ServerSideEncryption(c.ServerSideEncryption), kmsKey: c.KMSKeyID}
+	if len(c.CustomerKey) > 0 {
+		sum := md5.Sum(c.CustomerKey) //nolint:gosec
+		e.customerKey = base64.StdEncoding.EncodeToString(c.CustomerKey)
+		e.customerKeyMD5 = base64.StdEncoding.EncodeToString(sum[:])
+	}
+	return e
+}
+
+// customer returns the SSE-C header values, all nil without SSE-C.
+func (e sse) customer() (alg, key, md5 *string) {
+	if e.customerKey == "" {
+		return nil, nil, nil
+	}
+	return aws.String("AES256"), aws.String(e.customerKey), aws.String(e.customerKeyMD5)
+}
+
+func (e sse) kms() *string {
+	if e.kmsKey == "" {
+		return nil
+	}
+	return aws.String(e.kmsKey)
+}
+
+func (e sse) applyPut(in *s3.PutObjectInput) {
+	in.ServerSideEncryption, in.SSEKMSKeyId = e.mode, e.kms()
+	in.SSECustomerAlgorithm, in.SSECustomerKey, in.SSECustomerKeyMD5 = e.customer()
+}
+
+func (e sse) applyCreate(in *s3.CreateMultipartUploadInput) {
+	in.ServerSideEncryption, in.SSEKMSKeyId = e.mode, e.kms()
+	in.SSECustomerAlgorithm, in.SSECustomerKey, in.SSECustomerKeyMD5 = e.customer()
+}
+
+func (e sse) applyPart(in *s3.UploadPartInput) {
+	in.SSECustomerAlgorithm, in.SSECustomerKey, in.SSECustomerKeyMD5 = e.customer()
+}
+
+func (e sse) applyComplete(in *s3.CompleteMultipartUploadInput) {
+	in.SSECustomerAlgorithm, in.SSECustomerKey, in.SSECustomerKeyMD5 = e.customer()
+}
+
+func (e sse) applyHead(in *s3.HeadObjectInput) {
+	in.SSECustomerAlgorithm, in.SSECustomerKey, in.SSECustomerKeyMD5 = e.customer()
+}
+
+func (e sse) applyGet(in *s3.GetObjectInput) {
+	in.SSECustomerAlgorithm, in.SSECustomerKey, in.SSECustomerKeyMD5 = e.customer()
+}
