@@ -1,7 +1,7 @@
 package objectstore
 
 import (
-	"crypto/md5" //nolint:gosec // Content-MD5 is what S3 Object Lock demands
+	"crypto/md5"  //nolint:gosec // Content-MD5 is what S3 Object Lock demands
 	"crypto/sha1" //nolint:gosec // an S3 checksum choice, not security
 	"crypto/sha256"
 	"encoding/base64"
