@@ -101,7 +101,7 @@ func loadAWSConfig(ctx context.Context, c *config.ObjectStore, hc *awshttp.Build
 	}
 	cfg, err := awsconfig.LoadDefaultConfig(ctx, opts...)
 	if err != nil {
-		return aws.Config{}, fmt.Errorf("load AWS configuration: %w", err)
+		return aws.Config{}, fmt.Errorf("load AWS configuration (profile %q, credentialsFile %q): %w", c.Profile, c.CredentialsFile, err)
 	}
 	if c.CredentialsFile == "" {
 		return cfg, nil

@@ -3,6 +3,7 @@ package testenv
 import (
 	"fmt"
 	"io"
+	"log"
 	"net"
 	"net/http"
 	"net/http/httputil"
@@ -57,7 +58,7 @@ func StartProxy(t testing.TB, target string) *Proxy {
 		}
 		return nil
 	}
-	rp.ErrorLog = nil
+	rp.ErrorLog = log.New(io.Discard, "", 0)
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
