@@ -34,8 +34,8 @@ type target struct {
 // supports, both in-process and through Velero's plugin host loading the
 // built binary.
 func TestConformance(t *testing.T) {
-	servers := map[string]func(testing.TB) *testenv.S3Server{
-		"minio":     func(t testing.TB) *testenv.S3Server { return testenv.StartMinIO(t, testenv.MinIOOptions{}) },
+	servers := map[string]func(testenv.T) *testenv.S3Server{
+		"minio":     func(t testenv.T) *testenv.S3Server { return testenv.StartMinIO(t, testenv.MinIOOptions{}) },
 		"versitygw": testenv.StartVersityGW,
 	}
 	names := []string{"minio", "versitygw"}

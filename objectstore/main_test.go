@@ -56,7 +56,7 @@ func hostStore(t *testing.T, srv *testenv.S3Server, cfg map[string]string, serve
 	return s, h
 }
 
-func randomBytes(t testing.TB, n int) []byte {
+func randomBytes(t testenv.T, n int) []byte {
 	t.Helper()
 	b := make([]byte, n)
 	_, err := rand.Read(b)
@@ -65,7 +65,7 @@ func randomBytes(t testing.TB, n int) []byte {
 }
 
 // gzipped compresses data (mostly incompressible if data is random).
-func gzipped(t testing.TB, data []byte) []byte {
+func gzipped(t testenv.T, data []byte) []byte {
 	t.Helper()
 	var buf bytes.Buffer
 	zw, err := gzip.NewWriterLevel(&buf, gzip.BestSpeed)
@@ -76,7 +76,7 @@ func gzipped(t testing.TB, data []byte) []byte {
 	return buf.Bytes()
 }
 
-func readAll(t testing.TB, s velero.ObjectStore, bucket, key string) []byte {
+func readAll(t testenv.T, s velero.ObjectStore, bucket, key string) []byte {
 	t.Helper()
 	rc, err := s.GetObject(bucket, key)
 	require.NoError(t, err)

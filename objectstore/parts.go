@@ -175,7 +175,7 @@ func (g *gzipCheck) result(total int64) error {
 	case errors.Is(err, gzip.ErrHeader):
 		what = "is not a gzip stream"
 	}
-	return fmt.Errorf("%w: the %d bytes received %s: %v", ErrTruncated, total, what, err)
+	return fmt.Errorf("%w: the stream (%d bytes received) %s: %v", ErrTruncated, total, what, err)
 }
 
 func isGzipKey(key string) bool { return strings.HasSuffix(key, ".gz") }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -12,7 +13,8 @@ import (
 	"github.com/sirupsen/logrus"
 )
 
-// transfer follows one upload or download: it counts bytes, logs a
+// transfer follows one upload or download: it counts bytes (logged as
+// strings: the host's JSON decoding would print numbers as 6.4e+07), logs a
 // progress line every ProgressInterval, and cancels the transfer's context
 // (cause ErrStalled) when a watched step makes no progress for too long.
 type transfer struct {
@@ -54,7 +56,7 @@ func (t *transfer) report(every time.Duration) {
 			return
 		case <-tick.C:
 			n, mbps := t.rate()
-			t.log.WithFields(logrus.Fields{"bytes": n, "MBps": fmt.Sprintf("%.1f", mbps)}).Infof("%s in progress", t.what)
+			t.log.WithFields(logrus.Fields{"bytes": strconv.FormatInt(n, 10), "MBps": fmt.Sprintf("%.1f", mbps)}).Infof("%s in progress", t.what)
 		}
 	}
 }
@@ -67,7 +69,7 @@ func (t *transfer) finish(err error) {
 		return // the caller logs the error with its context
 	}
 	n, mbps := t.rate()
-	entry := t.log.WithFields(logrus.Fields{"bytes": n, "MBps": fmt.Sprintf("%.1f", mbps), "seconds": fmt.Sprintf("%.1f", time.Since(t.start).Seconds())})
+	entry := t.log.WithFields(logrus.Fields{"bytes": strconv.FormatInt(n, 10), "MBps": fmt.Sprintf("%.1f", mbps), "seconds": fmt.Sprintf("%.1f", time.Since(t.start).Seconds())})
 	if time.Since(t.start) >= 5*time.Second {
 		entry.Infof("%s done", t.what)
 	} else {

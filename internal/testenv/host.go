@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"testing"
 
 	"github.com/sirupsen/logrus"
 	"github.com/spf13/pflag"
@@ -37,7 +36,7 @@ var (
 
 // PluginDir builds the plugin binary once per test process and returns the
 // folder holding it, as Velero's --plugin-dir would.
-func PluginDir(t testing.TB) string {
+func PluginDir(t T) string {
 	t.Helper()
 	buildOnce.Do(func() {
 		buildDir, buildErr = os.MkdirTemp("", "s3csi-plugins-")
@@ -69,7 +68,7 @@ var hostMu sync.Mutex
 // StartHost discovers the plugins in dir and returns a manager. serverArgs
 // are the flags of `velero server` that Velero hands on to every plugin
 // process (for example --log-level=debug, --features=EnableCSI).
-func StartHost(t testing.TB, dir string, level logrus.Level, serverArgs ...string) *Host {
+func StartHost(t T, dir string, level logrus.Level, serverArgs ...string) *Host {
 	t.Helper()
 	hostMu.Lock()
 	defer hostMu.Unlock()

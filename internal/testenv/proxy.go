@@ -11,7 +11,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"testing"
 )
 
 // Request is what the proxy saw of one request.
@@ -44,7 +43,7 @@ type Proxy struct {
 }
 
 // StartProxy proxies to target (an http:// endpoint) until the test ends.
-func StartProxy(t testing.TB, target string) *Proxy {
+func StartProxy(t T, target string) *Proxy {
 	t.Helper()
 	u, err := url.Parse(target)
 	if err != nil {

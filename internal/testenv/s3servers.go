@@ -11,7 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"testing"
+
 	"time"
 
 	"github.com/minio/minio-go/v7"
@@ -28,7 +28,7 @@ type S3Server struct {
 	Features map[string]bool
 	// CAPEM is the server's certificate when it serves TLS.
 	CAPEM []byte
-	t     testing.TB
+	t     T
 }
 
 // Feature names.
@@ -50,7 +50,7 @@ type MinIOOptions struct {
 
 // StartMinIO starts MinIO (from `make tools`) on a free port with a fresh
 // data folder and its built-in KMS, and stops it when the test ends.
-func StartMinIO(t testing.TB, opt MinIOOptions) *S3Server {
+func StartMinIO(t T, opt MinIOOptions) *S3Server {
 	t.Helper()
 	bin := Tool(t, "minio")
 	dir := t.TempDir()
@@ -85,7 +85,7 @@ func StartMinIO(t testing.TB, opt MinIOOptions) *S3Server {
 
 // StartVersityGW starts versitygw (from `make tools`) with its posix
 // backend on a fresh folder, and stops it when the test ends.
-func StartVersityGW(t testing.TB) *S3Server {
+func StartVersityGW(t T) *S3Server {
 	t.Helper()
 	bin := Tool(t, "versitygw")
 	dir := t.TempDir()
@@ -126,7 +126,7 @@ func (s *S3Server) Client() *minio.Client {
 }
 
 // MakeBucket creates a bucket with a unique name and returns it.
-func (s *S3Server) MakeBucket(t testing.TB) string {
+func (s *S3Server) MakeBucket(t T) string {
 	t.Helper()
 	name := fmt.Sprintf("b-%d", time.Now().UnixNano())
 	if err := s.Client().MakeBucket(context.Background(), name, minio.MakeBucketOptions{}); err != nil {
@@ -137,13 +137,13 @@ func (s *S3Server) MakeBucket(t testing.TB) string {
 
 // CredentialsFile writes an AWS shared-credentials file for the server, as
 // Velero does from a BSL's credential Secret, and returns its path.
-func (s *S3Server) CredentialsFile(t testing.TB) string {
+func (s *S3Server) CredentialsFile(t T) string {
 	t.Helper()
 	return WriteCredentialsFile(t, "default", s.AccessKey, s.SecretKey)
 }
 
 // WriteCredentialsFile writes a shared-credentials file with one profile.
-func WriteCredentialsFile(t testing.TB, profile, access, secret string) string {
+func WriteCredentialsFile(t T, profile, access, secret string) string {
 	t.Helper()
 	p := filepath.Join(t.TempDir(), "credentials")
 	body := fmt.Sprintf("[%s]\naws_access_key_id = %s\naws_secret_access_key = %s\n", profile, access, secret)
@@ -169,7 +169,7 @@ func (s *S3Server) waitReady(limit time.Duration) {
 }
 
 // FreePort returns a TCP port free on 127.0.0.1 at the time of the call.
-func FreePort(t testing.TB) int {
+func FreePort(t T) int {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -181,7 +181,7 @@ func FreePort(t testing.TB) int {
 
 // startProcess runs a server until the test ends; its output goes to a
 // log file that is printed when the test failed.
-func startProcess(t testing.TB, name, bin string, args, env []string, dir string) {
+func startProcess(t T, name, bin string, args, env []string, dir string) {
 	t.Helper()
 	logPath := filepath.Join(dir, name+".log")
 	logf, err := os.Create(logPath)

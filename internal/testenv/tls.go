@@ -11,13 +11,13 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"testing"
+
 	"time"
 )
 
 // WriteSelfSignedCert writes a certificate for 127.0.0.1 and localhost and
 // its key into dir, and returns the certificate's PEM (its own CA).
-func WriteSelfSignedCert(t testing.TB, dir, certName, keyName string) []byte {
+func WriteSelfSignedCert(t T, dir, certName, keyName string) []byte {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {

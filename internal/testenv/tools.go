@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
-	"testing"
 )
 
 // RepoRoot is the module's root folder, found from this file.
@@ -21,7 +20,7 @@ func RepoRoot() string {
 
 // Tool returns the path of a pinned tool that `make tools` builds into the
 // tool cache. A missing tool fails the test with the way to get it.
-func Tool(t testing.TB, name string) string {
+func Tool(t T, name string) string {
 	t.Helper()
 	cmd := exec.Command("bash", filepath.Join(RepoRoot(), "hack", "tool.sh"), "--check", name)
 	var out, errb bytes.Buffer
