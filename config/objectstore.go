@@ -136,7 +136,7 @@ var objectStoreKeys = []objectStoreKey{
 // DefaultObjectStore holds the built-in defaults of the tunable settings.
 func DefaultObjectStore() ObjectStore {
 	return ObjectStore{
-		PartSize:         16 << 20,
+		PartSize:         8 << 20,
 		Concurrency:      4,
 		RequestTimeout:   time.Minute,
 		StallTimeout:     2 * time.Minute,

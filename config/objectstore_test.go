@@ -60,7 +60,7 @@ func TestParseObjectStoreDefaults(t *testing.T) {
 		assert.Equal(t, DefaultRegion, c.Region)
 		assert.False(t, c.RegionLookup)
 		assert.Equal(t, "", c.ChecksumAlgorithm)
-		assert.Equal(t, int64(16<<20), c.PartSize)
+		assert.Equal(t, int64(8<<20), c.PartSize)
 		assert.Equal(t, 4, c.Concurrency)
 		assert.Equal(t, time.Minute, c.RequestTimeout)
 		assert.Equal(t, "BSL config", c.Origin["s3Url"])

@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"runtime/debug"
 	"strings"
+	"sync"
 	"sync/atomic"
 
 	"example.io/velero-plugin-s3csi/config"
@@ -27,6 +29,30 @@ func partSize(base int64, n int) int64 {
 		size *= 2
 	}
 	return min(size, config.MaxPartSize)
+}
+
+// MemoryOverhead is the Go heap a transfer needs beside its part buffers
+// (gRPC messages, HTTP buffers, read-ahead). With the binary's own pages
+// the process stays within part size × (concurrency + 1) + 64 MiB.
+const MemoryOverhead = 24 << 20
+
+var memLimit struct {
+	sync.Mutex
+	bytes int64
+}
+
+// raiseMemoryLimit makes the Go runtime's soft memory limit at least
+// partSize × (concurrency + 1) + MemoryOverhead, the bound a transfer
+// keeps to. Without it the collector lets the heap grow to twice the live
+// part buffers before it runs (GOGC=100), and the process's RSS with it.
+func raiseMemoryLimit(partSize int64, concurrency int) {
+	want := partSize*int64(concurrency+1) + MemoryOverhead
+	memLimit.Lock()
+	defer memLimit.Unlock()
+	if want > memLimit.bytes {
+		memLimit.bytes = want
+		debug.SetMemoryLimit(want)
+	}
 }
 
 // bufPool bounds the part buffers alive at once: a token is held from the

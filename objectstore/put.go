@@ -116,6 +116,9 @@ func (u *upload) read(ctx context.Context, body io.Reader, out chan<- *part) {
 	base := u.s.cfg.PartSize
 	for n := 1; ; n++ {
 		size := partSize(base, n)
+		if n > 1 && size != partSize(base, n-1) {
+			raiseMemoryLimit(size, u.s.cfg.Concurrency) // only objects past partTier parts
+		}
 		buf, err := u.pool.get(ctx, size)
 		if err != nil {
 			u.readErr = err

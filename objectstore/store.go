@@ -68,6 +68,7 @@ func (s *Store) Init(cfg map[string]string) error {
 		s.presign = s3.NewPresignClient(newS3Client(awsCfg, c, c.PublicURL))
 	}
 	s.s3, s.cfg, s.sse = client, c, newSSE(c)
+	raiseMemoryLimit(c.PartSize, c.Concurrency)
 	s.log.WithFields(logrus.Fields{
 		"bucket": c.Bucket, "region": c.Region, "endpoint": endpointName(c), "pathStyle": c.ForcePathStyle,
 		"checksum": c.ChecksumAlgorithm, "partSize": c.PartSize, "concurrency": c.Concurrency,

@@ -1,0 +1,287 @@
+// Command bench measures PutObject and GetObject of large gzip objects
+// through Velero's plugin host for this plugin and velero-plugin-for-aws
+// on the same local MinIO, with a direct minio-go client as the machine's
+// limit, and prints MB/s and each plugin process's peak RSS. `make bench`
+// runs it; BENCH_SIZES (e.g. "256Mi,1Gi") and BENCH_RUNS change the plan.
+package main
+
+import (
+	"bufio"
+	"compress/gzip"
+	"context"
+	"crypto/rand"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/minio/minio-go/v7"
+	"github.com/sirupsen/logrus"
+
+	"example.io/velero-plugin-s3csi/config"
+	"example.io/velero-plugin-s3csi/internal/testenv"
+)
+
+const (
+	bucket = "bench"
+	key    = "backups/bench/bench.tar.gz"
+)
+
+type client struct {
+	name     string
+	plugin   string // Velero provider name; "" for the direct client
+	dir      string // plugin folder
+	config   map[string]string
+	binaries string // process name to find the plugin's pid
+}
+
+type result struct {
+	mbps []float64
+	rss  int64 // peak RSS in bytes, max over runs
+}
+
+func main() {
+	testenv.ServeIfPluginProcess()
+	s := &testenv.Script{}
+	defer s.Close()
+	sizes := parseSizes(s, envOr("BENCH_SIZES", "1Gi,4Gi"))
+	runs, _ := strconv.Atoi(envOr("BENCH_RUNS", "3"))
+
+	srv := testenv.StartMinIO(s, testenv.MinIOOptions{})
+	if err := srv.Client().MakeBucket(context.Background(), bucket, minio.MakeBucketOptions{}); err != nil {
+		s.Fatalf("make bucket: %v", err)
+	}
+	creds := srv.CredentialsFile(s)
+	awsDir := s.TempDir()
+	awsBin := testenv.Tool(s, "velero-plugin-for-aws")
+	if err := os.Symlink(awsBin, filepath.Join(awsDir, "velero-plugin-for-aws")); err != nil {
+		s.Fatal(err)
+	}
+	clients := []client{
+		{name: "minio-go direct"},
+		{name: "velero-plugin-for-aws v1.14.3", plugin: "velero.io/aws", dir: awsDir, binaries: "velero-plugin-for-aws",
+			config: map[string]string{"bucket": bucket, "region": "minio", "s3Url": srv.Endpoint, "s3ForcePathStyle": "true", "credentialsFile": creds}},
+		{name: "example.io/s3compat", plugin: "example.io/s3compat", dir: testenv.PluginDir(s), binaries: "velero-plugin-s3csi",
+			config: map[string]string{"bucket": bucket, "s3Url": srv.Endpoint, "credentialsFile": creds}},
+	}
+	fmt.Printf("MinIO %s on 127.0.0.1, %d CPUs; gzip objects streamed through Velero v1.18.3's plugin host (16 KiB gRPC chunks)\n\n", srv.Endpoint, 2)
+
+	table := map[string]map[int64]map[string]*result{}
+	for _, size := range sizes {
+		data := makeGzip(s, size)
+		n := runs
+		if size > 1<<30 {
+			n = 1
+		}
+		for _, c := range clients {
+			for _, op := range []string{"put", "get"} {
+				r := &result{}
+				for i := 0; i < n; i++ {
+					mbps, rss := measure(s, srv, c, op, data, size)
+					r.mbps = append(r.mbps, mbps)
+					r.rss = max(r.rss, rss)
+					fmt.Printf("  %-30s %-4s %5s run %d: %7.1f MB/s  peak RSS %s\n", c.name, op, human(size), i+1, mbps, mib(r.rss))
+				}
+				if table[c.name] == nil {
+					table[c.name] = map[int64]map[string]*result{}
+				}
+				if table[c.name][size] == nil {
+					table[c.name][size] = map[string]*result{}
+				}
+				table[c.name][size][op] = r
+			}
+		}
+		os.Remove(data)
+	}
+	printTable(clients, sizes, table)
+}
+
+// measure runs one put or get and returns MB/s and the plugin's peak RSS.
+func measure(s *testenv.Script, srv *testenv.S3Server, c client, op, data string, size int64) (float64, int64) {
+	f, err := os.Open(data)
+	if err != nil {
+		s.Fatal(err)
+	}
+	defer f.Close()
+	body := bufio.NewReaderSize(f, 1<<20) // not seekable: as Velero's stream
+	start := time.Now()
+	if c.plugin == "" {
+		ctx := context.Background()
+		if op == "put" {
+			_, err = srv.Client().PutObject(ctx, bucket, key, body, -1, minio.PutObjectOptions{PartSize: 16 << 20})
+		} else {
+			var obj *minio.Object
+			if obj, err = srv.Client().GetObject(ctx, bucket, key, minio.GetObjectOptions{}); err == nil {
+				err = drain(obj, size)
+			}
+		}
+		if err != nil {
+			s.Fatalf("%s %s: %v", c.name, op, err)
+		}
+		return mbps(size, time.Since(start)), 0
+	}
+	h := testenv.StartHost(s, c.dir, logrus.WarnLevel, "--log-level=warning")
+	defer h.Manager.CleanupClients()
+	store, err := h.Manager.GetObjectStore(c.plugin)
+	if err != nil {
+		s.Fatal(err)
+	}
+	if err := store.Init(c.config); err != nil {
+		s.Fatalf("%s init: %v", c.name, err)
+	}
+	start = time.Now()
+	if op == "put" {
+		err = store.PutObject(bucket, key, body)
+	} else {
+		var rc io.ReadCloser
+		if rc, err = store.GetObject(bucket, key); err == nil {
+			err = drain(rc, size)
+			rc.Close()
+		}
+	}
+	elapsed := time.Since(start)
+	if err != nil {
+		s.Fatalf("%s %s: %v", c.name, op, err)
+	}
+	return mbps(size, elapsed), peakRSS(c.binaries)
+}
+
+func drain(r io.Reader, size int64) error {
+	n, err := io.Copy(io.Discard, r)
+	if err == nil && n != size {
+		err = fmt.Errorf("read %d bytes of %d", n, size)
+	}
+	return err
+}
+
+// makeGzip writes a gzip stream of exactly size bytes (random, stored
+// blocks) so the plugins see what Velero uploads: an incompressible .tar.gz.
+func makeGzip(s *testenv.Script, size int64) string {
+	p := filepath.Join(s.TempDir(), "bench.gz")
+	f, err := os.Create(p)
+	if err != nil {
+		s.Fatal(err)
+	}
+	defer f.Close()
+	w := bufio.NewWriterSize(f, 4<<20)
+	zw, _ := gzip.NewWriterLevel(w, gzip.NoCompression)
+	buf := make([]byte, 4<<20)
+	// Stored blocks add 5 bytes per 64 KiB, plus an 18-byte frame.
+	payload := size - 18 - 5*((size+65534)/65535)
+	for payload > 0 {
+		_, _ = rand.Read(buf)
+		n := min(int64(len(buf)), payload)
+		if _, err := zw.Write(buf[:n]); err != nil {
+			s.Fatal(err)
+		}
+		payload -= n
+	}
+	if err := zw.Close(); err != nil {
+		s.Fatal(err)
+	}
+	if err := w.Flush(); err != nil {
+		s.Fatal(err)
+	}
+	st, _ := f.Stat()
+	if st.Size() != size {
+		fmt.Printf("  (gzip object is %d bytes for a %d plan)\n", st.Size(), size)
+	}
+	return p
+}
+
+// peakRSS is the VmHWM of this process's child running the named binary.
+func peakRSS(name string) int64 {
+	self := strconv.Itoa(os.Getpid())
+	procs, _ := filepath.Glob("/proc/[0-9]*/status")
+	for _, p := range procs {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			continue
+		}
+		st := string(b)
+		if !strings.Contains(st, "\nPPid:\t"+self+"\n") {
+			continue
+		}
+		exe, _ := os.Readlink(filepath.Join(filepath.Dir(p), "exe"))
+		if !strings.Contains(filepath.Base(exe), name) {
+			continue
+		}
+		for _, line := range strings.Split(st, "\n") {
+			if strings.HasPrefix(line, "VmHWM:") {
+				kb, _ := strconv.ParseInt(strings.Fields(line)[1], 10, 64)
+				return kb << 10
+			}
+		}
+	}
+	return 0
+}
+
+func printTable(clients []client, sizes []int64, t map[string]map[int64]map[string]*result) {
+	fmt.Printf("\n%-30s %6s %12s %12s %16s %16s\n", "client", "size", "put MB/s", "get MB/s", "put peak RSS", "get peak RSS")
+	for _, size := range sizes {
+		for _, c := range clients {
+			r := t[c.name][size]
+			fmt.Printf("%-30s %6s %12.1f %12.1f %16s %16s\n", c.name, human(size), median(r["put"].mbps), median(r["get"].mbps), mib(r["put"].rss), mib(r["get"].rss))
+		}
+	}
+	fmt.Println()
+	ours, aws, direct := clients[2].name, clients[1].name, clients[0].name
+	for _, size := range sizes {
+		o, a, d := t[ours][size], t[aws][size], t[direct][size]
+		fmt.Printf("%s: put %.2fx direct (target >= 0.9), %.2fx aws; get %.2fx aws (target >= 1.3), %.2fx direct; peak RSS %.2fx aws (target < 1)\n",
+			human(size), median(o["put"].mbps)/median(d["put"].mbps), median(o["put"].mbps)/median(a["put"].mbps),
+			median(o["get"].mbps)/median(a["get"].mbps), median(o["get"].mbps)/median(d["get"].mbps),
+			float64(max(o["put"].rss, o["get"].rss))/float64(max(a["put"].rss, a["get"].rss)))
+	}
+	if len(sizes) > 1 {
+		first, last := sizes[0], sizes[len(sizes)-1]
+		fmt.Printf("peak RSS of %s from %s to %s: %s -> %s (target: flat)\n", ours, human(first), human(last),
+			mib(max(t[ours][first]["put"].rss, t[ours][first]["get"].rss)), mib(max(t[ours][last]["put"].rss, t[ours][last]["get"].rss)))
+	}
+	fmt.Printf("(median of the runs; sizes above 1 GiB run once)\n")
+}
+
+func median(v []float64) float64 {
+	s := append([]float64(nil), v...)
+	sort.Float64s(s)
+	return s[len(s)/2]
+}
+
+func mbps(n int64, d time.Duration) float64 { return float64(n) / d.Seconds() / 1e6 }
+
+func mib(n int64) string {
+	if n == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%d MiB", n>>20)
+}
+
+func human(n int64) string {
+	if n >= 1<<30 && n%(1<<30) == 0 {
+		return fmt.Sprintf("%dGi", n>>30)
+	}
+	return fmt.Sprintf("%dMi", n>>20)
+}
+
+func parseSizes(s *testenv.Script, v string) []int64 {
+	var out []int64
+	for _, f := range strings.Split(v, ",") {
+		n, err := config.ParseSize(f)
+		if err != nil {
+			s.Fatalf("BENCH_SIZES %q: %v", f, err)
+		}
+		out = append(out, n)
+	}
+	return out
+}
+
+func envOr(k, d string) string {
+	if v := os.Getenv(k); v != "" {
+		return v
+	}
+	return d
+}
