@@ -1,6 +1,6 @@
 // Command velero-plugin-s3csi is a Velero plugin: the example.io/s3compat
-// object store (any S3-compatible bucket) and, later, the example.io/csi
-// volume snapshotter.
+// object store (any S3-compatible bucket) and the example.io/csi volume
+// snapshotter (PV snapshots through a CSI driver's controller).
 package main
 
 import (
@@ -13,6 +13,7 @@ import (
 
 	"example.io/velero-plugin-s3csi/config"
 	"example.io/velero-plugin-s3csi/objectstore"
+	"example.io/velero-plugin-s3csi/snapshotter"
 )
 
 // version is stamped at build time with -ldflags "-X main.version=...".
@@ -21,7 +22,7 @@ var version = "dev"
 func main() {
 	flags := pflag.CommandLine
 	server := framework.NewServer().BindFlags(flags) // also allows unknown flags
-	config.BindFeatures(flags)
+	features := config.BindFeatures(flags)           // Velero passes --features; the framework ignores it
 	showVersion := flags.Bool("version", false, "print the version and exit")
 	if err := flags.Parse(os.Args[1:]); err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -32,10 +33,11 @@ func main() {
 		return
 	}
 	server.
-		RegisterObjectStore("example.io/s3compat", newObjectStore).
+		RegisterObjectStore("example.io/s3compat", func(log logrus.FieldLogger) (any, error) {
+			return objectstore.New(log), nil
+		}).
+		RegisterVolumeSnapshotter("example.io/csi", func(log logrus.FieldLogger) (any, error) {
+			return snapshotter.New(log, features, nil), nil
+		}).
 		Serve()
-}
-
-func newObjectStore(log logrus.FieldLogger) (any, error) {
-	return objectstore.New(log), nil
 }

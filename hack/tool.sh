@@ -12,6 +12,9 @@ here="$(cd "$(dirname "$0")" && pwd)"
 MINIO_VERSION=v0.0.0-20260212201848-7aac2a2c5b7c
 VERSITYGW_VERSION=v1.8.0
 AWSPLUGIN_VERSION=v1.14.3
+CSITEST_VERSION=v5.6.0
+# The GCE PD CSI driver's version is pinned in hack/csidriver/go.mod; the
+# cache folder is named after that file's hash, so a change rebuilds it.
 
 check=0
 if [[ "${1:-}" == "--check" ]]; then check=1; shift; fi
@@ -37,6 +40,19 @@ tool() {
     velero-plugin-for-aws)
       dir="$cache/velero-plugin-for-aws-$AWSPLUGIN_VERSION"; bin="$dir/velero-plugin-for-aws"
       [[ -x "$bin" ]] || install_pkg "$dir" "github.com/vmware-tanzu/velero-plugin-for-aws/velero-plugin-for-aws@$AWSPLUGIN_VERSION" ;;
+    csidriver)
+      local sum; sum="$(cat "$here/csidriver/go.mod" "$here/csidriver/go.sum" "$here/csidriver/main.go" | sha256sum | cut -c1-12)"
+      dir="$cache/csidriver-$sum"; bin="$dir/csidriver"
+      if [[ ! -x "$bin" ]]; then
+        [[ $check == 1 ]] && { echo "not built: $dir" >&2; exit 1; }
+        echo "tool.sh: building the GCE PD CSI driver (fake GCE) into $dir (once; cached after)" >&2
+        mkdir -p "$dir.tmp"
+        (cd "$here/csidriver" && CGO_ENABLED=0 go build -trimpath -o "$dir.tmp/csidriver" .) >&2
+        rm -rf "$dir" && mv "$dir.tmp" "$dir"
+      fi ;;
+    csi-sanity)
+      dir="$cache/csi-sanity-$CSITEST_VERSION"; bin="$dir/csi-sanity"
+      [[ -x "$bin" ]] || install_pkg "$dir" "github.com/kubernetes-csi/csi-test/v5/cmd/csi-sanity@$CSITEST_VERSION" ;;
     *) echo "tool.sh: unknown tool $name" >&2; exit 2 ;;
   esac
   echo "$bin"

@@ -180,7 +180,7 @@ func (u *upload) putSingle(ctx context.Context, p *part) error {
 	timer := u.tr.watch("sending the object to S3")
 	defer timer.stop()
 	in.Body = &watchedBody{Reader: bytes.NewReader(p.data), timer: timer}
-	if _, err := u.s.s3.PutObject(ctx, in); err != nil {
+	if _, err := u.s.s3.PutObject(ctx, in, u.s.payloadOpts...); err != nil {
 		return translate("put", u.bucket, u.key, cause(ctx, err))
 	}
 	u.log.WithField("bytes", len(p.data)).Debug("object written in one request")
@@ -280,7 +280,7 @@ func (u *upload) uploadPart(ctx context.Context, uploadID string, p *part) (type
 	timer := u.tr.watch(fmt.Sprintf("sending part %d to S3", p.num))
 	defer timer.stop()
 	in.Body = &watchedBody{Reader: bytes.NewReader(p.data), timer: timer}
-	out, err := u.s.s3.UploadPart(ctx, in)
+	out, err := u.s.s3.UploadPart(ctx, in, u.s.payloadOpts...)
 	if err != nil {
 		return cp, translate(fmt.Sprintf("upload part %d of", p.num), u.bucket, u.key, cause(ctx, err))
 	}

@@ -8,9 +8,11 @@ import (
 	"encoding/base64"
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/sirupsen/logrus"
@@ -27,6 +29,10 @@ type Store struct {
 	s3      s3API
 	presign presignAPI
 	sse     sse
+	// payloadOpts apply to requests that carry object data: over TLS the
+	// payload goes UNSIGNED-PAYLOAD (TLS already guards it; hashing it
+	// costs a third of an upload's CPU), over plain http it stays signed.
+	payloadOpts []func(*s3.Options)
 }
 
 var _ velero.ObjectStore = (*Store)(nil)
@@ -68,6 +74,10 @@ func (s *Store) Init(cfg map[string]string) error {
 		s.presign = s3.NewPresignClient(newS3Client(awsCfg, c, c.PublicURL))
 	}
 	s.s3, s.cfg, s.sse = client, c, newSSE(c)
+	s.payloadOpts = nil
+	if !strings.HasPrefix(c.S3URL, "http://") {
+		s.payloadOpts = []func(*s3.Options){s3.WithAPIOptions(v4.SwapComputePayloadSHA256ForUnsignedPayloadMiddleware)}
+	}
 	raiseMemoryLimit(c.PartSize, c.Concurrency)
 	s.log.WithFields(logrus.Fields{
 		"bucket": c.Bucket, "region": c.Region, "endpoint": endpointName(c), "pathStyle": c.ForcePathStyle,

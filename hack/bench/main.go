@@ -17,6 +17,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/minio/minio-go/v7"
@@ -72,7 +73,7 @@ func main() {
 
 	table := map[string]map[int64]map[string]*result{}
 	for _, size := range sizes {
-		data := makeGzip(s, size)
+		data, actual := makeGzip(s, size)
 		n := runs
 		if size > 1<<30 {
 			n = 1
@@ -81,7 +82,7 @@ func main() {
 			for _, op := range []string{"put", "get"} {
 				r := &result{}
 				for i := 0; i < n; i++ {
-					mbps, rss := measure(s, srv, c, op, data, size)
+					mbps, rss := measure(s, srv, c, op, data, actual)
 					r.mbps = append(r.mbps, mbps)
 					r.rss = max(r.rss, rss)
 					fmt.Printf("  %-30s %-4s %5s run %d: %7.1f MB/s  peak RSS %s\n", c.name, op, human(size), i+1, mbps, mib(r.rss))
@@ -133,6 +134,7 @@ func measure(s *testenv.Script, srv *testenv.S3Server, c client, op, data string
 	if err := store.Init(c.config); err != nil {
 		s.Fatalf("%s init: %v", c.name, err)
 	}
+	cpu0, self0 := pluginCPU(c.binaries), selfCPU()
 	start = time.Now()
 	if op == "put" {
 		err = store.PutObject(bucket, key, body)
@@ -147,6 +149,8 @@ func measure(s *testenv.Script, srv *testenv.S3Server, c client, op, data string
 	if err != nil {
 		s.Fatalf("%s %s: %v", c.name, op, err)
 	}
+	gib := float64(size) / (1 << 30)
+	fmt.Printf("    CPU per GiB: plugin %.2fs, host %.2fs\n", (pluginCPU(c.binaries)-cpu0).Seconds()/gib, (selfCPU()-self0).Seconds()/gib)
 	return mbps(size, elapsed), peakRSS(c.binaries)
 }
 
@@ -160,7 +164,7 @@ func drain(r io.Reader, size int64) error {
 
 // makeGzip writes a gzip stream of exactly size bytes (random, stored
 // blocks) so the plugins see what Velero uploads: an incompressible .tar.gz.
-func makeGzip(s *testenv.Script, size int64) string {
+func makeGzip(s *testenv.Script, size int64) (string, int64) {
 	p := filepath.Join(s.TempDir(), "bench.gz")
 	f, err := os.Create(p)
 	if err != nil {
@@ -186,11 +190,50 @@ func makeGzip(s *testenv.Script, size int64) string {
 	if err := w.Flush(); err != nil {
 		s.Fatal(err)
 	}
-	st, _ := f.Stat()
-	if st.Size() != size {
-		fmt.Printf("  (gzip object is %d bytes for a %d plan)\n", st.Size(), size)
+	st, err := f.Stat()
+	if err != nil {
+		s.Fatal(err)
 	}
-	return p
+	return p, st.Size()
+}
+
+// pluginCPU is the user+system CPU time of the plugin process so far.
+func pluginCPU(name string) time.Duration {
+	pid := pluginPID(name)
+	if pid == "" {
+		return 0
+	}
+	b, err := os.ReadFile("/proc/" + pid + "/stat")
+	if err != nil {
+		return 0
+	}
+	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+2:]))
+	ut, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(ut+st) * 10 * time.Millisecond // USER_HZ is 100
+}
+
+// selfCPU is this process's CPU time: the host side of the transfer.
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+func pluginPID(name string) string {
+	self := strconv.Itoa(os.Getpid())
+	procs, _ := filepath.Glob("/proc/[0-9]*/status")
+	for _, p := range procs {
+		b, err := os.ReadFile(p)
+		if err != nil || !strings.Contains(string(b), "\nPPid:\t"+self+"\n") {
+			continue
+		}
+		exe, _ := os.Readlink(filepath.Join(filepath.Dir(p), "exe"))
+		if strings.Contains(filepath.Base(exe), name) {
+			return filepath.Base(filepath.Dir(p))
+		}
+	}
+	return ""
 }
 
 // peakRSS is the VmHWM of this process's child running the named binary.

@@ -1,0 +1,142 @@
+package config
+
+import (
+	"fmt"
+	"net/url"
+	"sort"
+	"strings"
+	"time"
+)
+
+// Snapshotter is every setting of the example.io/csi volume snapshotter.
+type Snapshotter struct {
+	Driver   string
+	Endpoint string // unix:///absolute/path.sock
+
+	SnapshotParameters map[string]string // parameters.<k>, passed to CreateSnapshot
+	RestoreParameters  map[string]string // restoreParameters.<k>, passed to CreateVolume
+	SecretName         string            // snapshotterSecretName
+	SecretNamespace    string            // snapshotterSecretNamespace
+
+	OperationTimeout     time.Duration // each CSI call
+	DialTimeout          time.Duration // Init: connect and Probe
+	SnapshotReadyTimeout time.Duration // CreateSnapshot waits this long for ready_to_use
+	PollInterval         time.Duration // the longest wait between ready_to_use polls
+	MaxRetries           int           // retries of ABORTED / UNAVAILABLE answers
+
+	Origin map[string]string
+}
+
+// DefaultSnapshotter holds the built-in defaults.
+func DefaultSnapshotter() Snapshotter {
+	return Snapshotter{
+		OperationTimeout:     time.Minute,
+		DialTimeout:          10 * time.Second,
+		SnapshotReadyTimeout: 10 * time.Minute,
+		PollInterval:         5 * time.Second,
+		MaxRetries:           5,
+	}
+}
+
+// Prefixes of the map-valued keys.
+const (
+	snapshotParamPrefix = "parameters."
+	restoreParamPrefix  = "restoreParameters."
+)
+
+var snapshotterKeys = map[string]func(s *Snapshotter, v string) error{
+	"driver": func(s *Snapshotter, v string) error {
+		if strings.TrimSpace(v) == "" {
+			return fmt.Errorf("is empty")
+		}
+		s.Driver = strings.TrimSpace(v)
+		return nil
+	},
+	"endpoint": func(s *Snapshotter, v string) error {
+		ep, err := parseEndpoint(v)
+		s.Endpoint = ep
+		return err
+	},
+	"snapshotterSecretName":      func(s *Snapshotter, v string) error { s.SecretName = strings.TrimSpace(v); return nil },
+	"snapshotterSecretNamespace": func(s *Snapshotter, v string) error { s.SecretNamespace = strings.TrimSpace(v); return nil },
+	"operationTimeout":           func(s *Snapshotter, v string) error { return positiveDuration(&s.OperationTimeout, v) },
+	"dialTimeout":                func(s *Snapshotter, v string) error { return positiveDuration(&s.DialTimeout, v) },
+	"snapshotReadyTimeout":       func(s *Snapshotter, v string) error { return positiveDuration(&s.SnapshotReadyTimeout, v) },
+	"pollInterval":               func(s *Snapshotter, v string) error { return positiveDuration(&s.PollInterval, v) },
+	"maxRetries": func(s *Snapshotter, v string) (err error) {
+		s.MaxRetries, err = parseInt(v, 0, 20)
+		return err
+	},
+}
+
+// SnapshotterKeys lists the keys ParseSnapshotter accepts, sorted, with the
+// two map prefixes.
+func SnapshotterKeys() []string {
+	keys := []string{snapshotParamPrefix + "<name>", restoreParamPrefix + "<name>"}
+	for k := range snapshotterKeys {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// ParseSnapshotter reads the layers (earlier ones win) onto the defaults.
+func ParseSnapshotter(layers ...Layer) (*Snapshotter, error) {
+	s := DefaultSnapshotter()
+	s.SnapshotParameters, s.RestoreParameters, s.Origin = map[string]string{}, map[string]string{}, map[string]string{}
+	for i := len(layers) - 1; i >= 0; i-- {
+		l := layers[i]
+		names := make([]string, 0, len(l.Values))
+		for k := range l.Values {
+			names = append(names, k)
+		}
+		sort.Strings(names)
+		for _, k := range names {
+			v := l.Values[k]
+			switch {
+			case strings.HasPrefix(k, snapshotParamPrefix) && len(k) > len(snapshotParamPrefix):
+				s.SnapshotParameters[strings.TrimPrefix(k, snapshotParamPrefix)] = v
+			case strings.HasPrefix(k, restoreParamPrefix) && len(k) > len(restoreParamPrefix):
+				s.RestoreParameters[strings.TrimPrefix(k, restoreParamPrefix)] = v
+			default:
+				set, ok := snapshotterKeys[k]
+				if !ok {
+					return nil, fmt.Errorf("unknown key %q in %s; valid keys are %s", k, l.Name, strings.Join(SnapshotterKeys(), ", "))
+				}
+				if err := set(&s, v); err != nil {
+					return nil, valueError(l.Name, k, v, err.Error())
+				}
+			}
+			s.Origin[k] = l.Name
+		}
+	}
+	if s.Driver == "" {
+		return nil, fmt.Errorf("missing required key %q (the CSI driver's name, as in the PVs' spec.csi.driver)", "driver")
+	}
+	if s.Endpoint == "" {
+		s.Endpoint = "unix:///var/lib/kubelet/plugins/" + s.Driver + "/csi.sock"
+	}
+	if (s.SecretName == "") != (s.SecretNamespace == "") {
+		return nil, fmt.Errorf("snapshotterSecretName and snapshotterSecretNamespace go together: set both or neither")
+	}
+	return &s, nil
+}
+
+// parseEndpoint accepts unix:///abs/path and unix:/abs/path.
+func parseEndpoint(v string) (string, error) {
+	u, err := url.Parse(strings.TrimSpace(v))
+	if err != nil || u.Scheme != "unix" {
+		return "", fmt.Errorf("is not a unix:///path/to/csi.sock address")
+	}
+	path := u.Path
+	if path == "" {
+		path = u.Opaque
+	}
+	if !strings.HasPrefix(path, "/") || u.Host != "" {
+		return "", fmt.Errorf("is not a unix:///path/to/csi.sock address (the path must be absolute)")
+	}
+	return "unix://" + path, nil
+}
+
+// SocketPath is the filesystem path of a unix:// endpoint.
+func SocketPath(endpoint string) string { return strings.TrimPrefix(endpoint, "unix://") }

@@ -1,0 +1,103 @@
+package testenv
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"path/filepath"
+	"time"
+
+	"github.com/container-storage-interface/spec/lib/go/csi"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+)
+
+// CSIDriver is a running CSI driver process on a unix socket.
+type CSIDriver struct {
+	Name     string // the driver's CSI name
+	Endpoint string // unix:///.../csi.sock
+	Identity csi.IdentityClient
+	Control  csi.ControllerClient
+}
+
+// GCEPDDriverName is the name the GCE PD driver serves.
+const GCEPDDriverName = "pd.csi.storage.gke.io"
+
+// StartGCEPDDriver starts the GCE PD CSI driver's real controller code
+// against its in-memory fake GCE (hack/csidriver, built by `make tools`)
+// and stops it when the test ends.
+func StartGCEPDDriver(t T) *CSIDriver {
+	t.Helper()
+	bin := Tool(t, "csidriver")
+	dir := t.TempDir()
+	sock := filepath.Join(dir, "csi.sock")
+	d := &CSIDriver{Name: GCEPDDriverName, Endpoint: "unix://" + sock}
+	startProcess(t, "csidriver", bin, []string{"--endpoint", d.Endpoint, "--driver-name", d.Name}, nil, dir)
+	conn, err := grpc.NewClient(d.Endpoint, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	d.Identity, d.Control = csi.NewIdentityClient(conn), csi.NewControllerClient(conn)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		_, err = d.Identity.Probe(ctx, &csi.ProbeRequest{})
+		cancel()
+		if err == nil {
+			return d
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("CSI driver at %s not ready: %v", d.Endpoint, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// CreateVolume makes a volume on the driver, as a provisioner would.
+func (d *CSIDriver) CreateVolume(t T, name string, bytes int64) *csi.Volume {
+	t.Helper()
+	resp, err := d.Control.CreateVolume(context.Background(), &csi.CreateVolumeRequest{
+		Name:          name,
+		CapacityRange: &csi.CapacityRange{RequiredBytes: bytes},
+		VolumeCapabilities: []*csi.VolumeCapability{{
+			AccessType: &csi.VolumeCapability_Mount{Mount: &csi.VolumeCapability_MountVolume{FsType: "ext4"}},
+			AccessMode: &csi.VolumeCapability_AccessMode{Mode: csi.VolumeCapability_AccessMode_SINGLE_NODE_WRITER},
+		}},
+	})
+	if err != nil {
+		t.Fatalf("create volume %s on %s: %v", name, d.Name, err)
+	}
+	return resp.GetVolume()
+}
+
+// SilentSocket listens on a unix socket, accepts connections and never
+// answers: a driver that hangs.
+func SilentSocket(t T) string {
+	t.Helper()
+	sock := filepath.Join(t.TempDir(), "silent.sock")
+	l, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var held []net.Conn
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			held = append(held, c)
+		}
+	}()
+	t.Cleanup(func() {
+		l.Close()
+		<-done
+		for _, c := range held {
+			c.Close()
+		}
+	})
+	return fmt.Sprintf("unix://%s", sock)
+}
