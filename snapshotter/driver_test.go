@@ -144,7 +144,9 @@ func TestInitBoundedOnDeadDrivers(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			vs := snapshotter.New(testenv.NewLogCapture(logrus.DebugLevel).Logger, config.Features{}, nil)
 			done := make(chan error, 1)
-			go func() { done <- vs.Init(map[string]string{"driver": "d.example.io", "endpoint": ep, "dialTimeout": "1s"}) }()
+			go func() {
+				done <- vs.Init(map[string]string{"driver": "d.example.io", "endpoint": ep, "dialTimeout": "1s"})
+			}()
 			select {
 			case err := <-done:
 				require.Error(t, err)
