@@ -10,8 +10,8 @@ GO       ?= go
 build: ## the plugin binary, static
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(OUT)/$(BIN) .
 
-tools: ## MinIO and versitygw, pinned, built once into the tool cache
-	bash hack/tool.sh minio versitygw >/dev/null
+tools: ## MinIO, versitygw, the GCE PD CSI driver and csi-sanity, pinned, built once into the tool cache
+	bash hack/tool.sh minio versitygw csidriver csi-sanity >/dev/null
 
 test: tools ## every test, against real S3 servers and Velero's plugin host
 	$(GO) test -count=1 -timeout 40m ./...

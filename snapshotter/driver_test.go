@@ -33,25 +33,32 @@ func TestDrivers(t *testing.T) {
 			d := start(t)
 			for _, path := range []string{"direct", "velero-host"} {
 				t.Run(path, func(t *testing.T) {
-					var vs volumesnapshotter.VolumeSnapshotter
+					// get returns the snapshotter as Velero gets one for each
+					// backup item or restored PV: through the host a new
+					// client each time, served by the one plugin-side instance.
+					var get func() volumesnapshotter.VolumeSnapshotter
 					var h *testenv.Host
 					if path == "direct" {
-						vs = snapshotter.New(testenv.NewLogCapture(logrus.DebugLevel).Logger, config.Features{}, nil)
+						vs := snapshotter.New(testenv.NewLogCapture(logrus.DebugLevel).Logger, config.Features{}, nil)
+						get = func() volumesnapshotter.VolumeSnapshotter { return vs }
 					} else {
 						h = testenv.StartHost(t, testenv.PluginDir(t), logrus.DebugLevel, "--log-level=debug")
-						var err error
-						vs, err = h.Manager.GetVolumeSnapshotter("example.io/csi")
-						require.NoError(t, err)
+						get = func() volumesnapshotter.VolumeSnapshotter {
+							vs, err := h.Manager.GetVolumeSnapshotter("example.io/csi")
+							require.NoError(t, err)
+							return vs
+						}
 					}
-					runDriverSuite(t, d, vs, h)
+					runDriverSuite(t, d, get, h)
 				})
 			}
 		})
 	}
 }
 
-func runDriverSuite(t *testing.T, d *testenv.CSIDriver, vs volumesnapshotter.VolumeSnapshotter, h *testenv.Host) {
+func runDriverSuite(t *testing.T, d *testenv.CSIDriver, get func() volumesnapshotter.VolumeSnapshotter, h *testenv.Host) {
 	vsl := map[string]string{"driver": d.Name, "endpoint": d.Endpoint, "pollInterval": "200ms"}
+	vs := get()
 	require.NoError(t, vs.Init(vsl))
 	src := d.CreateVolume(t, fmt.Sprintf("src-%d", time.Now().UnixNano()), 20<<30)
 	backup := fmt.Sprintf("backup-%d", time.Now().UnixNano())
@@ -83,6 +90,7 @@ func runDriverSuite(t *testing.T, d *testenv.CSIDriver, vs volumesnapshotter.Vol
 	// Restore: Init once per PV, CreateVolumeFromSnapshot, SetVolumeID (pv_restorer.go).
 	restored := map[string]bool{}
 	for i := 0; i < 2; i++ {
+		vs := get()
 		require.NoError(t, vs.Init(vsl))
 		newID, err := vs.CreateVolumeFromSnapshot(snapID, volumeType, "zone-a", nil)
 		require.NoError(t, err)
@@ -118,6 +126,8 @@ func runDriverSuite(t *testing.T, d *testenv.CSIDriver, vs volumesnapshotter.Vol
 	})
 
 	// Backup deletion: DeleteSnapshot, idempotent.
+	vs = get()
+	require.NoError(t, vs.Init(vsl))
 	require.NoError(t, vs.DeleteSnapshot(snapID))
 	require.NoError(t, vs.DeleteSnapshot(snapID), "deleting a deleted snapshot succeeds")
 	resp, err := d.Control.ListSnapshots(context.Background(), &csi.ListSnapshotsRequest{SnapshotId: snapID})

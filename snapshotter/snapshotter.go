@@ -165,7 +165,7 @@ func (s *Snapshotter) CreateSnapshot(volumeID, _ string, tags map[string]string)
 	defer cancel()
 	req := &csi.CreateSnapshotRequest{SourceVolumeId: volumeID, Name: name, Secrets: s.csiCreds, Parameters: s.cfg.SnapshotParameters}
 	start := time.Now()
-	wait := 100 * time.Millisecond // a driver often answers "not ready" once
+	wait := 25 * time.Millisecond // a driver often answers "not ready" once, then is ready
 	id := ""
 	for {
 		var resp *csi.CreateSnapshotResponse

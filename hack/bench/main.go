@@ -1,8 +1,10 @@
 // Command bench measures PutObject and GetObject of large gzip objects
 // through Velero's plugin host for this plugin and velero-plugin-for-aws
 // on the same local MinIO, with a direct minio-go client as the machine's
-// limit, and prints MB/s and each plugin process's peak RSS. `make bench`
-// runs it; BENCH_SIZES (e.g. "256Mi,1Gi") and BENCH_RUNS change the plan.
+// limit, and prints MB/s and each plugin process's peak RSS; then times
+// CSI snapshots through the host against direct driver calls. `make bench`
+// runs it; BENCH_SIZES (e.g. "256Mi,1Gi"), BENCH_RUNS and BENCH_ONLY (s3 or
+// csi) change the plan.
 package main
 
 import (
@@ -51,6 +53,16 @@ func main() {
 	defer s.Close()
 	sizes := parseSizes(s, envOr("BENCH_SIZES", "1Gi,4Gi"))
 	runs, _ := strconv.Atoi(envOr("BENCH_RUNS", "3"))
+	only := os.Getenv("BENCH_ONLY")
+	if only != "csi" {
+		benchS3(s, sizes, runs)
+	}
+	if only != "s3" {
+		benchCSI(s, 20)
+	}
+}
+
+func benchS3(s *testenv.Script, sizes []int64, runs int) {
 
 	srv := testenv.StartMinIO(s, testenv.MinIOOptions{})
 	if err := srv.Client().MakeBucket(context.Background(), bucket, minio.MakeBucketOptions{}); err != nil {
