@@ -33,10 +33,10 @@ func main() {
 		return
 	}
 	server.
-		RegisterObjectStore("example.io/s3compat", func(log logrus.FieldLogger) (any, error) {
+		RegisterObjectStore(objectstore.Name, func(log logrus.FieldLogger) (any, error) {
 			return objectstore.New(log), nil
 		}).
-		RegisterVolumeSnapshotter("example.io/csi", func(log logrus.FieldLogger) (any, error) {
+		RegisterVolumeSnapshotter(snapshotter.Name, func(log logrus.FieldLogger) (any, error) {
 			return snapshotter.New(log, features, nil), nil
 		}).
 		Serve()

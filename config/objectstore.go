@@ -55,6 +55,7 @@ type ObjectStore struct {
 	StallTimeout     time.Duration // a transfer with no progress this long fails
 	MaxRetries       int           // retries of a transient failure, per request
 	ProgressInterval time.Duration // 0: no progress lines
+	LogLevel         string        // "": Velero's --log-level; else the plugin logs at least this much
 
 	// Origin names where each key that was set came from.
 	Origin map[string]string
@@ -64,6 +65,24 @@ type ObjectStore struct {
 type Layer struct {
 	Name   string // e.g. `BSL config`, `ConfigMap velero/s3compat-config`
 	Values map[string]string
+	// TunablesOnly marks the plugin ConfigMap: it says how the plugin
+	// works, never where the data goes or with which credentials.
+	TunablesOnly bool
+}
+
+// tunables are the keys a plugin ConfigMap may set.
+var tunables = map[string]bool{
+	"multipartPartSize": true, "multipartConcurrency": true, "requestTimeout": true, "stallTimeout": true,
+	"maxRetries": true, "progressInterval": true, "checksumAlgorithm": true, "logLevel": true,
+	"operationTimeout": true, "dialTimeout": true, "snapshotReadyTimeout": true, "pollInterval": true,
+}
+
+// checkLayerKey refuses a location key in a tunables-only layer.
+func checkLayerKey(l Layer, key string) error {
+	if l.TunablesOnly && !tunables[key] {
+		return fmt.Errorf("key %q is not allowed in %s: it belongs in the location's config; the ConfigMap takes only run-time settings", key, l.Name)
+	}
+	return nil
 }
 
 type objectStoreKey struct {
@@ -131,6 +150,10 @@ var objectStoreKeys = []objectStoreKey{
 		o.ProgressInterval, err = parseDuration(v)
 		return err
 	}},
+	{"logLevel", func(o *ObjectStore, v string) (err error) {
+		o.LogLevel, err = parseLogLevel(v)
+		return err
+	}},
 }
 
 // DefaultObjectStore holds the built-in defaults of the tunable settings.
@@ -172,6 +195,9 @@ func ParseObjectStore(layers ...Layer) (*ObjectStore, error) {
 			key, ok := findKey(k)
 			if !ok {
 				return nil, fmt.Errorf("unknown key %q in %s; valid keys are %s", k, l.Name, strings.Join(ObjectStoreKeys(), ", "))
+			}
+			if err := checkLayerKey(l, k); err != nil {
+				return nil, err
 			}
 			v := l.Values[k]
 			if err := key.set(&o, v); err != nil {

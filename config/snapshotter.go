@@ -23,6 +23,7 @@ type Snapshotter struct {
 	SnapshotReadyTimeout time.Duration // CreateSnapshot waits this long for ready_to_use
 	PollInterval         time.Duration // the longest wait between ready_to_use polls
 	MaxRetries           int           // retries of ABORTED / UNAVAILABLE answers
+	LogLevel             string        // "": Velero's --log-level
 
 	Origin map[string]string
 }
@@ -67,6 +68,10 @@ var snapshotterKeys = map[string]func(s *Snapshotter, v string) error{
 		s.MaxRetries, err = parseInt(v, 0, 20)
 		return err
 	},
+	"logLevel": func(s *Snapshotter, v string) (err error) {
+		s.LogLevel, err = parseLogLevel(v)
+		return err
+	},
 }
 
 // SnapshotterKeys lists the keys ParseSnapshotter accepts, sorted, with the
@@ -93,6 +98,9 @@ func ParseSnapshotter(layers ...Layer) (*Snapshotter, error) {
 		sort.Strings(names)
 		for _, k := range names {
 			v := l.Values[k]
+			if err := checkLayerKey(l, k); err != nil {
+				return nil, err
+			}
 			switch {
 			case strings.HasPrefix(k, snapshotParamPrefix) && len(k) > len(snapshotParamPrefix):
 				s.SnapshotParameters[strings.TrimPrefix(k, snapshotParamPrefix)] = v

@@ -90,3 +90,14 @@ func parseHTTPURL(v string) (*url.URL, error) {
 	}
 	return u, nil
 }
+
+// parseLogLevel accepts Velero's --log-level values.
+func parseLogLevel(v string) (string, error) {
+	switch l := strings.ToLower(strings.TrimSpace(v)); l {
+	case "trace", "debug", "info", "warning", "error":
+		return l, nil
+	case "warn":
+		return "warning", nil
+	}
+	return "", fmt.Errorf("is not one of trace, debug, info, warning, error")
+}

@@ -16,10 +16,15 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/sirupsen/logrus"
+	"github.com/vmware-tanzu/velero/pkg/plugin/framework/common"
 	"github.com/vmware-tanzu/velero/pkg/plugin/velero"
 
 	"example.io/velero-plugin-s3csi/config"
+	"example.io/velero-plugin-s3csi/logging"
 )
+
+// Name is the provider name users put in a BackupStorageLocation.
+const Name = "example.io/s3compat"
 
 // Store implements Velero's ObjectStore over S3. Build it with New and
 // call Init before anything else; Init may be called again.
@@ -42,13 +47,27 @@ func New(log logrus.FieldLogger) *Store {
 	return &Store{log: log}
 }
 
-// Init parses and checks the BSL config, then builds the S3 clients. It
-// makes no request, except to find the bucket's region on AWS when
-// neither region nor s3Url is set.
+// Init reads the plugin ConfigMap, parses and checks the BSL config over
+// it, then builds the S3 clients. It makes no S3 request, except to find
+// the bucket's region on AWS when neither region nor s3Url is set.
 func (s *Store) Init(cfg map[string]string) error {
-	c, err := config.ParseObjectStore(config.Layer{Name: "BSL config", Values: cfg})
+	pc, err := config.LoadPluginConfig(common.PluginKindObjectStore, Name)
 	if err != nil {
-		return fmt.Errorf("example.io/s3compat: %w", err)
+		return fmt.Errorf("%s: %w", Name, err)
+	}
+	layers := []config.Layer{{Name: "BSL config", Values: cfg}}
+	if pc.Layer != nil {
+		layers = append(layers, *pc.Layer)
+	}
+	c, err := config.ParseObjectStore(layers...)
+	if err != nil {
+		return fmt.Errorf("%s: %w", Name, err)
+	}
+	logging.Apply(s.log, c.LogLevel)
+	if pc.Warn {
+		s.log.Warn(pc.Note)
+	} else {
+		s.log.Info(pc.Note)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), c.RequestTimeout)
 	defer cancel()
@@ -79,18 +98,8 @@ func (s *Store) Init(cfg map[string]string) error {
 		s.payloadOpts = []func(*s3.Options){s3.WithAPIOptions(v4.SwapComputePayloadSHA256ForUnsignedPayloadMiddleware)}
 	}
 	raiseMemoryLimit(c.PartSize, c.Concurrency)
-	s.log.WithFields(logrus.Fields{
-		"bucket": c.Bucket, "region": c.Region, "endpoint": endpointName(c), "pathStyle": c.ForcePathStyle,
-		"checksum": c.ChecksumAlgorithm, "partSize": c.PartSize, "concurrency": c.Concurrency,
-	}).Debug("object store initialized")
+	s.log.WithFields(c.Fields()).Info("object store settings (value and where it came from)")
 	return nil
-}
-
-func endpointName(c *config.ObjectStore) string {
-	if c.S3URL == "" {
-		return "AWS"
-	}
-	return c.S3URL
 }
 
 // ObjectExists is false only when S3 says the key is not there; any other

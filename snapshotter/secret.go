@@ -2,29 +2,16 @@ package snapshotter
 
 import (
 	"context"
-	"fmt"
-	"os"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/clientcmd"
+
+	"example.io/velero-plugin-s3csi/config"
 )
 
 // readKubeSecret reads a Secret with the pod's service account, or with
 // $KUBECONFIG when the plugin runs outside a cluster.
 func readKubeSecret(ctx context.Context, namespace, name string) (map[string]string, error) {
-	cfg, err := rest.InClusterConfig()
-	if err != nil {
-		path := os.Getenv("KUBECONFIG")
-		if path == "" {
-			return nil, fmt.Errorf("no in-cluster service account and no KUBECONFIG: %w", err)
-		}
-		if cfg, err = clientcmd.BuildConfigFromFlags("", path); err != nil {
-			return nil, fmt.Errorf("KUBECONFIG %s: %w", path, err)
-		}
-	}
-	cs, err := kubernetes.NewForConfig(cfg)
+	cs, err := config.KubeClient()
 	if err != nil {
 		return nil, err
 	}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/container-storage-interface/spec/lib/go/csi"
 	"github.com/sirupsen/logrus"
+	"github.com/vmware-tanzu/velero/pkg/plugin/framework/common"
 	volumesnapshotter "github.com/vmware-tanzu/velero/pkg/plugin/velero/volumesnapshotter/v1"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -21,7 +22,11 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 
 	"example.io/velero-plugin-s3csi/config"
+	"example.io/velero-plugin-s3csi/logging"
 )
+
+// Name is the provider name users put in a VolumeSnapshotLocation.
+const Name = "example.io/csi"
 
 // Tags Velero puts on every snapshot request.
 const (
@@ -65,9 +70,23 @@ func New(log logrus.FieldLogger, features config.Features, secrets SecretReader)
 // process's connection to that endpoint) and checks that it is the named
 // driver with snapshot and volume support, all within dialTimeout.
 func (s *Snapshotter) Init(cfg map[string]string) error {
-	c, err := config.ParseSnapshotter(config.Layer{Name: "VSL config", Values: cfg})
+	pc, err := config.LoadPluginConfig(common.PluginKindVolumeSnapshotter, Name)
 	if err != nil {
-		return fmt.Errorf("example.io/csi: %w", err)
+		return fmt.Errorf("%s: %w", Name, err)
+	}
+	layers := []config.Layer{{Name: "VSL config", Values: cfg}}
+	if pc.Layer != nil {
+		layers = append(layers, *pc.Layer)
+	}
+	c, err := config.ParseSnapshotter(layers...)
+	if err != nil {
+		return fmt.Errorf("%s: %w", Name, err)
+	}
+	logging.Apply(s.log, c.LogLevel)
+	if pc.Warn {
+		s.log.Warn(pc.Note)
+	} else {
+		s.log.Info(pc.Note)
 	}
 	if s.features[config.EnableCSI] {
 		s.log.WithField("driver", c.Driver).Warn("Velero runs with --features=EnableCSI: it backs up CSI volumes through " +
@@ -93,7 +112,7 @@ func (s *Snapshotter) Init(cfg map[string]string) error {
 	s.cfg, s.csi, s.csiCreds = c, cl, creds
 	s.canList = caps[csi.ControllerServiceCapability_RPC_LIST_SNAPSHOTS]
 	s.mu.Unlock()
-	s.log.WithFields(logrus.Fields{"driver": c.Driver, "endpoint": c.Endpoint}).Debug("CSI snapshotter initialized")
+	s.log.WithFields(c.Fields()).Info("CSI snapshotter settings (value and where it came from)")
 	return nil
 }
 

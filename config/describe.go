@@ -1,0 +1,88 @@
+package config
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/sirupsen/logrus"
+)
+
+// setting renders one effective value with where it came from.
+func setting(origin map[string]string, key string, value any) string {
+	from, ok := origin[key]
+	if !ok {
+		from = "default"
+	}
+	return fmt.Sprintf("%v (%s)", value, from)
+}
+
+// Fields lists the effective object-store settings and their origins for
+// the one Info line at Init; secrets show as <redacted>.
+func (o *ObjectStore) Fields() logrus.Fields {
+	f := logrus.Fields{}
+	add := func(key string, v any) { f[key] = setting(o.Origin, key, v) }
+	add("bucket", o.Bucket)
+	add("region", o.Region)
+	add("s3Url", orNone(o.S3URL, "AWS"))
+	add("publicUrl", orNone(o.PublicURL, "none"))
+	add("s3ForcePathStyle", o.ForcePathStyle)
+	add("insecureSkipTLSVerify", o.InsecureSkipTLSVerify)
+	add("caCert", orNone(map[bool]string{true: "set"}[len(o.CACert) > 0], "none"))
+	add("credentialsFile", orNone(o.CredentialsFile, "none: SDK default chain"))
+	add("serverSideEncryption", orNone(o.ServerSideEncryption, "none"))
+	if len(o.CustomerKey) > 0 {
+		add("customerKeyEncryptionFile", o.CustomerKey) // prints <redacted>
+	}
+	add("checksumAlgorithm", orNone(o.ChecksumAlgorithm, "none"))
+	add("multipartPartSize", fmt.Sprintf("%dMiB", o.PartSize>>20))
+	add("multipartConcurrency", o.Concurrency)
+	add("requestTimeout", o.RequestTimeout)
+	add("stallTimeout", o.StallTimeout)
+	add("maxRetries", o.MaxRetries)
+	add("progressInterval", o.ProgressInterval)
+	add("logLevel", orNone(o.LogLevel, "Velero's --log-level"))
+	return f
+}
+
+// Fields lists the effective snapshotter settings; CSI secrets are never
+// shown, only whether a Secret is named.
+func (s *Snapshotter) Fields() logrus.Fields {
+	f := logrus.Fields{}
+	add := func(key string, v any) { f[key] = setting(s.Origin, key, v) }
+	add("driver", s.Driver)
+	add("endpoint", s.Endpoint)
+	add("parameters", mapKeys(s.SnapshotParameters))
+	add("restoreParameters", mapKeys(s.RestoreParameters))
+	secret := "none"
+	if s.SecretName != "" {
+		secret = s.SecretNamespace + "/" + s.SecretName + " (values <redacted>)"
+	}
+	add("snapshotterSecretName", secret)
+	add("operationTimeout", s.OperationTimeout)
+	add("dialTimeout", s.DialTimeout)
+	add("snapshotReadyTimeout", s.SnapshotReadyTimeout)
+	add("pollInterval", s.PollInterval)
+	add("maxRetries", s.MaxRetries)
+	add("logLevel", orNone(s.LogLevel, "Velero's --log-level"))
+	return f
+}
+
+func orNone(v, none string) string {
+	if v == "" {
+		return none
+	}
+	return v
+}
+
+func mapKeys(m map[string]string) string {
+	if len(m) == 0 {
+		return "none"
+	}
+	var kv []string
+	for k, v := range m {
+		kv = append(kv, k+"="+v)
+	}
+	sort.Strings(kv)
+	return strings.Join(kv, ",")
+}

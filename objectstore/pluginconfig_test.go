@@ -1,0 +1,102 @@
+package objectstore_test
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/sirupsen/logrus"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"example.io/velero-plugin-s3csi/internal/testenv"
+)
+
+// settingsLine returns the fields of the last "object store settings" line.
+func settingsLine(t *testing.T, logs *testenv.LogCapture) logrus.Fields {
+	t.Helper()
+	var f logrus.Fields
+	for _, e := range logs.Entries() {
+		if strings.HasPrefix(e.Message, "object store settings") {
+			f = e.Data
+		}
+	}
+	require.NotNil(t, f, "no settings line in:\n%s", logs.Text())
+	return f
+}
+
+// The plugin ConfigMap through Velero's host: the plugin process reads it
+// with its real client-go code, at every Init.
+func TestPluginConfigMapThroughHost(t *testing.T) {
+	srv := startMinIO(t)
+	bucket := srv.MakeBucket(t)
+	k := testenv.StartKubeAPI(t)
+	t.Setenv("KUBECONFIG", k.Kubeconfig)
+	t.Setenv("VELERO_NAMESPACE", "velero")
+	labels := testenv.PluginLabels("example.io/s3compat", "ObjectStore")
+	k.PutConfigMap("velero", "s3compat-config", labels, map[string]string{"multipartConcurrency": "6", "maxRetries": "2"})
+
+	h := testenv.StartHost(t, testenv.PluginDir(t), logrus.InfoLevel, "--log-level=info")
+	bsl := storeConfig(srv, bucket, "maxRetries", "1", "credentialsFile", srv.CredentialsFile(t))
+	initStore := func() error {
+		s, err := h.Manager.GetObjectStore("example.io/s3compat")
+		require.NoError(t, err)
+		if err := s.Init(bsl); err != nil {
+			return err
+		}
+		return s.PutObject(bucket, "cm/k", stream([]byte("x")))
+	}
+
+	require.NoError(t, initStore())
+	f := settingsLine(t, h.Logs)
+	assert.Equal(t, "6 (ConfigMap velero/s3compat-config)", f["multipartConcurrency"])
+	assert.Equal(t, "1 (BSL config)", f["maxRetries"], "the BSL wins over the ConfigMap")
+	assert.Equal(t, "5s (default)", f["progressInterval"])
+	assert.NotContains(t, h.Logs.Text(), "object written in one request", "a debug line at info level")
+
+	t.Run("a change applies at the next Init", func(t *testing.T) {
+		k.PutConfigMap("velero", "s3compat-config", labels, map[string]string{"multipartConcurrency": "9", "logLevel": "debug"})
+		require.NoError(t, initStore())
+		f := settingsLine(t, h.Logs)
+		assert.Equal(t, "9 (ConfigMap velero/s3compat-config)", f["multipartConcurrency"])
+		found := false
+		for _, e := range h.Logs.Entries() {
+			if e.Message == "object written in one request" {
+				found = true
+				assert.Equal(t, logrus.InfoLevel, e.Level, "sent at the host's level")
+				assert.Equal(t, "debug", e.Data["pluginLogLevel"])
+			}
+		}
+		assert.True(t, found, "logLevel: debug in the ConfigMap shows debug lines at a host on info:\n%s", h.Logs.Text())
+	})
+
+	t.Run("a bad value fails Init naming the ConfigMap", func(t *testing.T) {
+		k.PutConfigMap("velero", "s3compat-config", labels, map[string]string{"multipartPartSize": "12XB"})
+		err := initStore()
+		require.Error(t, err)
+		assert.Contains(t, err.Error(), `invalid value for "multipartPartSize" in ConfigMap velero/s3compat-config: "12XB" is not a size`)
+	})
+
+	t.Run("two ConfigMaps fail Init naming them", func(t *testing.T) {
+		k.PutConfigMap("velero", "s3compat-config", labels, map[string]string{})
+		k.PutConfigMap("velero", "s3compat-config-2", labels, map[string]string{})
+		err := initStore()
+		require.Error(t, err)
+		assert.Contains(t, err.Error(), "s3compat-config s3compat-config-2")
+	})
+}
+
+func TestNoKubeAPIWarnsOnce(t *testing.T) {
+	srv := startMinIO(t)
+	bucket := srv.MakeBucket(t)
+	t.Setenv("KUBECONFIG", "")
+	s, logs := newStore(t, srv, storeConfig(srv, bucket))
+	require.NoError(t, s.PutObject(bucket, "k", stream([]byte("x"))))
+	warns := 0
+	for _, e := range logs.Entries() {
+		if e.Level == logrus.WarnLevel {
+			warns++
+			assert.Contains(t, e.Message, "plugin ConfigMap not read")
+		}
+	}
+	assert.Equal(t, 1, warns)
+}
