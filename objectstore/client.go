@@ -66,7 +66,7 @@ func newHTTPClient(c *config.ObjectStore) (*awshttp.BuildableClient, error) {
 		WithTransportOptions(func(tr *http.Transport) {
 			tr.TLSClientConfig = tlsConf
 			tr.MaxIdleConnsPerHost = 2*c.Concurrency + 4
-			tr.ResponseHeaderTimeout = c.StallTimeout
+			tr.ResponseHeaderTimeout = 2 * c.StallTimeout // a backstop: the stall timer fires first, with a clear error
 			// Bigger socket buffers: parts are megabytes, not kilobytes.
 			tr.WriteBufferSize = 256 << 10
 			tr.ReadBufferSize = 256 << 10
