@@ -4,8 +4,9 @@ VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev
 LDFLAGS  := -s -w -X main.version=$(VERSION)
 OUT      := _output
 GO       ?= go
+IMAGE    ?= velero-plugin-s3csi:$(VERSION)
 
-.PHONY: build tools test bench demo lint clean
+.PHONY: build tools test bench demo lint image clean
 
 build: ## the plugin binary, static
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(OUT)/$(BIN) .
@@ -22,6 +23,9 @@ bench: tools ## throughput and peak memory, printed as a table
 
 demo: tools ## a backup-shaped upload, list, signed download and delete through Velero's host
 	$(GO) run ./hack/demo
+
+image: ## the init-container image (needs a Docker engine; none runs on the CI machine)
+	docker build --build-arg VERSION=$(VERSION) -t $(IMAGE) .
 
 lint:
 	@test -z "$$(gofmt -l . | tee /dev/stderr)" || (echo "gofmt: files above need formatting" && exit 1)

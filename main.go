@@ -12,6 +12,7 @@ import (
 	"github.com/vmware-tanzu/velero/pkg/plugin/framework"
 
 	"example.io/velero-plugin-s3csi/config"
+	"example.io/velero-plugin-s3csi/install"
 	"example.io/velero-plugin-s3csi/objectstore"
 	"example.io/velero-plugin-s3csi/snapshotter"
 )
@@ -20,6 +21,13 @@ import (
 var version = "dev"
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "install" { // the init container's entrypoint
+		if err := install.Run(os.Args[2:], os.Stdout); err != nil {
+			fmt.Fprintln(os.Stderr, "velero-plugin-s3csi install:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	flags := pflag.CommandLine
 	server := framework.NewServer().BindFlags(flags) // also allows unknown flags
 	features := config.BindFeatures(flags)           // Velero passes --features; the framework ignores it

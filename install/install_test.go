@@ -1,0 +1,63 @@
+package install_test
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"example.io/velero-plugin-s3csi/internal/testenv"
+	"example.io/velero-plugin-s3csi/install"
+)
+
+// The built binary's install mode, as the init container runs it.
+func TestInstallModeCopiesTheBinary(t *testing.T) {
+	bin := filepath.Join(testenv.PluginDir(t), "velero-plugin-s3csi")
+	target := t.TempDir()
+	out, err := exec.Command(bin, "install", "--target", target).CombinedOutput()
+	require.NoError(t, err, string(out))
+	dst := filepath.Join(target, "velero-plugin-s3csi")
+	assert.Equal(t, "installed "+dst+"\n", string(out))
+	st, err := os.Stat(dst)
+	require.NoError(t, err)
+	assert.Equal(t, os.FileMode(0o755), st.Mode().Perm())
+	a, _ := os.ReadFile(bin)
+	b, _ := os.ReadFile(dst)
+	assert.True(t, bytes.Equal(a, b), "the copy is the binary")
+	entries, err := os.ReadDir(target)
+	require.NoError(t, err)
+	assert.Len(t, entries, 1, "no temporary file left")
+	v, err := exec.Command(dst, "--version").Output()
+	require.NoError(t, err)
+	assert.True(t, strings.HasPrefix(string(v), "velero-plugin-s3csi "), string(v))
+}
+
+func TestCopyFailsCleanly(t *testing.T) {
+	_, err := install.Copy("/nonexistent/bin", t.TempDir())
+	require.Error(t, err)
+	src := filepath.Join(t.TempDir(), "p")
+	require.NoError(t, os.WriteFile(src, []byte("x"), 0o755))
+	_, err = install.Copy(src, "/nonexistent/dir")
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "install into /nonexistent/dir")
+}
+
+// The Dockerfile builds what a scratch init container needs: the binary
+// as entrypoint in install mode, as a non-root user, and nothing else.
+func TestDockerfileLayout(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join(testenv.RepoRoot(), "Dockerfile"))
+	require.NoError(t, err)
+	df := string(b)
+	final := df[strings.LastIndex(df, "\nFROM "):]
+	assert.Contains(t, final, "FROM scratch")
+	assert.Contains(t, final, "USER 65532:65532")
+	assert.Contains(t, final, `ENTRYPOINT ["/plugins/velero-plugin-s3csi", "install", "--target", "/target"]`)
+	assert.Equal(t, 1, strings.Count(final, "COPY "), "one file in the image")
+	assert.Contains(t, df, "CGO_ENABLED=0")
+	assert.Contains(t, df, "-X main.version=")
+}
