@@ -11,8 +11,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"example.io/velero-plugin-s3csi/internal/testenv"
 	"example.io/velero-plugin-s3csi/install"
+	"example.io/velero-plugin-s3csi/internal/testenv"
 )
 
 // The built binary's install mode, as the init container runs it.
