@@ -41,6 +41,7 @@ func (o *ObjectStore) Fields() logrus.Fields {
 	add("stallTimeout", o.StallTimeout)
 	add("maxRetries", o.MaxRetries)
 	add("progressInterval", o.ProgressInterval)
+	add("staleUploadAge", o.StaleUploadAge)
 	add("logLevel", orNone(o.LogLevel, "Velero's --log-level"))
 	return f
 }

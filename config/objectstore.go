@@ -55,6 +55,7 @@ type ObjectStore struct {
 	StallTimeout     time.Duration // a transfer with no progress this long fails
 	MaxRetries       int           // retries of a transient failure, per request
 	ProgressInterval time.Duration // 0: no progress lines
+	StaleUploadAge   time.Duration // abort multipart uploads under the prefix older than this; 0: never
 	LogLevel         string        // "": Velero's --log-level; else the plugin logs at least this much
 
 	// Origin names where each key that was set came from.
@@ -73,7 +74,7 @@ type Layer struct {
 // tunables are the keys a plugin ConfigMap may set.
 var tunables = map[string]bool{
 	"multipartPartSize": true, "multipartConcurrency": true, "requestTimeout": true, "stallTimeout": true,
-	"maxRetries": true, "progressInterval": true, "checksumAlgorithm": true, "logLevel": true,
+	"maxRetries": true, "progressInterval": true, "checksumAlgorithm": true, "logLevel": true, "staleUploadAge": true,
 	"operationTimeout": true, "dialTimeout": true, "snapshotReadyTimeout": true, "pollInterval": true,
 }
 
@@ -154,6 +155,10 @@ var objectStoreKeys = []objectStoreKey{
 		o.LogLevel, err = parseLogLevel(v)
 		return err
 	}},
+	{"staleUploadAge", func(o *ObjectStore, v string) (err error) {
+		o.StaleUploadAge, err = parseDuration(v)
+		return err
+	}},
 }
 
 // DefaultObjectStore holds the built-in defaults of the tunable settings.
@@ -165,6 +170,7 @@ func DefaultObjectStore() ObjectStore {
 		StallTimeout:     2 * time.Minute,
 		MaxRetries:       5,
 		ProgressInterval: 5 * time.Second,
+		StaleUploadAge:   72 * time.Hour,
 	}
 }
 

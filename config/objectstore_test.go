@@ -137,6 +137,7 @@ func TestParseObjectStoreEveryKey(t *testing.T) {
 		{"stallTimeout", "10m", func(t *testing.T, c *ObjectStore) { assert.Equal(t, 10*time.Minute, c.StallTimeout) }},
 		{"maxRetries", "0", func(t *testing.T, c *ObjectStore) { assert.Equal(t, 0, c.MaxRetries) }},
 		{"progressInterval", "0s", func(t *testing.T, c *ObjectStore) { assert.Equal(t, time.Duration(0), c.ProgressInterval) }},
+		{"staleUploadAge", "24h", func(t *testing.T, c *ObjectStore) { assert.Equal(t, 24*time.Hour, c.StaleUploadAge) }},
 		{"logLevel", "Debug", func(t *testing.T, c *ObjectStore) { assert.Equal(t, "debug", c.LogLevel) }},
 	}
 	seen := map[string]bool{"bucket": true}

@@ -200,6 +200,7 @@ func (u *upload) multipart(ctx context.Context, cancel context.CancelCauseFunc, 
 			create.ChecksumType = types.ChecksumTypeFullObject
 		}
 	}
+	u.sweepStale(ctx)
 	rctx, rcancel := context.WithTimeout(ctx, c.RequestTimeout)
 	out, err := u.s.s3.CreateMultipartUpload(rctx, create)
 	rcancel()

@@ -1,0 +1,56 @@
+package objectstore
+
+import (
+	"context"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+	"github.com/sirupsen/logrus"
+)
+
+// sweepStale aborts multipart uploads under the BSL's prefix that were
+// started more than StaleUploadAge ago: the parts of an upload whose
+// plugin process died (so its abort never ran) would otherwise be stored
+// and billed for ever. It runs before each multipart upload, costs one
+// list request, and never fails the upload: a store that forbids listing
+// uploads just keeps them.
+func (u *upload) sweepStale(ctx context.Context) {
+	age := u.s.cfg.StaleUploadAge
+	if age <= 0 {
+		return
+	}
+	rctx, cancel := context.WithTimeout(ctx, u.s.cfg.RequestTimeout)
+	defer cancel()
+	// The whole bucket is listed and filtered here: MinIO lists uploads
+	// for "" or one exact key only, not for a folder prefix.
+	in := &s3.ListMultipartUploadsInput{Bucket: aws.String(u.bucket)}
+	var stale []types.MultipartUpload
+	for page := 0; page < 10; page++ {
+		out, err := u.s.s3.ListMultipartUploads(rctx, in)
+		if err != nil {
+			u.log.WithError(err).Debug("listing stale multipart uploads failed; none aborted")
+			return
+		}
+		for _, m := range out.Uploads {
+			if m.Initiated != nil && time.Since(*m.Initiated) >= age && strings.HasPrefix(aws.ToString(m.Key), u.s.cfg.Prefix) {
+				stale = append(stale, m)
+			}
+		}
+		if !aws.ToBool(out.IsTruncated) {
+			break
+		}
+		in.KeyMarker, in.UploadIdMarker = out.NextKeyMarker, out.NextUploadIdMarker
+	}
+	for _, m := range stale {
+		_, err := u.s.s3.AbortMultipartUpload(rctx, &s3.AbortMultipartUploadInput{Bucket: aws.String(u.bucket), Key: m.Key, UploadId: m.UploadId})
+		entry := u.log.WithFields(logrus.Fields{"staleKey": aws.ToString(m.Key), "initiated": m.Initiated.UTC().Format(time.RFC3339)})
+		if err != nil {
+			entry.WithError(err).Warn("could not abort a stale multipart upload")
+			continue
+		}
+		entry.Info("aborted a stale multipart upload left by an earlier failure")
+	}
+}
