@@ -6,7 +6,7 @@ OUT      := _output
 GO       ?= go
 IMAGE    ?= velero-plugin-s3csi:$(VERSION)
 
-.PHONY: build tools test bench demo lint image clean
+.PHONY: build tools test e2e bench demo lint image clean
 
 build: ## the plugin binary, static
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(OUT)/$(BIN) .
@@ -16,6 +16,10 @@ tools: ## MinIO, versitygw, the GCE PD CSI driver and csi-sanity, pinned, built 
 
 test: tools ## every test, against real S3 servers and Velero's plugin host
 	$(GO) test -count=1 -timeout 40m ./...
+
+e2e: tools ## a backup, restore and backup deletion through Velero's own server on a local etcd + kube-apiserver
+	bash hack/tool.sh etcd kube velero >/dev/null
+	$(GO) test -tags e2e -count=1 -v -timeout 60m -run . ./e2e
 
 bench: tools ## throughput and peak memory, printed as a table
 	bash hack/tool.sh velero-plugin-for-aws >/dev/null

@@ -13,6 +13,7 @@ MINIO_VERSION=v0.0.0-20260212201848-7aac2a2c5b7c
 VERSITYGW_VERSION=v1.8.0
 AWSPLUGIN_VERSION=v1.14.3
 CSITEST_VERSION=v5.6.0
+VELERO_VERSION=v1.18.3
 # The GCE PD CSI driver's version is pinned in hack/csidriver/go.mod; the
 # cache folder is named after that file's hash, so a change rebuilds it.
 
@@ -53,6 +54,38 @@ tool() {
     csi-sanity)
       dir="$cache/csi-sanity-$CSITEST_VERSION"; bin="$dir/csi-sanity"
       [[ -x "$bin" ]] || install_pkg "$dir" "github.com/kubernetes-csi/csi-test/v5/cmd/csi-sanity@$CSITEST_VERSION" ;;
+    kube)  # kube-apiserver, from hack/kube (pinned in its go.mod)
+      local ksum; ksum="$(cat "$here/kube/go.mod" | sha256sum | cut -c1-12)"
+      dir="$cache/kube-$ksum"; bin="$dir/kube-apiserver"
+      if [[ ! -x "$bin" ]]; then
+        [[ $check == 1 ]] && { echo "not built: $dir" >&2; exit 1; }
+        echo "tool.sh: building kube-apiserver into $dir (10-30 min cold; cached after)" >&2
+        mkdir -p "$dir.tmp"
+        (cd "$here/kube" && CGO_ENABLED=0 go build -trimpath -o "$dir.tmp/kube-apiserver" k8s.io/kubernetes/cmd/kube-apiserver) >&2
+        rm -rf "$dir" && mv "$dir.tmp" "$dir"
+      fi ;;
+    velero)  # Velero's server and CLI, built from a copy of its module (its go.mod has a replace)
+      dir="$cache/velero-$VELERO_VERSION"; bin="$dir/velero"
+      if [[ ! -x "$bin" ]]; then
+        [[ $check == 1 ]] && { echo "not built: $dir" >&2; exit 1; }
+        echo "tool.sh: building velero $VELERO_VERSION into $dir (7-15 min cold; cached after)" >&2
+        local src; src="$(go mod download -json "github.com/vmware-tanzu/velero@$VELERO_VERSION" | sed -n 's/.*"Dir": "\(.*\)".*/\1/p')"
+        rm -rf "$dir.src" "$dir.tmp" && mkdir -p "$dir.tmp" && cp -r "$src" "$dir.src" && chmod -R u+w "$dir.src"
+        # The proxy refuses k8s.io/cli-runtime v0.33.12; v0.33.10 serves.
+        (cd "$dir.src" && go mod edit -replace k8s.io/cli-runtime=k8s.io/cli-runtime@v0.33.10 && go mod tidy >/dev/null 2>&1; \
+          CGO_ENABLED=0 go build -trimpath \
+            -ldflags "-X sigs.k8s.io/controller-runtime/pkg/metrics/server.DefaultBindAddress=0 -X github.com/vmware-tanzu/velero/pkg/buildinfo.Version=$VELERO_VERSION" \
+            -o "$dir.tmp/velero" ./cmd/velero) >&2
+        rm -rf "$dir" "$dir.src" && mv "$dir.tmp" "$dir"
+      fi ;;
+    etcd)  # Debian's etcd-server (3.4), which kube-apiserver 1.37 accepts
+      bin="$(command -v etcd || true)"
+      if [[ -z "$bin" ]]; then
+        [[ $check == 1 ]] && { echo "not installed: etcd (Debian etcd-server)" >&2; exit 1; }
+        echo "tool.sh: installing Debian's etcd-server" >&2
+        (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends etcd-server) >&2
+        bin="$(command -v etcd)"
+      fi ;;
     *) echo "tool.sh: unknown tool $name" >&2; exit 2 ;;
   esac
   echo "$bin"

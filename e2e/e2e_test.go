@@ -1,0 +1,394 @@
+//go:build e2e
+
+// Package e2e backs up and restores a namespace with Velero's own server,
+// run out of cluster against a local kube-apiserver, with this plugin as
+// its object store (MinIO) and volume snapshotter (the GCE PD CSI driver
+// on its fake GCE). `make e2e` runs it.
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/container-storage-interface/spec/lib/go/csi"
+	"github.com/minio/minio-go/v7"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	velerov1 "github.com/vmware-tanzu/velero/pkg/apis/velero/v1"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
+
+	"example.io/velero-plugin-s3csi/internal/testenv"
+)
+
+const (
+	ns     = "velero"
+	app    = "demo"
+	bucket = "velero"
+	backup = "e2e-backup"
+)
+
+var (
+	bslGVR     = schema.GroupVersionResource{Group: "velero.io", Version: "v1", Resource: "backupstoragelocations"}
+	vslGVR     = schema.GroupVersionResource{Group: "velero.io", Version: "v1", Resource: "volumesnapshotlocations"}
+	backupGVR  = schema.GroupVersionResource{Group: "velero.io", Version: "v1", Resource: "backups"}
+	restoreGVR = schema.GroupVersionResource{Group: "velero.io", Version: "v1", Resource: "restores"}
+)
+
+type steps struct {
+	t     *testing.T
+	start time.Time
+	last  time.Time
+	lines []string
+}
+
+func (s *steps) done(what string) {
+	now := time.Now()
+	line := fmt.Sprintf("%-58s %7.1fs", what, now.Sub(s.last).Seconds())
+	s.lines = append(s.lines, line)
+	s.t.Logf("STEP %s", line)
+	s.last = now
+}
+
+func (s *steps) print() {
+	fmt.Println("\ne2e timings:")
+	for _, l := range s.lines {
+		fmt.Println("  " + l)
+	}
+	fmt.Printf("  %-58s %7.1fs\n", "total", time.Since(s.start).Seconds())
+}
+
+func TestBackupRestoreDelete(t *testing.T) {
+	st := &steps{t: t, start: time.Now(), last: time.Now()}
+	defer st.print()
+	ctx := context.Background()
+
+	cluster := testenv.StartCluster(t)
+	st.done("etcd and kube-apiserver up")
+	srv := testenv.StartMinIO(t, testenv.MinIOOptions{})
+	require.NoError(t, srv.Client().MakeBucket(ctx, bucket, minio.MakeBucketOptions{}))
+	driver := testenv.StartGCEPDDriver(t)
+	veleroBin := testenv.Tool(t, "velero")
+	pluginDir := testenv.PluginDir(t)
+	st.done("MinIO, CSI driver, plugin binary ready")
+
+	kc := cluster.Kubeconfig
+	velero := func(args ...string) string {
+		t.Helper()
+		cmd := exec.Command(veleroBin, append(args, "--kubeconfig", kc, "--namespace", ns)...)
+		var out bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &out
+		err := cmd.Run()
+		require.NoError(t, err, "velero %s:\n%s", strings.Join(args, " "), out.String())
+		return out.String()
+	}
+	dyn := dynamicClient(t, kc)
+	kube := cluster.Client
+
+	// Velero's CRDs, namespace, and the objects Velero expects.
+	crds := exec.Command(veleroBin, "install", "--crds-only", "--kubeconfig", kc)
+	out, err := crds.CombinedOutput()
+	require.NoError(t, err, string(out))
+	require.NoError(t, created(kube.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{})))
+	zero := int32(0)
+	require.NoError(t, created(kube.AppsV1().Deployments(ns).Create(ctx, deployment(ns, "velero", &zero), metav1.CreateOptions{})))
+	creds := fmt.Sprintf("[default]\naws_access_key_id = %s\naws_secret_access_key = %s\n", srv.AccessKey, srv.SecretKey)
+	require.NoError(t, created(kube.CoreV1().Secrets(ns).Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "s3compat-credentials"},
+		StringData: map[string]string{"cloud": creds}}, metav1.CreateOptions{})))
+	require.NoError(t, created(kube.CoreV1().ConfigMaps(ns).Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "s3compat-config",
+		Labels: testenv.PluginLabels("example.io/s3compat", "ObjectStore")},
+		Data: map[string]string{"multipartConcurrency": "3", "progressInterval": "2s"}}, metav1.CreateOptions{})))
+	require.NoError(t, created(kube.CoreV1().ConfigMaps(ns).Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "csi-config",
+		Labels: testenv.PluginLabels("example.io/csi", "VolumeSnapshotter")},
+		Data: map[string]string{"pollInterval": "1s"}}, metav1.CreateOptions{})))
+	applyVelero(t, dyn, bslGVR, &velerov1.BackupStorageLocation{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "velero.io/v1", Kind: "BackupStorageLocation"},
+		ObjectMeta: metav1.ObjectMeta{Name: "default", Namespace: ns},
+		Spec: velerov1.BackupStorageLocationSpec{
+			Provider: "example.io/s3compat", Default: true,
+			StorageType: velerov1.StorageType{ObjectStorage: &velerov1.ObjectStorageLocation{Bucket: bucket, Prefix: "cluster-a"}},
+			Config:      map[string]string{"s3Url": srv.Endpoint, "publicUrl": srv.Endpoint},
+			Credential:  &corev1.SecretKeySelector{LocalObjectReference: corev1.LocalObjectReference{Name: "s3compat-credentials"}, Key: "cloud"},
+		},
+	})
+	applyVelero(t, dyn, vslGVR, &velerov1.VolumeSnapshotLocation{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "velero.io/v1", Kind: "VolumeSnapshotLocation"},
+		ObjectMeta: metav1.ObjectMeta{Name: "csi", Namespace: ns},
+		Spec: velerov1.VolumeSnapshotLocationSpec{Provider: "example.io/csi",
+			Config: map[string]string{"driver": driver.Name, "endpoint": driver.Endpoint}},
+	})
+	st.done("Velero CRDs, BSL, VSL, plugin ConfigMaps applied")
+
+	// Velero's server, out of cluster, with the plugin in its plugin dir.
+	dir := t.TempDir()
+	serverLog := testenv.StartProcess(t, "velero-server", veleroBin, []string{"server",
+		"--kubeconfig", kc, "--namespace", ns, "--plugin-dir", pluginDir, "--log-level", "info",
+		"--metrics-address", fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t)),
+		"--profiler-address", fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t)),
+		"--default-volume-snapshot-locations", "example.io/csi:csi",
+		"--store-validation-frequency", "10s",
+	}, []string{"VELERO_NAMESPACE=" + ns, "KUBECONFIG=" + kc}, dir)
+	waitFor(t, 2*time.Minute, "BSL Available", func() bool {
+		u, err := dyn.Resource(bslGVR).Namespace(ns).Get(ctx, "default", metav1.GetOptions{})
+		return err == nil && nested(u, "status", "phase") == "Available"
+	})
+	st.done("velero server up, BSL Available")
+
+	// The application: a ConfigMap, a Secret, a Deployment and a bound PV/PVC on a CSI volume.
+	vol := driver.CreateVolume(t, "demo-data", 10<<30)
+	require.NoError(t, created(kube.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: app}}, metav1.CreateOptions{})))
+	require.NoError(t, created(kube.CoreV1().ConfigMaps(app).Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "settings"}, Data: map[string]string{"color": "blue"}}, metav1.CreateOptions{})))
+	require.NoError(t, created(kube.CoreV1().Secrets(app).Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "token"}, StringData: map[string]string{"t": "abc"}}, metav1.CreateOptions{})))
+	one := int32(1)
+	require.NoError(t, created(kube.AppsV1().Deployments(app).Create(ctx, deployment(app, "web", &one), metav1.CreateOptions{})))
+	bindPV(t, kube, driver.Name, vol.GetVolumeId())
+	st.done("application objects and bound PV/PVC created")
+
+	// Backup.
+	velero("backup", "create", backup, "--include-namespaces", app, "--snapshot-volumes", "--wait")
+	phase := waitPhase(t, dyn, backupGVR, backup)
+	require.Equal(t, "Completed", phase, "backup phase; server log:\n%s", tailFile(serverLog))
+	keys := listKeys(t, srv, "cluster-a/backups/"+backup+"/")
+	assert.Contains(t, keys, "cluster-a/backups/"+backup+"/"+backup+".tar.gz")
+	assert.Contains(t, keys, "cluster-a/backups/"+backup+"/"+backup+"-logs.gz")
+	snaps, err := driver.Control.ListSnapshots(ctx, &csi.ListSnapshotsRequest{})
+	require.NoError(t, err)
+	var snapID string
+	for _, e := range snaps.GetEntries() {
+		if e.GetSnapshot().GetSourceVolumeId() == vol.GetVolumeId() {
+			snapID = e.GetSnapshot().GetSnapshotId()
+		}
+	}
+	require.NotEmpty(t, snapID, "the driver holds a snapshot of the PV's volume")
+	st.done(fmt.Sprintf("backup Completed: %d objects in MinIO, snapshot in the driver", len(keys)))
+
+	// `velero backup logs` downloads through a signed URL.
+	logs := velero("backup", "logs", backup)
+	assert.Contains(t, logs, "msg=")
+	assert.Contains(t, logs, backup)
+	st.done("velero backup logs (signed URL)")
+
+	// Disaster: the application and its volume are gone.
+	deleteApp(t, kube, driver, vol.GetVolumeId())
+	st.done("application objects, PV and volume deleted")
+
+	// Restore.
+	velero("restore", "create", "e2e-restore", "--from-backup", backup, "--wait")
+	require.Equal(t, "Completed", waitPhase(t, dyn, restoreGVR, "e2e-restore"), "restore phase; server log:\n%s", tailFile(serverLog))
+	cm, err := kube.CoreV1().ConfigMaps(app).Get(ctx, "settings", metav1.GetOptions{})
+	require.NoError(t, err)
+	assert.Equal(t, "blue", cm.Data["color"])
+	_, err = kube.CoreV1().Secrets(app).Get(ctx, "token", metav1.GetOptions{})
+	require.NoError(t, err)
+	_, err = kube.AppsV1().Deployments(app).Get(ctx, "web", metav1.GetOptions{})
+	require.NoError(t, err)
+	pv, err := kube.CoreV1().PersistentVolumes().Get(ctx, "demo-pv", metav1.GetOptions{})
+	require.NoError(t, err)
+	newVol := pv.Spec.CSI.VolumeHandle
+	assert.NotEqual(t, vol.GetVolumeId(), newVol, "the PV points at a new volume")
+	server := readFile(t, serverLog)
+	assert.Contains(t, server, "volume restored from CSI snapshot")
+	assert.Contains(t, server, "driverContentSource="+snapID, "the driver made the new volume from the snapshot")
+	st.done("restore Completed: objects back, PV on a new volume from the snapshot")
+
+	// Backup deletion removes objects and snapshot.
+	velero("backup", "delete", backup, "--confirm")
+	waitFor(t, 3*time.Minute, "backup deleted", func() bool {
+		_, err := dyn.Resource(backupGVR).Namespace(ns).Get(ctx, backup, metav1.GetOptions{})
+		return apierrors.IsNotFound(err)
+	})
+	assert.Empty(t, listKeys(t, srv, "cluster-a/backups/"+backup+"/"), "backup objects removed")
+	snaps, err = driver.Control.ListSnapshots(ctx, &csi.ListSnapshotsRequest{SnapshotId: snapID})
+	require.NoError(t, err)
+	for _, e := range snaps.GetEntries() {
+		assert.NotEqual(t, snapID, e.GetSnapshot().GetSnapshotId(), "snapshot removed")
+	}
+	st.done("velero backup delete: objects and snapshot gone")
+
+	// The plugin's ConfigMap settings reached the plugin, and its lines the server log.
+	server = readFile(t, serverLog)
+	assert.Contains(t, server, "ConfigMap velero/s3compat-config")
+	assert.Contains(t, server, "ConfigMap velero/csi-config")
+	assert.NotContains(t, server, srv.SecretKey)
+}
+
+// created fails the test when a create call failed.
+func created[T any](_ T, err error) error { return err }
+
+func dynamicClient(t *testing.T, kc string) dynamic.Interface {
+	cfg, err := clientcmd.BuildConfigFromFlags("", kc)
+	require.NoError(t, err)
+	d, err := dynamic.NewForConfig(cfg)
+	require.NoError(t, err)
+	return d
+}
+
+func applyVelero(t *testing.T, dyn dynamic.Interface, gvr schema.GroupVersionResource, obj runtime.Object) {
+	t.Helper()
+	m, err := runtime.DefaultUnstructuredConverter.ToUnstructured(obj)
+	require.NoError(t, err)
+	u := &unstructured.Unstructured{Object: m}
+	_, err = dyn.Resource(gvr).Namespace(u.GetNamespace()).Create(context.Background(), u, metav1.CreateOptions{})
+	require.NoError(t, err)
+}
+
+func nested(u *unstructured.Unstructured, path ...string) string {
+	v, _, _ := unstructured.NestedString(u.Object, path...)
+	return v
+}
+
+func waitFor(t *testing.T, limit time.Duration, what string, ok func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(limit)
+	for !ok() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within %s", what, limit)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+}
+
+func waitPhase(t *testing.T, dyn dynamic.Interface, gvr schema.GroupVersionResource, name string) string {
+	t.Helper()
+	var phase string
+	waitFor(t, 5*time.Minute, gvr.Resource+" "+name+" finished", func() bool {
+		u, err := dyn.Resource(gvr).Namespace(ns).Get(context.Background(), name, metav1.GetOptions{})
+		if err != nil {
+			return false
+		}
+		phase = nested(u, "status", "phase")
+		switch phase {
+		case "Completed", "PartiallyFailed", "Failed", "FailedValidation":
+			return true
+		}
+		return false
+	})
+	return phase
+}
+
+func deployment(namespace, name string, replicas *int32) *appsv1.Deployment {
+	labels := map[string]string{"app": name}
+	return &appsv1.Deployment{
+		ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: name},
+		Spec: appsv1.DeploymentSpec{
+			Replicas: replicas,
+			Selector: &metav1.LabelSelector{MatchLabels: labels},
+			Template: corev1.PodTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{Labels: labels},
+				Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: name, Image: "registry.example/" + name + ":1"}},
+					Volumes: []corev1.Volume{}},
+			},
+		},
+	}
+}
+
+// bindPV makes a PV and a PVC bound to each other, as the PV controller
+// would (no controller manager runs here).
+func bindPV(t *testing.T, kube kubernetes.Interface, driver, handle string) {
+	ctx := context.Background()
+	mode := corev1.PersistentVolumeFilesystem
+	pv := &corev1.PersistentVolume{
+		ObjectMeta: metav1.ObjectMeta{Name: "demo-pv"},
+		Spec: corev1.PersistentVolumeSpec{
+			Capacity:                      corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("10Gi")},
+			AccessModes:                   []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
+			VolumeMode:                    &mode,
+			PersistentVolumeReclaimPolicy: corev1.PersistentVolumeReclaimDelete,
+			PersistentVolumeSource:        corev1.PersistentVolumeSource{CSI: &corev1.CSIPersistentVolumeSource{Driver: driver, VolumeHandle: handle, FSType: "ext4"}},
+			ClaimRef:                      &corev1.ObjectReference{Kind: "PersistentVolumeClaim", Namespace: app, Name: "data"},
+		},
+	}
+	created, err := kube.CoreV1().PersistentVolumes().Create(ctx, pv, metav1.CreateOptions{})
+	require.NoError(t, err)
+	created.Status.Phase = corev1.VolumeBound
+	_, err = kube.CoreV1().PersistentVolumes().UpdateStatus(ctx, created, metav1.UpdateOptions{})
+	require.NoError(t, err)
+	pvc := &corev1.PersistentVolumeClaim{
+		ObjectMeta: metav1.ObjectMeta{Namespace: app, Name: "data"},
+		Spec: corev1.PersistentVolumeClaimSpec{
+			AccessModes: []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
+			Resources:   corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("10Gi")}},
+			VolumeName:  "demo-pv",
+			VolumeMode:  &mode,
+		},
+	}
+	createdPVC, err := kube.CoreV1().PersistentVolumeClaims(app).Create(ctx, pvc, metav1.CreateOptions{})
+	require.NoError(t, err)
+	createdPVC.Status.Phase = corev1.ClaimBound
+	createdPVC.Status.Capacity = corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("10Gi")}
+	createdPVC.Status.AccessModes = pvc.Spec.AccessModes
+	_, err = kube.CoreV1().PersistentVolumeClaims(app).UpdateStatus(ctx, createdPVC, metav1.UpdateOptions{})
+	require.NoError(t, err)
+}
+
+// deleteApp removes the namespace's objects one by one (no namespace
+// controller runs here), the PV, and the volume on the driver.
+func deleteApp(t *testing.T, kube kubernetes.Interface, driver *testenv.CSIDriver, handle string) {
+	ctx := context.Background()
+	require.NoError(t, kube.CoreV1().ConfigMaps(app).Delete(ctx, "settings", metav1.DeleteOptions{}))
+	require.NoError(t, kube.CoreV1().Secrets(app).Delete(ctx, "token", metav1.DeleteOptions{}))
+	require.NoError(t, kube.AppsV1().Deployments(app).Delete(ctx, "web", metav1.DeleteOptions{}))
+	for _, del := range []func() error{
+		func() error { return kube.CoreV1().PersistentVolumeClaims(app).Delete(ctx, "data", metav1.DeleteOptions{}) },
+		func() error { return kube.CoreV1().PersistentVolumes().Delete(ctx, "demo-pv", metav1.DeleteOptions{}) },
+	} {
+		require.NoError(t, del())
+	}
+	// The protection finalizers are removed by controllers that do not run here.
+	if pvc, err := kube.CoreV1().PersistentVolumeClaims(app).Get(ctx, "data", metav1.GetOptions{}); err == nil {
+		pvc.Finalizers = nil
+		_, err = kube.CoreV1().PersistentVolumeClaims(app).Update(ctx, pvc, metav1.UpdateOptions{})
+		require.NoError(t, err)
+	}
+	if pv, err := kube.CoreV1().PersistentVolumes().Get(ctx, "demo-pv", metav1.GetOptions{}); err == nil {
+		pv.Finalizers = nil
+		_, err = kube.CoreV1().PersistentVolumes().Update(ctx, pv, metav1.UpdateOptions{})
+		require.NoError(t, err)
+	}
+	waitFor(t, time.Minute, "PV and PVC gone", func() bool {
+		_, e1 := kube.CoreV1().PersistentVolumeClaims(app).Get(ctx, "data", metav1.GetOptions{})
+		_, e2 := kube.CoreV1().PersistentVolumes().Get(ctx, "demo-pv", metav1.GetOptions{})
+		return apierrors.IsNotFound(e1) && apierrors.IsNotFound(e2)
+	})
+	_, err := driver.Control.DeleteVolume(ctx, &csi.DeleteVolumeRequest{VolumeId: handle})
+	require.NoError(t, err)
+}
+
+func listKeys(t *testing.T, srv *testenv.S3Server, prefix string) []string {
+	var keys []string
+	for o := range srv.Client().ListObjects(context.Background(), bucket, minio.ListObjectsOptions{Prefix: prefix, Recursive: true}) {
+		require.NoError(t, o.Err)
+		keys = append(keys, o.Key)
+	}
+	return keys
+}
+
+func readFile(t *testing.T, p string) string {
+	b, err := os.ReadFile(p)
+	require.NoError(t, err)
+	return string(b)
+}
+
+func tailFile(p string) string {
+	b, _ := os.ReadFile(filepath.Clean(p))
+	if len(b) > 8000 {
+		b = b[len(b)-8000:]
+	}
+	return string(b)
+}
