@@ -345,7 +345,9 @@ func deleteApp(t *testing.T, kube kubernetes.Interface, driver *testenv.CSIDrive
 	require.NoError(t, kube.CoreV1().Secrets(app).Delete(ctx, "token", metav1.DeleteOptions{}))
 	require.NoError(t, kube.AppsV1().Deployments(app).Delete(ctx, "web", metav1.DeleteOptions{}))
 	for _, del := range []func() error{
-		func() error { return kube.CoreV1().PersistentVolumeClaims(app).Delete(ctx, "data", metav1.DeleteOptions{}) },
+		func() error {
+			return kube.CoreV1().PersistentVolumeClaims(app).Delete(ctx, "data", metav1.DeleteOptions{})
+		},
 		func() error { return kube.CoreV1().PersistentVolumes().Delete(ctx, "demo-pv", metav1.DeleteOptions{}) },
 	} {
 		require.NoError(t, del())
