@@ -11,17 +11,18 @@ import (
 	"example.io/velero-plugin-s3csi/internal/testenv"
 )
 
-// settingsLine returns the fields of the last "object store settings" line.
-func settingsLine(t *testing.T, logs *testenv.LogCapture) logrus.Fields {
+// settingsLine returns the fields of the n-th "object store settings" line.
+func settingsLine(t *testing.T, logs *testenv.LogCapture, n int) logrus.Fields {
 	t.Helper()
-	var f logrus.Fields
+	isSettings := func(e *logrus.Entry) bool { return strings.HasPrefix(e.Message, "object store settings") }
+	require.GreaterOrEqual(t, logs.Count(n, isSettings), n, "no settings line %d in:\n%s", n, logs.Text())
+	var lines []logrus.Fields
 	for _, e := range logs.Entries() {
-		if strings.HasPrefix(e.Message, "object store settings") {
-			f = e.Data
+		if isSettings(e) {
+			lines = append(lines, e.Data)
 		}
 	}
-	require.NotNil(t, f, "no settings line in:\n%s", logs.Text())
-	return f
+	return lines[n-1]
 }
 
 // The plugin ConfigMap through Velero's host: the plugin process reads it
@@ -47,7 +48,7 @@ func TestPluginConfigMapThroughHost(t *testing.T) {
 	}
 
 	require.NoError(t, initStore())
-	f := settingsLine(t, h.Logs)
+	f := settingsLine(t, h.Logs, 1)
 	assert.Equal(t, "6 (ConfigMap velero/s3compat-config)", f["multipartConcurrency"])
 	assert.Equal(t, "1 (BSL config)", f["maxRetries"], "the BSL wins over the ConfigMap")
 	assert.Equal(t, "5s (default)", f["progressInterval"])
@@ -56,17 +57,12 @@ func TestPluginConfigMapThroughHost(t *testing.T) {
 	t.Run("a change applies at the next Init", func(t *testing.T) {
 		k.PutConfigMap("velero", "s3compat-config", labels, map[string]string{"multipartConcurrency": "9", "logLevel": "debug"})
 		require.NoError(t, initStore())
-		f := settingsLine(t, h.Logs)
+		f := settingsLine(t, h.Logs, 2)
 		assert.Equal(t, "9 (ConfigMap velero/s3compat-config)", f["multipartConcurrency"])
-		found := false
-		for _, e := range h.Logs.Entries() {
-			if e.Message == "object written in one request" {
-				found = true
-				assert.Equal(t, logrus.InfoLevel, e.Level, "sent at the host's level")
-				assert.Equal(t, "debug", e.Data["pluginLogLevel"])
-			}
-		}
-		assert.True(t, found, "logLevel: debug in the ConfigMap shows debug lines at a host on info:\n%s", h.Logs.Text())
+		e := h.Logs.Find(func(e *logrus.Entry) bool { return e.Message == "object written in one request" })
+		require.NotNil(t, e, "logLevel: debug in the ConfigMap shows debug lines at a host on info:\n%s", h.Logs.Text())
+		assert.Equal(t, logrus.InfoLevel, e.Level, "sent at the host's level")
+		assert.Equal(t, "debug", e.Data["pluginLogLevel"])
 	})
 
 	t.Run("a bad value fails Init naming the ConfigMap", func(t *testing.T) {

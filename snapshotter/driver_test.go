@@ -106,14 +106,13 @@ func runDriverSuite(t *testing.T, d *testenv.CSIDriver, get func() volumesnapsho
 	}
 	assert.Len(t, restored, 2, "restoring one backup twice gives two volumes")
 	if h != nil {
-		n := 0
+		restoredLine := func(e *logrus.Entry) bool { return e.Message == "volume restored from CSI snapshot" }
+		assert.Equal(t, 2, h.Logs.Count(2, restoredLine))
 		for _, e := range h.Logs.Entries() {
-			if e.Message == "volume restored from CSI snapshot" {
-				n++
+			if restoredLine(e) {
 				assert.Equal(t, snapID, e.Data["driverContentSource"], "the driver made the volume from the snapshot")
 			}
 		}
-		assert.Equal(t, 2, n)
 	}
 
 	t.Run("restore refuses what it cannot do", func(t *testing.T) {
@@ -174,12 +173,7 @@ func TestEnableCSIWarnsThroughHost(t *testing.T) {
 	vs, err := h.Manager.GetVolumeSnapshotter("example.io/csi")
 	require.NoError(t, err)
 	require.NoError(t, vs.Init(map[string]string{"driver": d.Name, "endpoint": d.Endpoint}))
-	found := false
-	for _, e := range h.Logs.Entries() {
-		if strings.Contains(e.Message, "--features=EnableCSI") {
-			found = true
-			assert.Equal(t, logrus.WarnLevel, e.Level)
-		}
-	}
-	assert.True(t, found, "no EnableCSI warning in:\n%s", h.Logs.Text())
+	e := h.Logs.Find(func(e *logrus.Entry) bool { return strings.Contains(e.Message, "--features=EnableCSI") })
+	require.NotNil(t, e, "no EnableCSI warning in:\n%s", h.Logs.Text())
+	assert.Equal(t, logrus.WarnLevel, e.Level)
 }

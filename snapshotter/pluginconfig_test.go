@@ -28,13 +28,9 @@ func TestConfigMapAndSecretThroughHost(t *testing.T) {
 	vsl := map[string]string{"driver": d.Name, "endpoint": d.Endpoint, "snapshotReadyTimeout": "1m",
 		"snapshotterSecretName": "csi-creds", "snapshotterSecretNamespace": "velero"}
 	require.NoError(t, vs.Init(vsl))
-	var f logrus.Fields
-	for _, e := range h.Logs.Entries() {
-		if strings.HasPrefix(e.Message, "CSI snapshotter settings") {
-			f = e.Data
-		}
-	}
-	require.NotNil(t, f)
+	line := h.Logs.Find(func(e *logrus.Entry) bool { return strings.HasPrefix(e.Message, "CSI snapshotter settings") })
+	require.NotNil(t, line, h.Logs.Text())
+	f := line.Data
 	assert.Equal(t, "300ms (ConfigMap velero/csi-config)", f["pollInterval"])
 	assert.Equal(t, "1m0s (VSL config)", f["snapshotReadyTimeout"])
 	assert.Contains(t, f["snapshotterSecretName"], "velero/csi-creds (values <redacted>)")

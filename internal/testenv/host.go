@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/sirupsen/logrus"
 	"github.com/spf13/pflag"
@@ -149,4 +150,41 @@ func (*discard) Write(p []byte) (int, error) {
 		return os.Stderr.Write(p)
 	}
 	return len(p), nil
+}
+
+// Find waits (up to 15 s: plugin lines reach the host asynchronously, over
+// the plugin's stderr) for a line that match accepts and returns it, or
+// nil if none came.
+func (c *LogCapture) Find(match func(e *logrus.Entry) bool) *logrus.Entry {
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		var found *logrus.Entry
+		for _, e := range c.Entries() {
+			if match(e) {
+				found = e
+			}
+		}
+		if found != nil || time.Now().After(deadline) {
+			return found
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// Count waits until at least n lines match (up to 15 s) and returns how
+// many there are.
+func (c *LogCapture) Count(n int, match func(e *logrus.Entry) bool) int {
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		got := 0
+		for _, e := range c.Entries() {
+			if match(e) {
+				got++
+			}
+		}
+		if got >= n || time.Now().After(deadline) {
+			return got
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
