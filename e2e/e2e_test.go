@@ -60,7 +60,7 @@ type steps struct {
 
 func (s *steps) done(what string) {
 	now := time.Now()
-	line := fmt.Sprintf("%-58s %7.1fs", what, now.Sub(s.last).Seconds())
+	line := fmt.Sprintf("%7.1fs  %s", now.Sub(s.last).Seconds(), what)
 	s.lines = append(s.lines, line)
 	s.t.Logf("STEP %s", line)
 	s.last = now
@@ -71,7 +71,7 @@ func (s *steps) print() {
 	for _, l := range s.lines {
 		fmt.Println("  " + l)
 	}
-	fmt.Printf("  %-58s %7.1fs\n", "total", time.Since(s.start).Seconds())
+	fmt.Printf("  %7.1fs  total\n", time.Since(s.start).Seconds())
 }
 
 func TestBackupRestoreDelete(t *testing.T) {
@@ -176,13 +176,13 @@ func TestBackupRestoreDelete(t *testing.T) {
 		}
 	}
 	require.NotEmpty(t, snapID, "the driver holds a snapshot of the PV's volume")
-	st.done(fmt.Sprintf("backup Completed: %d objects in MinIO, snapshot in the driver", len(keys)))
+	st.done(fmt.Sprintf("backup Completed: %d objects in MinIO, snapshot %s of volume %s in the driver", len(keys), snapID, vol.GetVolumeId()))
 
 	// `velero backup logs` downloads through a signed URL.
 	logs := velero("backup", "logs", backup)
 	assert.Contains(t, logs, "msg=")
 	assert.Contains(t, logs, backup)
-	st.done("velero backup logs (signed URL)")
+	st.done(fmt.Sprintf("velero backup logs downloaded through a signed URL: %d lines", strings.Count(logs, "\n")))
 
 	// Disaster: the application and its volume are gone.
 	deleteApp(t, kube, driver, vol.GetVolumeId())
@@ -205,7 +205,7 @@ func TestBackupRestoreDelete(t *testing.T) {
 	server := readFile(t, serverLog)
 	assert.Contains(t, server, "volume restored from CSI snapshot")
 	assert.Contains(t, server, "driverContentSource="+snapID, "the driver made the new volume from the snapshot")
-	st.done("restore Completed: objects back, PV on a new volume from the snapshot")
+	st.done(fmt.Sprintf("restore Completed: objects back, PV on new volume %s made from snapshot %s", newVol, snapID))
 
 	// Backup deletion removes objects and snapshot.
 	velero("backup", "delete", backup, "--confirm")
