@@ -22,6 +22,10 @@ func Run(args []string, stdout io.Writer) error {
 		return err
 	}
 	self, err := os.Executable()
+	if err != nil && filepath.IsAbs(os.Args[0]) {
+		// No /proc (a bare chroot): the entrypoint's absolute path serves.
+		self, err = os.Args[0], nil
+	}
 	if err != nil {
 		return fmt.Errorf("find own binary: %w", err)
 	}

@@ -263,3 +263,30 @@ func TestSecretsPassedNeverLogged(t *testing.T) {
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "read CSI secret velero/csi-creds")
 }
+
+// A driver that restarts (new process, same socket) is found again by the
+// next call: the connection redials by itself, UNAVAILABLE meanwhile is
+// retried.
+func TestDriverRestartIsRedialled(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "restart.sock")
+	start := func(f *fakeDriver) *grpc.Server {
+		l, err := net.Listen("unix", sock)
+		require.NoError(t, err)
+		srv := grpc.NewServer()
+		csi.RegisterIdentityServer(srv, f)
+		csi.RegisterControllerServer(srv, f)
+		go func() { _ = srv.Serve(l) }()
+		return srv
+	}
+	first := start(&fakeDriver{caps: allCaps})
+	vs := snapshotter.New(testenv.NewLogCapture(logrus.DebugLevel).Logger, config.Features{}, nil)
+	require.NoError(t, vs.Init(map[string]string{"driver": "fake.csi.example.io", "endpoint": "unix://" + sock, "maxRetries": "10"}))
+	first.Stop() // the driver's pod restarts
+	second := &fakeDriver{caps: allCaps}
+	srv := start(second)
+	defer srv.Stop()
+	id, err := vs.CreateSnapshot("vol-1", "", tags)
+	require.NoError(t, err)
+	assert.NotEmpty(t, id)
+	assert.Equal(t, 1, second.calls["CreateSnapshot"], "the call reached the restarted driver")
+}
