@@ -184,13 +184,11 @@ func ObjectStoreKeys() []string {
 	return keys
 }
 
-// ParseObjectStore reads the layers (earlier ones win) onto the defaults,
-// rejects unknown keys and bad values by name, and checks the whole.
-func ParseObjectStore(layers ...Layer) (*ObjectStore, error) {
-	o := DefaultObjectStore()
-	o.Origin = map[string]string{}
-	present := map[string]bool{}
-	for i := len(layers) - 1; i >= 0; i-- { // last layer first, so earlier ones overwrite
+// eachKey calls fn for every key of the layers, the last layer first so
+// that earlier layers overwrite, keys in order, and records in origin the
+// layer each key came from. fn refuses unknown keys, then checkLayerKey.
+func eachKey(layers []Layer, origin map[string]string, fn func(l Layer, key, value string) error) error {
+	for i := len(layers) - 1; i >= 0; i-- {
 		l := layers[i]
 		names := make([]string, 0, len(l.Values))
 		for k := range l.Values {
@@ -198,24 +196,41 @@ func ParseObjectStore(layers ...Layer) (*ObjectStore, error) {
 		}
 		sort.Strings(names)
 		for _, k := range names {
-			key, ok := findKey(k)
-			if !ok {
-				return nil, fmt.Errorf("unknown key %q in %s; valid keys are %s", k, l.Name, strings.Join(ObjectStoreKeys(), ", "))
+			if err := fn(l, k, l.Values[k]); err != nil {
+				return err
 			}
-			if err := checkLayerKey(l, k); err != nil {
-				return nil, err
-			}
-			v := l.Values[k]
-			if err := key.set(&o, v); err != nil {
-				shown := v
-				if k == "caCert" && len(v) > 40 {
-					shown = v[:40] + "..."
-				}
-				return nil, valueError(l.Name, k, shown, err.Error())
-			}
-			o.Origin[k] = l.Name
-			present[k] = true
+			origin[k] = l.Name
 		}
+	}
+	return nil
+}
+
+// ParseObjectStore reads the layers (earlier ones win) onto the defaults,
+// rejects unknown keys and bad values by name, and checks the whole.
+func ParseObjectStore(layers ...Layer) (*ObjectStore, error) {
+	o := DefaultObjectStore()
+	o.Origin = map[string]string{}
+	present := map[string]bool{}
+	err := eachKey(layers, o.Origin, func(l Layer, k, v string) error {
+		key, ok := findKey(k)
+		if !ok {
+			return fmt.Errorf("unknown key %q in %s; valid keys are %s", k, l.Name, strings.Join(ObjectStoreKeys(), ", "))
+		}
+		if err := checkLayerKey(l, k); err != nil {
+			return err
+		}
+		if err := key.set(&o, v); err != nil {
+			shown := v
+			if k == "caCert" && len(v) > 40 {
+				shown = v[:40] + "..."
+			}
+			return valueError(l.Name, k, shown, err.Error())
+		}
+		present[k] = true
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	if err := o.finish(present); err != nil {
 		return nil, err

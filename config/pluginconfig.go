@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sirupsen/logrus"
 	"github.com/vmware-tanzu/velero/pkg/plugin/framework/common"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
@@ -87,4 +88,28 @@ func LoadPluginConfig(kind common.PluginKind, name string) (PluginConfig, error)
 // (it has no sentinel).
 func isMoreThanOne(err error) bool {
 	return strings.Contains(err.Error(), "found more than one ConfigMap")
+}
+
+// Layers loads the plugin ConfigMap and returns the location's config
+// (named location, e.g. "BSL config") followed by the ConfigMap's data.
+func Layers(kind common.PluginKind, name, location string, values map[string]string) ([]Layer, PluginConfig, error) {
+	pc, err := LoadPluginConfig(kind, name)
+	if err != nil {
+		return nil, pc, err
+	}
+	layers := []Layer{{Name: location, Values: values}}
+	if pc.Layer != nil {
+		layers = append(layers, *pc.Layer)
+	}
+	return layers, pc, nil
+}
+
+// Log writes the one line that says what was found: Info, or a Warning
+// when the API could not be asked.
+func (pc PluginConfig) Log(log logrus.FieldLogger) {
+	if pc.Warn {
+		log.Warn(pc.Note)
+		return
+	}
+	log.Info(pc.Note)
 }

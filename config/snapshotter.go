@@ -89,34 +89,34 @@ func SnapshotterKeys() []string {
 func ParseSnapshotter(layers ...Layer) (*Snapshotter, error) {
 	s := DefaultSnapshotter()
 	s.SnapshotParameters, s.RestoreParameters, s.Origin = map[string]string{}, map[string]string{}, map[string]string{}
-	for i := len(layers) - 1; i >= 0; i-- {
-		l := layers[i]
-		names := make([]string, 0, len(l.Values))
-		for k := range l.Values {
-			names = append(names, k)
-		}
-		sort.Strings(names)
-		for _, k := range names {
-			v := l.Values[k]
+	err := eachKey(layers, s.Origin, func(l Layer, k, v string) error {
+		switch {
+		case strings.HasPrefix(k, snapshotParamPrefix) && len(k) > len(snapshotParamPrefix):
 			if err := checkLayerKey(l, k); err != nil {
-				return nil, err
+				return err
 			}
-			switch {
-			case strings.HasPrefix(k, snapshotParamPrefix) && len(k) > len(snapshotParamPrefix):
-				s.SnapshotParameters[strings.TrimPrefix(k, snapshotParamPrefix)] = v
-			case strings.HasPrefix(k, restoreParamPrefix) && len(k) > len(restoreParamPrefix):
-				s.RestoreParameters[strings.TrimPrefix(k, restoreParamPrefix)] = v
-			default:
-				set, ok := snapshotterKeys[k]
-				if !ok {
-					return nil, fmt.Errorf("unknown key %q in %s; valid keys are %s", k, l.Name, strings.Join(SnapshotterKeys(), ", "))
-				}
-				if err := set(&s, v); err != nil {
-					return nil, valueError(l.Name, k, v, err.Error())
-				}
+			s.SnapshotParameters[strings.TrimPrefix(k, snapshotParamPrefix)] = v
+		case strings.HasPrefix(k, restoreParamPrefix) && len(k) > len(restoreParamPrefix):
+			if err := checkLayerKey(l, k); err != nil {
+				return err
 			}
-			s.Origin[k] = l.Name
+			s.RestoreParameters[strings.TrimPrefix(k, restoreParamPrefix)] = v
+		default:
+			set, ok := snapshotterKeys[k]
+			if !ok {
+				return fmt.Errorf("unknown key %q in %s; valid keys are %s", k, l.Name, strings.Join(SnapshotterKeys(), ", "))
+			}
+			if err := checkLayerKey(l, k); err != nil {
+				return err
+			}
+			if err := set(&s, v); err != nil {
+				return valueError(l.Name, k, v, err.Error())
+			}
 		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	if s.Driver == "" {
 		return nil, fmt.Errorf("missing required key %q (the CSI driver's name, as in the PVs' spec.csi.driver)", "driver")

@@ -51,24 +51,16 @@ func New(log logrus.FieldLogger) *Store {
 // it, then builds the S3 clients. It makes no S3 request, except to find
 // the bucket's region on AWS when neither region nor s3Url is set.
 func (s *Store) Init(cfg map[string]string) error {
-	pc, err := config.LoadPluginConfig(common.PluginKindObjectStore, Name)
+	layers, pc, err := config.Layers(common.PluginKindObjectStore, Name, "BSL config", cfg)
 	if err != nil {
 		return fmt.Errorf("%s: %w", Name, err)
-	}
-	layers := []config.Layer{{Name: "BSL config", Values: cfg}}
-	if pc.Layer != nil {
-		layers = append(layers, *pc.Layer)
 	}
 	c, err := config.ParseObjectStore(layers...)
 	if err != nil {
 		return fmt.Errorf("%s: %w", Name, err)
 	}
 	logging.Apply(s.log, c.LogLevel)
-	if pc.Warn {
-		s.log.Warn(pc.Note)
-	} else {
-		s.log.Info(pc.Note)
-	}
+	pc.Log(s.log)
 	ctx, cancel := context.WithTimeout(context.Background(), c.RequestTimeout)
 	defer cancel()
 	hc, err := newHTTPClient(c)

@@ -105,14 +105,20 @@ var allCaps = []csi.ControllerServiceCapability_RPC_Type{
 func serve(t *testing.T, f *fakeDriver) string {
 	t.Helper()
 	sock := filepath.Join(t.TempDir(), "fake.sock")
+	t.Cleanup(serveAt(t, sock, f).Stop)
+	return "unix://" + sock
+}
+
+// serveAt serves f on the unix socket sock until stopped.
+func serveAt(t *testing.T, sock string, f *fakeDriver) *grpc.Server {
+	t.Helper()
 	l, err := net.Listen("unix", sock)
 	require.NoError(t, err)
 	srv := grpc.NewServer()
 	csi.RegisterIdentityServer(srv, f)
 	csi.RegisterControllerServer(srv, f)
 	go func() { _ = srv.Serve(l) }()
-	t.Cleanup(srv.Stop)
-	return "unix://" + sock
+	return srv
 }
 
 func initFake(t *testing.T, f *fakeDriver, extra ...string) *snapshotter.Snapshotter {
@@ -269,22 +275,12 @@ func TestSecretsPassedNeverLogged(t *testing.T) {
 // retried.
 func TestDriverRestartIsRedialled(t *testing.T) {
 	sock := filepath.Join(t.TempDir(), "restart.sock")
-	start := func(f *fakeDriver) *grpc.Server {
-		l, err := net.Listen("unix", sock)
-		require.NoError(t, err)
-		srv := grpc.NewServer()
-		csi.RegisterIdentityServer(srv, f)
-		csi.RegisterControllerServer(srv, f)
-		go func() { _ = srv.Serve(l) }()
-		return srv
-	}
-	first := start(&fakeDriver{caps: allCaps})
+	first := serveAt(t, sock, &fakeDriver{caps: allCaps})
 	vs := snapshotter.New(testenv.NewLogCapture(logrus.DebugLevel).Logger, config.Features{}, nil)
 	require.NoError(t, vs.Init(map[string]string{"driver": "fake.csi.example.io", "endpoint": "unix://" + sock, "maxRetries": "10"}))
 	first.Stop() // the driver's pod restarts
 	second := &fakeDriver{caps: allCaps}
-	srv := start(second)
-	defer srv.Stop()
+	defer serveAt(t, sock, second).Stop()
 	id, err := vs.CreateSnapshot("vol-1", "", tags)
 	require.NoError(t, err)
 	assert.NotEmpty(t, id)

@@ -70,24 +70,16 @@ func New(log logrus.FieldLogger, features config.Features, secrets SecretReader)
 // process's connection to that endpoint) and checks that it is the named
 // driver with snapshot and volume support, all within dialTimeout.
 func (s *Snapshotter) Init(cfg map[string]string) error {
-	pc, err := config.LoadPluginConfig(common.PluginKindVolumeSnapshotter, Name)
+	layers, pc, err := config.Layers(common.PluginKindVolumeSnapshotter, Name, "VSL config", cfg)
 	if err != nil {
 		return fmt.Errorf("%s: %w", Name, err)
-	}
-	layers := []config.Layer{{Name: "VSL config", Values: cfg}}
-	if pc.Layer != nil {
-		layers = append(layers, *pc.Layer)
 	}
 	c, err := config.ParseSnapshotter(layers...)
 	if err != nil {
 		return fmt.Errorf("%s: %w", Name, err)
 	}
 	logging.Apply(s.log, c.LogLevel)
-	if pc.Warn {
-		s.log.Warn(pc.Note)
-	} else {
-		s.log.Info(pc.Note)
-	}
+	pc.Log(s.log)
 	if s.features[config.EnableCSI] {
 		s.log.WithField("driver", c.Driver).Warn("Velero runs with --features=EnableCSI: it backs up CSI volumes through " +
 			"VolumeSnapshot objects and will not call this VolumeSnapshotter for them; turn EnableCSI off to use example.io/csi")
