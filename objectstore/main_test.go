@@ -19,6 +19,7 @@ import (
 
 func TestMain(m *testing.M) {
 	testenv.ServeIfPluginProcess()
+	testenv.NoAmbientKubernetes()
 	os.Exit(m.Run())
 }
 

@@ -153,3 +153,13 @@ func (k *KubeAPI) status(w http.ResponseWriter, code int, reason, msg string) {
 	_ = json.NewEncoder(w).Encode(metav1.Status{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Status"},
 		Status: "Failure", Message: msg, Reason: metav1.StatusReason(reason), Code: int32(code)})
 }
+
+// NoAmbientKubernetes keeps a developer's cluster out of the tests: the
+// plugin (and the plugin processes the tests start) would otherwise read
+// ConfigMaps through $KUBECONFIG or an in-cluster service account. Tests
+// that want an API set KUBECONFIG themselves.
+func NoAmbientKubernetes() {
+	os.Setenv("KUBECONFIG", "")
+	os.Unsetenv("KUBERNETES_SERVICE_HOST")
+	os.Unsetenv("VELERO_NAMESPACE")
+}
