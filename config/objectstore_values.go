@@ -1,0 +1,143 @@
+package config
+
+import (
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/pem"
+	"fmt"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+)
+
+// The setters of the object store's keys that need more than a parse.
+
+func setURL(dst *string, v string) error {
+	if _, err := parseHTTPURL(v); err != nil {
+		return err
+	}
+	*dst = strings.TrimRight(strings.TrimSpace(v), "/")
+	return nil
+}
+
+func positiveDuration(dst *time.Duration, v string) error {
+	d, err := parseDuration(v)
+	if err == nil && d == 0 {
+		err = fmt.Errorf("must be greater than zero")
+	}
+	*dst = d
+	return err
+}
+
+func readable(dst *string, v string) error {
+	f, err := os.Open(v)
+	if err != nil {
+		return fmt.Errorf("cannot be read: %v", err)
+	}
+	f.Close()
+	*dst = v
+	return nil
+}
+
+// setCACert takes the PEM that Velero passes (the BSL's caCert field,
+// base64 in YAML, decoded by Kubernetes) and also base64-encoded PEM.
+func setCACert(o *ObjectStore, v string) error {
+	trimmed := strings.TrimSpace(v)
+	if trimmed == "" {
+		return nil
+	}
+	data := []byte(v)
+	if !strings.HasPrefix(trimmed, "-----BEGIN") {
+		dec, err := base64.StdEncoding.DecodeString(trimmed)
+		if err != nil {
+			return fmt.Errorf("is neither PEM nor base64-encoded PEM")
+		}
+		data = dec
+	}
+	found := 0
+	for rest := data; ; {
+		var block *pem.Block
+		block, rest = pem.Decode(rest)
+		if block == nil {
+			break
+		}
+		if block.Type != "CERTIFICATE" {
+			continue
+		}
+		if _, err := x509.ParseCertificate(block.Bytes); err != nil {
+			return fmt.Errorf("holds a certificate that does not parse: %v", err)
+		}
+		found++
+	}
+	if found == 0 {
+		return fmt.Errorf("holds no PEM certificate")
+	}
+	o.CACert = data
+	return nil
+}
+
+func setSSE(o *ObjectStore, v string) error {
+	switch v {
+	case "", "AES256", "aws:kms", "aws:kms:dsse":
+		o.ServerSideEncryption = v
+		return nil
+	}
+	return fmt.Errorf("is not one of AES256, aws:kms, aws:kms:dsse")
+}
+
+func setCustomerKey(o *ObjectStore, path string) error {
+	if path == "" {
+		return nil
+	}
+	key, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("cannot be read: %v", err)
+	}
+	if len(key) != 32 {
+		return fmt.Errorf("must hold exactly 32 bytes (an AES-256 key), holds %d", len(key))
+	}
+	o.CustomerKey = Secret(key)
+	return nil
+}
+
+// setTagging checks the URL-query form S3 takes in x-amz-tagging.
+func setTagging(o *ObjectStore, v string) error {
+	if v == "" {
+		return nil
+	}
+	q, err := url.ParseQuery(v)
+	if err != nil {
+		return fmt.Errorf("is not key=value pairs joined by &")
+	}
+	if len(q) > 10 {
+		return fmt.Errorf("has %d tags; S3 allows 10 per object", len(q))
+	}
+	for k, vals := range q {
+		switch {
+		case k == "":
+			return fmt.Errorf("has a tag with an empty key")
+		case len(vals) != 1:
+			return fmt.Errorf("repeats tag %q", k)
+		case len([]rune(k)) > 128:
+			return fmt.Errorf("has a tag key longer than 128 characters")
+		case len([]rune(vals[0])) > 256:
+			return fmt.Errorf("has a tag value longer than 256 characters")
+		}
+	}
+	o.Tagging = v
+	return nil
+}
+
+// ChecksumAlgorithms are the values checksumAlgorithm takes ("" is none).
+var ChecksumAlgorithms = []string{"", "MD5", "CRC32", "CRC32C", "CRC64NVME", "SHA1", "SHA256"}
+
+func setChecksum(o *ObjectStore, v string) error {
+	for _, a := range ChecksumAlgorithms {
+		if strings.EqualFold(v, a) {
+			o.ChecksumAlgorithm = a
+			return nil
+		}
+	}
+	return fmt.Errorf("is not one of MD5, CRC32, CRC32C, CRC64NVME, SHA1, SHA256 or empty")
+}
