@@ -206,9 +206,11 @@ func TestStalledTransferFails(t *testing.T) {
 		assert.ErrorIs(t, err, objectstore.ErrStalled)
 	})
 	t.Run("Velero stops sending", func(t *testing.T) {
+		// Parts larger than what arrives, so no S3 request races the stall.
+		big, _ := newStore(t, srv, map[string]string{"bucket": bucket, "s3Url": proxy.URL, "multipartPartSize": "16Mi", "stallTimeout": "1s", "maxRetries": "0"})
 		pr, pw := io.Pipe()
 		go func() { _, _ = pw.Write(randomBytes(t, 7<<20)) }() // then silence
-		err := s.PutObject(bucket, "silent", pr)
+		err := big.PutObject(bucket, "silent", pr)
 		require.Error(t, err)
 		assert.ErrorIs(t, err, objectstore.ErrStalled)
 		assert.Contains(t, err.Error(), "reading the object from Velero")

@@ -189,11 +189,11 @@ func TestCreateSnapshotWaitsForReady(t *testing.T) {
 func TestSnapshotNeverReadyIsDeleted(t *testing.T) {
 	never := make([]bool, 1000)
 	f := &fakeDriver{caps: allCaps, ready: never}
-	vs := initFake(t, f, "snapshotReadyTimeout", "300ms")
+	vs := initFake(t, f, "snapshotReadyTimeout", "1s")
 	id, err := vs.CreateSnapshot("vol-1", "", tags)
 	require.Error(t, err)
 	assert.Empty(t, id)
-	assert.Contains(t, err.Error(), "not ready after 300ms")
+	assert.Contains(t, err.Error(), "not ready after 1s")
 	assert.Len(t, f.deleted, 1, "the snapshot no backup will record is deleted")
 }
 
