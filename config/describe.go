@@ -31,8 +31,12 @@ func (o *ObjectStore) Fields() logrus.Fields {
 	add("caCert", orNone(map[bool]string{true: "set"}[len(o.CACert) > 0], "none"))
 	add("credentialsFile", orNone(o.CredentialsFile, "none: SDK default chain"))
 	add("serverSideEncryption", orNone(o.ServerSideEncryption, "none"))
-	if len(o.CustomerKey) > 0 {
-		add("customerKeyEncryptionFile", o.CustomerKey) // prints <redacted>
+	if len(o.CustomerKey) > 0 { // prints <redacted>
+		from := "customerKeyEncryptionFile"
+		if _, ok := o.Origin["customerKeyEncryptionSecret"]; ok {
+			from = "customerKeyEncryptionSecret"
+		}
+		f["sseCustomerKey"] = fmt.Sprintf("%v (%s in %s)", o.CustomerKey, from, o.Origin[from])
 	}
 	add("checksumAlgorithm", orNone(o.ChecksumAlgorithm, "none"))
 	add("multipartPartSize", fmt.Sprintf("%dMiB", o.PartSize>>20))

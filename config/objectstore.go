@@ -109,9 +109,7 @@ var objectStoreKeys = []objectStoreKey{
 	{"serverSideEncryption", setSSE},
 	{"kmsKeyId", func(o *ObjectStore, v string) error { o.KMSKeyID = strings.TrimSpace(v); return nil }},
 	{"customerKeyEncryptionFile", setCustomerKey},
-	{"customerKeyEncryptionSecret", func(*ObjectStore, string) error {
-		return fmt.Errorf("is not supported yet: put the 32-byte key in a file and use customerKeyEncryptionFile")
-	}},
+	{"customerKeyEncryptionSecret", setCustomerKeySecret},
 	{"tagging", setTagging},
 	{"checksumAlgorithm", setChecksum},
 	{"signatureVersion", func(_ *ObjectStore, v string) error {
@@ -274,6 +272,9 @@ func (o *ObjectStore) finish(present map[string]bool) error {
 		default:
 			return fmt.Errorf("kmsKeyId needs serverSideEncryption aws:kms, not %q", o.ServerSideEncryption)
 		}
+	}
+	if present["customerKeyEncryptionFile"] && present["customerKeyEncryptionSecret"] {
+		return fmt.Errorf("customerKeyEncryptionFile and customerKeyEncryptionSecret both name an SSE-C key: set one")
 	}
 	if len(o.CustomerKey) > 0 && (o.KMSKeyID != "" || o.ServerSideEncryption != "") {
 		return fmt.Errorf("customerKeyEncryptionFile (SSE-C) cannot be combined with kmsKeyId or serverSideEncryption")

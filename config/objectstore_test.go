@@ -151,7 +151,7 @@ func TestParseObjectStoreEveryKey(t *testing.T) {
 		})
 	}
 	for _, k := range ObjectStoreKeys() {
-		if k != "customerKeyEncryptionSecret" {
+		if k != "customerKeyEncryptionSecret" { // needs an API: TestCustomerKeyFromSecret
 			assert.True(t, seen[k], "key %s has no test", k)
 		}
 	}
@@ -177,7 +177,7 @@ func TestParseObjectStoreRejects(t *testing.T) {
 		{"bad sse", bsl("serverSideEncryption", "AES128"), []string{`"serverSideEncryption"`, `"AES128"`}},
 		{"short customer key", bsl("customerKeyEncryptionFile", key31), []string{`"customerKeyEncryptionFile"`, "exactly 32 bytes", "holds 31"}},
 		{"missing customer key", bsl("customerKeyEncryptionFile", "/nonexistent/key"), []string{`"customerKeyEncryptionFile"`, "cannot be read"}},
-		{"customer key secret", bsl("customerKeyEncryptionSecret", "s/k"), []string{`"customerKeyEncryptionSecret"`, "not supported yet"}},
+		{"customer key secret malformed", bsl("customerKeyEncryptionSecret", "no-slash"), []string{`"customerKeyEncryptionSecret"`, "not secretName/key"}},
 		{"sse-c with kms", bsl("customerKeyEncryptionFile", writeFile(t, "k32", make([]byte, 32)), "kmsKeyId", "k"), []string{"cannot be combined"}},
 		{"kms with AES256", bsl("kmsKeyId", "k", "serverSideEncryption", "AES256"), []string{"kmsKeyId needs serverSideEncryption aws:kms"}},
 		{"bad tagging", bsl("tagging", "a=1;b"), []string{`"tagging"`}},

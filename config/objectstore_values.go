@@ -1,6 +1,7 @@
 package config
 
 import (
+	"context"
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/pem"
@@ -9,6 +10,8 @@ import (
 	"os"
 	"strings"
 	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
 // The setters of the object store's keys that need more than a parse.
@@ -140,4 +143,36 @@ func setChecksum(o *ObjectStore, v string) error {
 		}
 	}
 	return fmt.Errorf("is not one of MD5, CRC32, CRC32C, CRC64NVME, SHA1, SHA256 or empty")
+}
+
+// setCustomerKeySecret reads the SSE-C key from a Secret in Velero's
+// namespace, named "secretName/key" as velero-plugin-for-aws takes it.
+func setCustomerKeySecret(o *ObjectStore, ref string) error {
+	if ref == "" {
+		return nil
+	}
+	name, key, ok := strings.Cut(ref, "/")
+	if !ok || name == "" || key == "" || strings.Contains(key, "/") {
+		return fmt.Errorf("is not secretName/key")
+	}
+	cs, err := KubeClient()
+	if err != nil {
+		return fmt.Errorf("cannot be read: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), KubeTimeout)
+	defer cancel()
+	ns := VeleroNamespace()
+	sec, err := cs.CoreV1().Secrets(ns).Get(ctx, name, metav1.GetOptions{})
+	if err != nil {
+		return fmt.Errorf("cannot be read from namespace %s: %v", ns, err)
+	}
+	data, ok := sec.Data[key]
+	if !ok {
+		return fmt.Errorf("names key %q that Secret %s/%s does not have", key, ns, name)
+	}
+	if len(data) != 32 {
+		return fmt.Errorf("must hold exactly 32 bytes (an AES-256 key), holds %d", len(data))
+	}
+	o.CustomerKey = Secret(data)
+	return nil
 }

@@ -156,3 +156,28 @@ func TestConfigMapLayer(t *testing.T) {
 		assert.Contains(t, err.Error(), `invalid value for "logLevel" in ConfigMap velero/csi-config: "loud"`)
 	})
 }
+
+func TestCustomerKeyFromSecret(t *testing.T) {
+	k := testenv.StartKubeAPI(t)
+	t.Setenv("KUBECONFIG", k.Kubeconfig)
+	t.Setenv("VELERO_NAMESPACE", "velero")
+	k.PutSecret("velero", "sse", map[string]string{"key": "0123456789abcdef0123456789abcdef", "short": "abc"})
+	bsl := func(ref string) config.Layer {
+		return config.Layer{Name: "BSL config", Values: map[string]string{"bucket": "b", "customerKeyEncryptionSecret": ref}}
+	}
+	c, err := config.ParseObjectStore(bsl("sse/key"))
+	require.NoError(t, err)
+	assert.Len(t, c.CustomerKey, 32)
+	assert.Equal(t, "<redacted> (customerKeyEncryptionSecret in BSL config)", c.Fields()["sseCustomerKey"])
+	for ref, want := range map[string]string{
+		"sse/short":   "exactly 32 bytes",
+		"sse/missing": `names key "missing" that Secret velero/sse does not have`,
+		"nope/key":    "cannot be read from namespace velero",
+	} {
+		_, err := config.ParseObjectStore(bsl(ref))
+		require.Error(t, err, ref)
+		assert.Contains(t, err.Error(), `"customerKeyEncryptionSecret"`)
+		assert.Contains(t, err.Error(), want)
+		assert.NotContains(t, err.Error(), "0123456789abcdef")
+	}
+}

@@ -35,6 +35,7 @@ func TestTLS(t *testing.T) {
 			if !tt.ok {
 				require.Error(t, err)
 				assert.Contains(t, err.Error(), "certificate")
+				assert.NotContains(t, err.Error(), "exceeded maximum number of attempts", "a certificate error is not retried")
 				return
 			}
 			require.NoError(t, err)
@@ -63,6 +64,22 @@ func TestTLS(t *testing.T) {
 		_, err = srv.Client().StatObject(context.Background(), bucket, "ssec-small", minio.StatObjectOptions{ServerSideEncryption: sse})
 		require.NoError(t, err)
 		assert.NotContains(t, logs.Text(), string(key))
+	})
+
+	t.Run("SSE-C key from a Secret, as velero-plugin-for-aws takes it", func(t *testing.T) {
+		key := "fedcba9876543210fedcba9876543210"
+		k := testenv.StartKubeAPI(t)
+		t.Setenv("KUBECONFIG", k.Kubeconfig)
+		t.Setenv("VELERO_NAMESPACE", "velero")
+		k.PutSecret("velero", "sse-c", map[string]string{"key": key})
+		s, logs := newStore(t, srv, storeConfig(srv, bucket, "caCert", string(srv.CAPEM), "customerKeyEncryptionSecret", "sse-c/key"))
+		require.NoError(t, s.PutObject(bucket, "ssec-secret", stream([]byte("sealed"))))
+		assert.Equal(t, []byte("sealed"), readAll(t, s, bucket, "ssec-secret"))
+		sse, err := encrypt.NewSSEC([]byte(key))
+		require.NoError(t, err)
+		_, err = srv.Client().StatObject(context.Background(), bucket, "ssec-secret", minio.StatObjectOptions{ServerSideEncryption: sse})
+		require.NoError(t, err, "encrypted with the Secret's key")
+		assert.NotContains(t, logs.Text(), key)
 	})
 }
 
