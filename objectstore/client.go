@@ -3,8 +3,8 @@ package objectstore
 import (
 	"context"
 	"crypto/tls"
-	"errors"
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
