@@ -116,7 +116,7 @@ func TestFailedPartAbortsUpload(t *testing.T) {
 	srv := startMinIO(t)
 	proxy := testenv.StartProxy(t, srv.Endpoint)
 	bucket := srv.MakeBucket(t)
-	proxy.Fail = func(r *http.Request) bool { return r.URL.Query().Get("partNumber") == "3" }
+	proxy.SetFail(func(r *http.Request) bool { return r.URL.Query().Get("partNumber") == "3" })
 	s, logs := newStore(t, srv, map[string]string{"bucket": bucket, "s3Url": proxy.URL, "multipartPartSize": "5Mi"})
 
 	err := s.PutObject(bucket, "backups/b/b.tar.gz", stream(gzipped(t, randomBytes(t, 30<<20))))
@@ -149,7 +149,7 @@ func TestBrokenDownloadResumes(t *testing.T) {
 	t.Run("cut once: resumed with a range, same bytes", func(t *testing.T) {
 		s, _ := newStore(t, srv, map[string]string{"bucket": bucket, "s3Url": proxy.URL, "maxRetries": "2"})
 		proxy.Reset()
-		proxy.CutAfter = 3 << 20
+		proxy.CutAfter.Store(3 << 20)
 		proxy.CutGets.Store(1)
 		got := readAll(t, s, bucket, "obj")
 		assert.Equal(t, digest(data), digest(got))
@@ -166,7 +166,7 @@ func TestBrokenDownloadResumes(t *testing.T) {
 
 	t.Run("cut every time: an error, never a short body", func(t *testing.T) {
 		s, _ := newStore(t, srv, map[string]string{"bucket": bucket, "s3Url": proxy.URL, "maxRetries": "1"})
-		proxy.CutAfter = 1 << 20
+		proxy.CutAfter.Store(1 << 20)
 		proxy.CutGets.Store(100)
 		rc, err := s.GetObject(bucket, "obj")
 		require.NoError(t, err)
@@ -186,8 +186,8 @@ func TestStalledTransferFails(t *testing.T) {
 	s, _ := newStore(t, srv, cfg)
 
 	t.Run("upload", func(t *testing.T) {
-		proxy.Block = func(r *http.Request) bool { return r.URL.Query().Get("partNumber") == "2" }
-		defer func() { proxy.Block = nil }()
+		proxy.SetBlock(func(r *http.Request) bool { return r.URL.Query().Get("partNumber") == "2" })
+		defer proxy.SetBlock(nil)
 		err := s.PutObject(bucket, "stall", stream(randomBytes(t, 12<<20)))
 		require.Error(t, err)
 		assert.ErrorIs(t, err, objectstore.ErrStalled)
@@ -195,8 +195,8 @@ func TestStalledTransferFails(t *testing.T) {
 	})
 	t.Run("download", func(t *testing.T) {
 		require.NoError(t, s.PutObject(bucket, "small", stream([]byte("abc"))))
-		proxy.Block = func(r *http.Request) bool { return r.Method == http.MethodGet }
-		defer func() { proxy.Block = nil }()
+		proxy.SetBlock(func(r *http.Request) bool { return r.Method == http.MethodGet })
+		defer proxy.SetBlock(nil)
 		rc, err := s.GetObject(bucket, "small")
 		if err == nil {
 			_, err = io.ReadAll(rc)

@@ -33,13 +33,21 @@ type Proxy struct {
 
 	// CutGets cuts this many GET responses after CutAfter body bytes.
 	CutGets  atomic.Int32
-	CutAfter int64
-	// Fail answers requests for which it returns true with a 403, as a
-	// server does for a permission it lacks.
-	Fail func(r *http.Request) bool
-	// Block holds requests for which it returns true until the client
-	// gives up (a server that accepts and never answers).
-	Block func(r *http.Request) bool
+	CutAfter atomic.Int64
+	fail     atomic.Pointer[func(r *http.Request) bool]
+	block    atomic.Pointer[func(r *http.Request) bool]
+}
+
+// SetFail makes requests for which f returns true get a 403, as a server
+// answers for a permission it lacks; nil stops it.
+func (p *Proxy) SetFail(f func(r *http.Request) bool) { p.fail.Store(&f) }
+
+// SetBlock holds requests for which f returns true until the client gives
+// up (a server that accepts and never answers); nil stops it.
+func (p *Proxy) SetBlock(f func(r *http.Request) bool) { p.block.Store(&f) }
+
+func match(f *func(r *http.Request) bool, r *http.Request) bool {
+	return f != nil && *f != nil && (*f)(r)
 }
 
 // StartProxy proxies to target (an http:// endpoint) until the test ends.
@@ -53,7 +61,7 @@ func StartProxy(t T, target string) *Proxy {
 	rp := httputil.NewSingleHostReverseProxy(u)
 	rp.ModifyResponse = func(resp *http.Response) error {
 		if resp.Request.Method == http.MethodGet && resp.StatusCode/100 == 2 && p.CutGets.Add(-1) >= 0 {
-			resp.Body = &cutBody{ReadCloser: resp.Body, left: p.CutAfter}
+			resp.Body = &cutBody{ReadCloser: resp.Body, left: p.CutAfter.Load()}
 		}
 		return nil
 	}
@@ -67,11 +75,11 @@ func StartProxy(t T, target string) *Proxy {
 		r.Body = counted
 		idx := p.record(r)
 		defer func() { p.setBody(idx, counted.n.Load()) }()
-		if p.Block != nil && p.Block(r) {
+		if match(p.block.Load(), r) {
 			<-r.Context().Done()
 			return
 		}
-		if p.Fail != nil && p.Fail(r) {
+		if match(p.fail.Load(), r) {
 			_, _ = io.Copy(io.Discard, r.Body)
 			w.Header().Set("Content-Type", "application/xml")
 			w.WriteHeader(http.StatusForbidden)
