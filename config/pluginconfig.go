@@ -104,12 +104,17 @@ func Layers(kind common.PluginKind, name, location string, values map[string]str
 	return layers, pc, nil
 }
 
-// Log writes the one line that says what was found: Info, or a Warning
-// when the API could not be asked.
-func (pc PluginConfig) Log(log logrus.FieldLogger) {
+// Log writes the Init lines: a Warning when the API could not be asked,
+// then the one Info line of effective settings, which also says what was
+// found. Velero validates a BSL every minute with a fresh Init, so this is
+// kept to one line when all is well.
+func (pc PluginConfig) Log(log logrus.FieldLogger, settings logrus.Fields, msg string) {
 	if pc.Warn {
 		log.Warn(pc.Note)
-		return
 	}
-	log.Info(pc.Note)
+	f := logrus.Fields{"pluginConfig": pc.Note}
+	for k, v := range settings {
+		f[k] = v
+	}
+	log.WithFields(f).Info(msg)
 }

@@ -52,6 +52,7 @@ func TestPluginConfigMapThroughHost(t *testing.T) {
 	assert.Equal(t, "6 (ConfigMap velero/s3compat-config)", f["multipartConcurrency"])
 	assert.Equal(t, "1 (BSL config)", f["maxRetries"], "the BSL wins over the ConfigMap")
 	assert.Equal(t, "5s (default)", f["progressInterval"])
+	assert.Equal(t, "settings read from ConfigMap velero/s3compat-config", f["pluginConfig"], "one line says it all")
 	assert.NotContains(t, h.Logs.Text(), "object written in one request", "a debug line at info level")
 
 	t.Run("a change applies at the next Init", func(t *testing.T) {

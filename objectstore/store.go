@@ -60,7 +60,6 @@ func (s *Store) Init(cfg map[string]string) error {
 		return fmt.Errorf("%s: %w", Name, err)
 	}
 	logging.Apply(s.log, c.LogLevel)
-	pc.Log(s.log)
 	ctx, cancel := context.WithTimeout(context.Background(), c.RequestTimeout)
 	defer cancel()
 	hc, err := newHTTPClient(c)
@@ -90,7 +89,7 @@ func (s *Store) Init(cfg map[string]string) error {
 		s.payloadOpts = []func(*s3.Options){s3.WithAPIOptions(v4.SwapComputePayloadSHA256ForUnsignedPayloadMiddleware)}
 	}
 	raiseMemoryLimit(c.PartSize, c.Concurrency)
-	s.log.WithFields(c.Fields()).Info("object store settings (value and where it came from)")
+	pc.Log(s.log, c.Fields(), "object store settings (value and where it came from)")
 	return nil
 }
 

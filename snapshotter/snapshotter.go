@@ -79,7 +79,6 @@ func (s *Snapshotter) Init(cfg map[string]string) error {
 		return fmt.Errorf("%s: %w", Name, err)
 	}
 	logging.Apply(s.log, c.LogLevel)
-	pc.Log(s.log)
 	if s.features[config.EnableCSI] {
 		s.log.WithField("driver", c.Driver).Warn("Velero runs with --features=EnableCSI: it backs up CSI volumes through " +
 			"VolumeSnapshot objects and will not call this VolumeSnapshotter for them; turn EnableCSI off to use example.io/csi")
@@ -104,7 +103,7 @@ func (s *Snapshotter) Init(cfg map[string]string) error {
 	s.cfg, s.csi, s.csiCreds = c, cl, creds
 	s.canList = caps[csi.ControllerServiceCapability_RPC_LIST_SNAPSHOTS]
 	s.mu.Unlock()
-	s.log.WithFields(c.Fields()).Info("CSI snapshotter settings (value and where it came from)")
+	pc.Log(s.log, c.Fields(), "CSI snapshotter settings (value and where it came from)")
 	return nil
 }
 
