@@ -31,6 +31,7 @@ func (s *Store) GetObject(bucket, key string) (io.ReadCloser, error) {
 		tr:     startTransfer(log, "download", s.cfg.ProgressInterval, s.cfg.StallTimeout, cancel),
 		chunks: make(chan chunk, getDepth),
 		free:   make(chan []byte, getDepth+2),
+		stop:   make(chan struct{}),
 	}
 	body, err := d.open(ctx, 0)
 	if err != nil {
@@ -56,6 +57,7 @@ type download struct {
 	tr     *transfer
 	chunks chan chunk
 	free   chan []byte
+	stop   chan struct{} // closed by Close: nobody reads chunks any more
 
 	size int64  // from the first response
 	etag string // resumes must read the same object
@@ -102,7 +104,7 @@ func (d *download) pump(ctx context.Context, body io.ReadCloser) {
 		timer.stop() // waiting for Velero to take the chunk is not a stall
 		off += int64(n)
 		d.tr.add(n)
-		if n > 0 && !d.send(ctx, chunk{data: buf[:n]}) {
+		if n > 0 && !d.send(chunk{data: buf[:n]}) {
 			body.Close()
 			return
 		}
@@ -117,13 +119,13 @@ func (d *download) pump(ctx context.Context, body io.ReadCloser) {
 			err = fmt.Errorf("%w: S3 sent %d of %d bytes", io.ErrUnexpectedEOF, off, d.size)
 		}
 		if ctx.Err() != nil || retries >= d.s.cfg.MaxRetries {
-			d.send(ctx, chunk{err: translate("get", d.bucket, d.key, cause(ctx, err))})
+			d.send(chunk{err: translate("get", d.bucket, d.key, cause(ctx, err))})
 			return
 		}
 		retries++
 		d.log.WithError(err).WithFields(logrus.Fields{"offset": off, "attempt": retries}).Warn("download broke; resuming")
 		if body, err = d.resume(ctx, off, retries); err != nil {
-			d.send(ctx, chunk{err: err})
+			d.send(chunk{err: err})
 			return
 		}
 	}
@@ -162,11 +164,15 @@ func (d *download) buffer() []byte {
 	}
 }
 
-func (d *download) send(ctx context.Context, c chunk) bool {
+// send hands a chunk to the reader; false when the reader was closed.
+// It does not give up when the transfer's context ends (a stall, say):
+// the error chunk that follows must reach the reader, or the end of the
+// channel would read as a clean, short end of the object.
+func (d *download) send(c chunk) bool {
 	select {
 	case d.chunks <- c:
 		return true
-	case <-ctx.Done():
+	case <-d.stop:
 		return false
 	}
 }
@@ -212,6 +218,7 @@ func (d *download) Close() error {
 		if d.err != io.EOF {
 			err = errors.New("closed before the end")
 		}
+		close(d.stop)
 		d.cancel(errors.New("reader closed"))
 		d.tr.finish(err)
 	})

@@ -185,9 +185,12 @@ func (g *gzipCheck) Read(p []byte) (int, error) {
 
 func (g *gzipCheck) add(p *part) { g.parts <- p }
 
-// result waits for the check to end after the last part was added.
+// end says no more parts come; the reader calls it however it stops, so
+// the check's goroutine always ends, failed uploads included.
+func (g *gzipCheck) end() { close(g.parts) }
+
+// result waits for the check's verdict once the reader has ended it.
 func (g *gzipCheck) result(total int64) error {
-	close(g.parts)
 	err := <-g.done
 	if err == nil {
 		return nil

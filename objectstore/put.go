@@ -44,7 +44,6 @@ type upload struct {
 	full    hash.Hash
 	total   int64
 	parts   chan *part
-	closed  bool  // parts was closed: readErr and total are final
 	readErr error // set by read before it closes parts
 }
 
@@ -92,7 +91,6 @@ func (u *upload) next(ctx context.Context) (*part, error) {
 		if ok {
 			return p, nil
 		}
-		u.closed = true
 		err := u.readErr
 		if err == nil {
 			err = u.checkEnd()
@@ -111,6 +109,9 @@ func (u *upload) next(ctx context.Context) (*part, error) {
 // sending is caught by the stall timer instead of blocking the method.
 func (u *upload) read(ctx context.Context, body io.Reader, out chan<- *part) {
 	defer close(out)
+	if u.gz != nil {
+		defer u.gz.end()
+	}
 	timer := u.tr.watch("reading the object from Velero")
 	defer timer.stop()
 	base := u.s.cfg.PartSize

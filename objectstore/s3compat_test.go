@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -136,6 +137,22 @@ func TestFailedPartAbortsUpload(t *testing.T) {
 	assert.False(t, ok)
 	assertNoUploads(t, srv, bucket, "backups/b/b.tar.gz")
 	assertLogged(t, logs, "error", "put object failed", "upload part 3")
+	assert.Zero(t, goroutinesIn("objectstore.newGzipCheck"), "the gzip check of the failed upload ended")
+}
+
+// goroutinesIn counts goroutines with fn on their stack, waiting up to 5 s
+// for them to end.
+func goroutinesIn(fn string) int {
+	n := 0
+	for i := 0; i < 50; i++ {
+		buf := make([]byte, 1<<20)
+		n = strings.Count(string(buf[:runtime.Stack(buf, true)]), fn)
+		if n == 0 {
+			return 0
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return n
 }
 
 func TestBrokenDownloadResumes(t *testing.T) {
@@ -204,6 +221,19 @@ func TestStalledTransferFails(t *testing.T) {
 		}
 		require.Error(t, err)
 		assert.ErrorIs(t, err, objectstore.ErrStalled)
+	})
+	t.Run("download stalls mid-way: an error, never a short body", func(t *testing.T) {
+		data := randomBytes(t, 6<<20)
+		require.NoError(t, s.PutObject(bucket, "midway", stream(data)))
+		proxy.HangAfter.Store(2 << 20)
+		defer proxy.HangAfter.Store(0)
+		rc, err := s.GetObject(bucket, "midway")
+		require.NoError(t, err)
+		defer rc.Close()
+		got, err := io.ReadAll(rc)
+		require.Error(t, err, "read %d of %d bytes", len(got), len(data))
+		assert.ErrorIs(t, err, objectstore.ErrStalled)
+		assert.Less(t, len(got), len(data))
 	})
 	t.Run("Velero stops sending", func(t *testing.T) {
 		// Parts larger than what arrives, so no S3 request races the stall.

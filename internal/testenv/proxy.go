@@ -34,6 +34,9 @@ type Proxy struct {
 	// CutGets cuts this many GET responses after CutAfter body bytes.
 	CutGets  atomic.Int32
 	CutAfter atomic.Int64
+	// HangAfter, when set, holds every GET response after that many body
+	// bytes until the client gives up: a download that stalls mid-way.
+	HangAfter atomic.Int64
 	fail     atomic.Pointer[func(r *http.Request) bool]
 	block    atomic.Pointer[func(r *http.Request) bool]
 }
@@ -62,6 +65,9 @@ func StartProxy(t T, target string) *Proxy {
 	rp.ModifyResponse = func(resp *http.Response) error {
 		if resp.Request.Method == http.MethodGet && resp.StatusCode/100 == 2 && p.CutGets.Add(-1) >= 0 {
 			resp.Body = &cutBody{ReadCloser: resp.Body, left: p.CutAfter.Load()}
+		}
+		if n := p.HangAfter.Load(); n > 0 && resp.Request.Method == http.MethodGet && resp.StatusCode/100 == 2 {
+			resp.Body = &cutBody{ReadCloser: resp.Body, left: n, hang: resp.Request.Context().Done()}
 		}
 		return nil
 	}
@@ -149,13 +155,19 @@ func (r Request) Kind() string {
 	return r.Method
 }
 
+// cutBody ends a response with an error after left bytes, or, with hang
+// set, holds it there until hang is closed.
 type cutBody struct {
 	io.ReadCloser
 	left int64
+	hang <-chan struct{}
 }
 
 func (c *cutBody) Read(p []byte) (int, error) {
 	if c.left <= 0 {
+		if c.hang != nil {
+			<-c.hang
+		}
 		return 0, fmt.Errorf("test proxy cut the response")
 	}
 	if int64(len(p)) > c.left {
