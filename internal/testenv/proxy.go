@@ -37,8 +37,8 @@ type Proxy struct {
 	// HangAfter, when set, holds every GET response after that many body
 	// bytes until the client gives up: a download that stalls mid-way.
 	HangAfter atomic.Int64
-	fail     atomic.Pointer[func(r *http.Request) bool]
-	block    atomic.Pointer[func(r *http.Request) bool]
+	fail      atomic.Pointer[func(r *http.Request) bool]
+	block     atomic.Pointer[func(r *http.Request) bool]
 }
 
 // SetFail makes requests for which f returns true get a 403, as a server
