@@ -23,13 +23,14 @@ type transfer struct {
 	start    time.Time
 	bytes    atomic.Int64
 	stall    time.Duration
+	every    time.Duration
 	cancel   context.CancelCauseFunc
 	stopOnce sync.Once
 	stopped  chan struct{}
 }
 
 func startTransfer(log logrus.FieldLogger, what string, every, stall time.Duration, cancel context.CancelCauseFunc) *transfer {
-	t := &transfer{log: log, what: what, start: time.Now(), stall: stall, cancel: cancel, stopped: make(chan struct{})}
+	t := &transfer{log: log, what: what, start: time.Now(), stall: stall, every: every, cancel: cancel, stopped: make(chan struct{})}
 	if every > 0 {
 		go t.report(every)
 	}
@@ -62,7 +63,8 @@ func (t *transfer) report(every time.Duration) {
 }
 
 // finish stops the progress lines and logs the outcome: Info for a
-// transfer long enough to have shown progress, Debug otherwise.
+// transfer that lasted a progress interval (so showed progress lines),
+// Debug otherwise.
 func (t *transfer) finish(err error) {
 	t.stopOnce.Do(func() { close(t.stopped) })
 	if err != nil {
@@ -70,7 +72,7 @@ func (t *transfer) finish(err error) {
 	}
 	n, mbps := t.rate()
 	entry := t.log.WithFields(logrus.Fields{"bytes": strconv.FormatInt(n, 10), "MBps": fmt.Sprintf("%.1f", mbps), "seconds": fmt.Sprintf("%.1f", time.Since(t.start).Seconds())})
-	if time.Since(t.start) >= 5*time.Second {
+	if t.every > 0 && time.Since(t.start) >= t.every {
 		entry.Infof("%s done", t.what)
 	} else {
 		entry.Debugf("%s done", t.what)

@@ -2,12 +2,13 @@ package objectstore
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/base64"
-	"errors"
 	"fmt"
 	"hash"
 	"io"
+	"slices"
 	"sync"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -292,7 +293,9 @@ func (u *upload) uploadPart(ctx context.Context, uploadID string, p *part) (type
 
 func (u *upload) complete(ctx context.Context, log logrus.FieldLogger, uploadID string, done []types.CompletedPart) error {
 	c := u.s.cfg
-	sortParts(done)
+	slices.SortFunc(done, func(a, b types.CompletedPart) int {
+		return cmp.Compare(aws.ToInt32(a.PartNumber), aws.ToInt32(b.PartNumber))
+	})
 	in := &s3.CompleteMultipartUploadInput{
 		Bucket:          aws.String(u.bucket),
 		Key:             aws.String(u.key),
@@ -320,7 +323,7 @@ func (u *upload) complete(ctx context.Context, log logrus.FieldLogger, uploadID 
 		return translate("check size of", u.bucket, u.key, err)
 	}
 	if got := aws.ToInt64(h.ContentLength); got != u.total {
-		_ = u.s.deleteObject(u.bucket, u.key)
+		_ = u.s.DeleteObject(u.bucket, u.key)
 		return translate("put", u.bucket, u.key, fmt.Errorf("%w: stored %d bytes but read %d; the object was deleted", ErrTruncated, got, u.total))
 	}
 	log.WithFields(logrus.Fields{"bytes": u.total, "parts": len(done)}).Debug("multipart upload completed")
@@ -335,17 +338,9 @@ func (u *upload) abort(ctx context.Context, log logrus.FieldLogger, uploadID str
 	_, err := u.s.s3.AbortMultipartUpload(actx, &s3.AbortMultipartUploadInput{
 		Bucket: aws.String(u.bucket), Key: aws.String(u.key), UploadId: aws.String(uploadID),
 	})
-	if err != nil && !errors.Is(sentinel(err), ErrNotFound) {
+	if err != nil && !isNotFound(err) {
 		log.WithError(err).Error("abort of failed multipart upload failed; its parts are left until a lifecycle rule or a later sweep removes them")
 		return
 	}
 	log.Info("multipart upload aborted")
-}
-
-func sortParts(p []types.CompletedPart) {
-	for i := 1; i < len(p); i++ {
-		for j := i; j > 0 && aws.ToInt32(p[j].PartNumber) < aws.ToInt32(p[j-1].PartNumber); j-- {
-			p[j], p[j-1] = p[j-1], p[j]
-		}
-	}
 }

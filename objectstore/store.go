@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -38,6 +39,8 @@ type Store struct {
 	// payload goes UNSIGNED-PAYLOAD (TLS already guards it; hashing it
 	// costs a third of an upload's CPU), over plain http it stays signed.
 	payloadOpts []func(*s3.Options)
+	// swept holds the buckets whose stale uploads this Init already swept.
+	swept sync.Map
 }
 
 var _ velero.ObjectStore = (*Store)(nil)
@@ -84,6 +87,7 @@ func (s *Store) Init(cfg map[string]string) error {
 		s.presign = s3.NewPresignClient(newS3Client(awsCfg, c, c.PublicURL))
 	}
 	s.s3, s.cfg, s.sse = client, c, newSSE(c)
+	s.swept.Clear()
 	s.payloadOpts = nil
 	if !strings.HasPrefix(c.S3URL, "http://") {
 		s.payloadOpts = []func(*s3.Options){s3.WithAPIOptions(v4.SwapComputePayloadSHA256ForUnsignedPayloadMiddleware)}
@@ -164,16 +168,13 @@ func (s *Store) list(bucket, prefix, delimiter string, each func(*s3.ListObjects
 	return nil
 }
 
-// DeleteObject is idempotent: deleting a key that is not there succeeds.
+// DeleteObject is idempotent: deleting a key that is not there succeeds
+// (a missing bucket is still an error).
 func (s *Store) DeleteObject(bucket, key string) error {
-	return s.deleteObject(bucket, key)
-}
-
-func (s *Store) deleteObject(bucket, key string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.RequestTimeout)
 	defer cancel()
 	_, err := s.s3.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)})
-	if err != nil && !(isNotFound(err) && sentinel(err) != ErrNoSuchBucket) {
+	if err != nil && !isNotFound(err) {
 		return translate("delete", bucket, key, err)
 	}
 	return nil

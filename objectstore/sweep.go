@@ -14,12 +14,16 @@ import (
 // sweepStale aborts multipart uploads under the BSL's prefix that were
 // started more than StaleUploadAge ago: the parts of an upload whose
 // plugin process died (so its abort never ran) would otherwise be stored
-// and billed for ever. It runs before each multipart upload, costs one
-// list request, and never fails the upload: a store that forbids listing
-// uploads just keeps them.
+// and billed for ever. It runs before the first multipart upload to a
+// bucket after Init (Velero starts a plugin process per backup, so about
+// once a backup), and never fails the upload: a store that forbids
+// listing uploads just keeps them.
 func (u *upload) sweepStale(ctx context.Context) {
 	age := u.s.cfg.StaleUploadAge
 	if age <= 0 {
+		return
+	}
+	if _, done := u.s.swept.LoadOrStore(u.bucket, true); done {
 		return
 	}
 	rctx, cancel := context.WithTimeout(ctx, u.s.cfg.RequestTimeout)
