@@ -2,7 +2,8 @@ package config
 
 import (
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 )
@@ -81,77 +82,71 @@ func checkLayerKey(l Layer, key string) error {
 	return nil
 }
 
-type objectStoreKey struct {
-	name string
-	set  func(o *ObjectStore, v string) error
-}
-
-// Keys that Velero itself adds to a BSL's config map.
-var veleroAddedKeys = []string{"bucket", "prefix", "caCert", "credentialsFile"}
-
-var objectStoreKeys = []objectStoreKey{
-	{"bucket", func(o *ObjectStore, v string) error { o.Bucket = v; return nil }},
-	{"prefix", func(o *ObjectStore, v string) error { o.Prefix = v; return nil }},
-	{"region", func(o *ObjectStore, v string) error { o.Region = strings.TrimSpace(v); return nil }},
-	{"s3Url", func(o *ObjectStore, v string) error { return setURL(&o.S3URL, v) }},
-	{"publicUrl", func(o *ObjectStore, v string) error { return setURL(&o.PublicURL, v) }},
-	{"s3ForcePathStyle", func(o *ObjectStore, v string) (err error) {
+// objectStoreKeys sets each key's value onto an ObjectStore. Velero itself
+// adds bucket, prefix, caCert and credentialsFile to a BSL's config.
+var objectStoreKeys = map[string]func(o *ObjectStore, v string) error{
+	"bucket":    func(o *ObjectStore, v string) error { o.Bucket = v; return nil },
+	"prefix":    func(o *ObjectStore, v string) error { o.Prefix = v; return nil },
+	"region":    func(o *ObjectStore, v string) error { o.Region = strings.TrimSpace(v); return nil },
+	"s3Url":     func(o *ObjectStore, v string) error { return setURL(&o.S3URL, v) },
+	"publicUrl": func(o *ObjectStore, v string) error { return setURL(&o.PublicURL, v) },
+	"s3ForcePathStyle": func(o *ObjectStore, v string) (err error) {
 		o.ForcePathStyle, err = parseBool(v)
 		return err
-	}},
-	{"insecureSkipTLSVerify", func(o *ObjectStore, v string) (err error) {
+	},
+	"insecureSkipTLSVerify": func(o *ObjectStore, v string) (err error) {
 		o.InsecureSkipTLSVerify, err = parseBool(v)
 		return err
-	}},
-	{"caCert", setCACert},
-	{"profile", func(o *ObjectStore, v string) error { o.Profile = strings.TrimSpace(v); return nil }},
-	{"credentialsFile", func(o *ObjectStore, v string) error { return readable(&o.CredentialsFile, v) }},
-	{"serverSideEncryption", setSSE},
-	{"kmsKeyId", func(o *ObjectStore, v string) error { o.KMSKeyID = strings.TrimSpace(v); return nil }},
-	{"customerKeyEncryptionFile", setCustomerKey},
-	{"customerKeyEncryptionSecret", setCustomerKeySecret},
-	{"tagging", setTagging},
-	{"checksumAlgorithm", setChecksum},
-	{"signatureVersion", func(_ *ObjectStore, v string) error {
+	},
+	"caCert":                      setCACert,
+	"profile":                     func(o *ObjectStore, v string) error { o.Profile = strings.TrimSpace(v); return nil },
+	"credentialsFile":             func(o *ObjectStore, v string) error { return readable(&o.CredentialsFile, v) },
+	"serverSideEncryption":        setSSE,
+	"kmsKeyId":                    func(o *ObjectStore, v string) error { o.KMSKeyID = strings.TrimSpace(v); return nil },
+	"customerKeyEncryptionFile":   setCustomerKey,
+	"customerKeyEncryptionSecret": setCustomerKeySecret,
+	"tagging":                     setTagging,
+	"checksumAlgorithm":           setChecksum,
+	"signatureVersion": func(_ *ObjectStore, v string) error {
 		if v != "4" {
 			return fmt.Errorf("is not supported: only signature version 4 is")
 		}
 		return nil
-	}},
-	{"enableSharedConfig", func(_ *ObjectStore, v string) error {
+	},
+	"enableSharedConfig": func(_ *ObjectStore, v string) error {
 		_, err := parseBool(v) // the shared config file is always read
 		return err
-	}},
-	{"multipartPartSize", func(o *ObjectStore, v string) error {
+	},
+	"multipartPartSize": func(o *ObjectStore, v string) error {
 		n, err := ParseSize(v)
 		if err == nil && (n < MinPartSize || n > MaxPartSize) {
 			err = fmt.Errorf("is out of range [5MiB, 5GiB]")
 		}
 		o.PartSize = n
 		return err
-	}},
-	{"multipartConcurrency", func(o *ObjectStore, v string) (err error) {
+	},
+	"multipartConcurrency": func(o *ObjectStore, v string) (err error) {
 		o.Concurrency, err = parseInt(v, 1, 64)
 		return err
-	}},
-	{"requestTimeout", func(o *ObjectStore, v string) error { return positiveDuration(&o.RequestTimeout, v) }},
-	{"stallTimeout", func(o *ObjectStore, v string) error { return positiveDuration(&o.StallTimeout, v) }},
-	{"maxRetries", func(o *ObjectStore, v string) (err error) {
+	},
+	"requestTimeout": func(o *ObjectStore, v string) error { return positiveDuration(&o.RequestTimeout, v) },
+	"stallTimeout":   func(o *ObjectStore, v string) error { return positiveDuration(&o.StallTimeout, v) },
+	"maxRetries": func(o *ObjectStore, v string) (err error) {
 		o.MaxRetries, err = parseInt(v, 0, 20)
 		return err
-	}},
-	{"progressInterval", func(o *ObjectStore, v string) (err error) {
+	},
+	"progressInterval": func(o *ObjectStore, v string) (err error) {
 		o.ProgressInterval, err = parseDuration(v)
 		return err
-	}},
-	{"logLevel", func(o *ObjectStore, v string) (err error) {
+	},
+	"logLevel": func(o *ObjectStore, v string) (err error) {
 		o.LogLevel, err = parseLogLevel(v)
 		return err
-	}},
-	{"staleUploadAge", func(o *ObjectStore, v string) (err error) {
+	},
+	"staleUploadAge": func(o *ObjectStore, v string) (err error) {
 		o.StaleUploadAge, err = parseDuration(v)
 		return err
-	}},
+	},
 }
 
 // DefaultObjectStore holds the built-in defaults of the tunable settings.
@@ -169,28 +164,26 @@ func DefaultObjectStore() ObjectStore {
 
 // ObjectStoreKeys lists every key ParseObjectStore accepts, sorted.
 func ObjectStoreKeys() []string {
-	keys := make([]string, 0, len(objectStoreKeys))
-	for _, k := range objectStoreKeys {
-		keys = append(keys, k.name)
-	}
-	sort.Strings(keys)
-	return keys
+	return slices.Sorted(maps.Keys(objectStoreKeys))
 }
 
-// eachKey calls fn for every key of the layers, the last layer first so
-// that earlier layers overwrite, keys in order, and records in origin the
-// layer each key came from. fn refuses unknown keys, then checkLayerKey.
-func eachKey(layers []Layer, origin map[string]string, fn func(l Layer, key, value string) error) error {
+// eachKey sets every key of the layers through lookup, the last layer
+// first so that earlier layers overwrite, keys in order. It refuses
+// unknown keys and location keys in a tunables-only layer, names the
+// source, key and value of a bad value, and records each key's origin.
+func eachKey(layers []Layer, origin map[string]string, valid []string, lookup func(key string) (set func(value string) error, ok bool)) error {
 	for i := len(layers) - 1; i >= 0; i-- {
 		l := layers[i]
-		names := make([]string, 0, len(l.Values))
-		for k := range l.Values {
-			names = append(names, k)
-		}
-		sort.Strings(names)
-		for _, k := range names {
-			if err := fn(l, k, l.Values[k]); err != nil {
+		for _, k := range slices.Sorted(maps.Keys(l.Values)) {
+			set, ok := lookup(k)
+			if !ok {
+				return fmt.Errorf("unknown key %q in %s; valid keys are %s", k, l.Name, strings.Join(valid, ", "))
+			}
+			if err := checkLayerKey(l, k); err != nil {
 				return err
+			}
+			if err := set(l.Values[k]); err != nil {
+				return valueError(l.Name, k, shown(k, l.Values[k]), err.Error())
 			}
 			origin[k] = l.Name
 		}
@@ -203,51 +196,28 @@ func eachKey(layers []Layer, origin map[string]string, fn func(l Layer, key, val
 func ParseObjectStore(layers ...Layer) (*ObjectStore, error) {
 	o := DefaultObjectStore()
 	o.Origin = map[string]string{}
-	present := map[string]bool{}
-	err := eachKey(layers, o.Origin, func(l Layer, k, v string) error {
-		key, ok := findKey(k)
-		if !ok {
-			return fmt.Errorf("unknown key %q in %s; valid keys are %s", k, l.Name, strings.Join(ObjectStoreKeys(), ", "))
-		}
-		if err := checkLayerKey(l, k); err != nil {
-			return err
-		}
-		if err := key.set(&o, v); err != nil {
-			shown := v
-			if k == "caCert" && len(v) > 40 {
-				shown = v[:40] + "..."
-			}
-			return valueError(l.Name, k, shown, err.Error())
-		}
-		present[k] = true
-		return nil
+	err := eachKey(layers, o.Origin, ObjectStoreKeys(), func(k string) (func(string) error, bool) {
+		set, ok := objectStoreKeys[k]
+		return func(v string) error { return set(&o, v) }, ok
 	})
 	if err != nil {
 		return nil, err
 	}
-	if err := o.finish(present); err != nil {
+	if err := o.finish(); err != nil {
 		return nil, err
 	}
 	return &o, nil
 }
 
-func findKey(name string) (objectStoreKey, bool) {
-	for _, k := range objectStoreKeys {
-		if k.name == name {
-			return k, true
-		}
-	}
-	return objectStoreKey{}, false
-}
-
 // finish applies the defaults that depend on other keys and checks the
 // combinations no single key can.
-func (o *ObjectStore) finish(present map[string]bool) error {
+func (o *ObjectStore) finish() error {
+	present := func(key string) bool { _, ok := o.Origin[key]; return ok }
 	if strings.TrimSpace(o.Bucket) == "" {
 		return fmt.Errorf("missing required key %q", "bucket")
 	}
 	if o.S3URL != "" {
-		if !present["s3ForcePathStyle"] {
+		if !present("s3ForcePathStyle") {
 			// S3-compatible servers serve path-style URLs; virtual-host
 			// style needs wildcard DNS that http://localhost:9000 lacks.
 			o.ForcePathStyle = true
@@ -255,12 +225,12 @@ func (o *ObjectStore) finish(present map[string]bool) error {
 		if o.Region == "" {
 			o.Region = DefaultRegion
 		}
-		if !present["checksumAlgorithm"] {
+		if !present("checksumAlgorithm") {
 			o.ChecksumAlgorithm = ""
 		}
 	} else {
 		o.RegionLookup = o.Region == ""
-		if !present["checksumAlgorithm"] {
+		if !present("checksumAlgorithm") {
 			o.ChecksumAlgorithm = "CRC32" // what velero-plugin-for-aws sends to AWS
 		}
 	}
@@ -273,11 +243,11 @@ func (o *ObjectStore) finish(present map[string]bool) error {
 			return fmt.Errorf("kmsKeyId needs serverSideEncryption aws:kms, not %q", o.ServerSideEncryption)
 		}
 	}
-	if present["customerKeyEncryptionFile"] && present["customerKeyEncryptionSecret"] {
+	if present("customerKeyEncryptionFile") && present("customerKeyEncryptionSecret") {
 		return fmt.Errorf("customerKeyEncryptionFile and customerKeyEncryptionSecret both name an SSE-C key: set one")
 	}
 	if len(o.CustomerKey) > 0 && (o.KMSKeyID != "" || o.ServerSideEncryption != "") {
-		return fmt.Errorf("customerKeyEncryptionFile (SSE-C) cannot be combined with kmsKeyId or serverSideEncryption")
+		return fmt.Errorf("an SSE-C key (customerKeyEncryptionFile or customerKeyEncryptionSecret) cannot be combined with kmsKeyId or serverSideEncryption")
 	}
 	return nil
 }

@@ -235,3 +235,15 @@ func short(s string) string {
 	}
 	return s
 }
+
+// A URL with user:password would reach the settings line: it is refused,
+// and the error does not repeat the password.
+func TestURLWithCredentialsRefused(t *testing.T) {
+	for _, key := range []string{"s3Url", "publicUrl"} {
+		_, err := ParseObjectStore(bsl(key, "http://AKIAEXAMPLE:sk-very-secret@minio:9000"))
+		require.Error(t, err)
+		assert.Contains(t, err.Error(), `invalid value for "`+key+`"`)
+		assert.Contains(t, err.Error(), "carries credentials")
+		assert.NotContains(t, err.Error(), "sk-very-secret")
+	}
+}

@@ -89,31 +89,15 @@ func SnapshotterKeys() []string {
 func ParseSnapshotter(layers ...Layer) (*Snapshotter, error) {
 	s := DefaultSnapshotter()
 	s.SnapshotParameters, s.RestoreParameters, s.Origin = map[string]string{}, map[string]string{}, map[string]string{}
-	err := eachKey(layers, s.Origin, func(l Layer, k, v string) error {
-		switch {
-		case strings.HasPrefix(k, snapshotParamPrefix) && len(k) > len(snapshotParamPrefix):
-			if err := checkLayerKey(l, k); err != nil {
-				return err
-			}
-			s.SnapshotParameters[strings.TrimPrefix(k, snapshotParamPrefix)] = v
-		case strings.HasPrefix(k, restoreParamPrefix) && len(k) > len(restoreParamPrefix):
-			if err := checkLayerKey(l, k); err != nil {
-				return err
-			}
-			s.RestoreParameters[strings.TrimPrefix(k, restoreParamPrefix)] = v
-		default:
-			set, ok := snapshotterKeys[k]
-			if !ok {
-				return fmt.Errorf("unknown key %q in %s; valid keys are %s", k, l.Name, strings.Join(SnapshotterKeys(), ", "))
-			}
-			if err := checkLayerKey(l, k); err != nil {
-				return err
-			}
-			if err := set(&s, v); err != nil {
-				return valueError(l.Name, k, v, err.Error())
-			}
+	err := eachKey(layers, s.Origin, SnapshotterKeys(), func(k string) (func(string) error, bool) {
+		if name, ok := strings.CutPrefix(k, snapshotParamPrefix); ok && name != "" {
+			return func(v string) error { s.SnapshotParameters[name] = v; return nil }, true
 		}
-		return nil
+		if name, ok := strings.CutPrefix(k, restoreParamPrefix); ok && name != "" {
+			return func(v string) error { s.RestoreParameters[name] = v; return nil }, true
+		}
+		set, ok := snapshotterKeys[k]
+		return func(v string) error { return set(&s, v) }, ok
 	})
 	if err != nil {
 		return nil, err

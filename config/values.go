@@ -82,13 +82,29 @@ func ParseSize(v string) (int64, error) {
 	return n * mult, nil
 }
 
-// parseHTTPURL accepts an absolute http or https URL with a host.
+// parseHTTPURL accepts an absolute http or https URL with a host and no
+// user:password (it would be logged with the settings; use credentials).
 func parseHTTPURL(v string) (*url.URL, error) {
 	u, err := url.Parse(strings.TrimSpace(v))
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, fmt.Errorf("is not an http:// or https:// URL with a host")
 	}
+	if u.User != nil {
+		return nil, fmt.Errorf("carries credentials in the URL: put them in the BSL's credential instead")
+	}
 	return u, nil
+}
+
+// shown is how a bad value appears in its error: a long caCert cut
+// short, a URL's password redacted.
+func shown(key, v string) string {
+	if key == "caCert" && len(v) > 40 {
+		return v[:40] + "..."
+	}
+	if u, err := url.Parse(strings.TrimSpace(v)); err == nil && u.User != nil {
+		return u.Redacted()
+	}
+	return v
 }
 
 // parseLogLevel accepts Velero's --log-level values.
