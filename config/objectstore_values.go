@@ -10,8 +10,6 @@ import (
 	"os"
 	"strings"
 	"time"
-
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
 // The setters of the object store's keys that need more than a parse.
@@ -155,18 +153,14 @@ func setCustomerKeySecret(o *ObjectStore, ref string) error {
 	if !ok || name == "" || key == "" || strings.Contains(key, "/") {
 		return fmt.Errorf("is not secretName/key")
 	}
-	cs, err := KubeClient()
-	if err != nil {
-		return fmt.Errorf("cannot be read: %v", err)
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), KubeTimeout)
 	defer cancel()
 	ns := VeleroNamespace()
-	sec, err := cs.CoreV1().Secrets(ns).Get(ctx, name, metav1.GetOptions{})
+	secret, err := ReadSecret(ctx, ns, name)
 	if err != nil {
 		return fmt.Errorf("cannot be read from namespace %s: %v", ns, err)
 	}
-	data, ok := sec.Data[key]
+	data, ok := secret[key]
 	if !ok {
 		return fmt.Errorf("names key %q that Secret %s/%s does not have", key, ns, name)
 	}

@@ -1,14 +1,16 @@
 package config
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
-	"strings"
+	"sync"
 	"time"
 
 	"github.com/sirupsen/logrus"
 	"github.com/vmware-tanzu/velero/pkg/plugin/framework/common"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
@@ -22,10 +24,22 @@ const KubeTimeout = 5 * time.Second
 // $KUBECONFIG names a Kubernetes API server.
 var ErrNoKubeAPI = errors.New("no Kubernetes API: no in-cluster service account and no KUBECONFIG")
 
+var kubeClients struct {
+	sync.Mutex
+	byWhere map[string]kubernetes.Interface
+}
+
 // KubeClient returns a client for the pod's service account, or for
 // $KUBECONFIG when the plugin runs outside a cluster (the local demo,
-// `velero server --kubeconfig`).
+// `velero server --kubeconfig`). Every Init asks for one: the client is
+// built once per process and place, not once per Init.
 func KubeClient() (kubernetes.Interface, error) {
+	where := os.Getenv("KUBERNETES_SERVICE_HOST") + "|" + os.Getenv("KUBECONFIG")
+	kubeClients.Lock()
+	defer kubeClients.Unlock()
+	if cs, ok := kubeClients.byWhere[where]; ok {
+		return cs, nil
+	}
 	cfg, err := rest.InClusterConfig()
 	if err != nil {
 		path := os.Getenv("KUBECONFIG")
@@ -37,7 +51,29 @@ func KubeClient() (kubernetes.Interface, error) {
 		}
 	}
 	cfg.Timeout = KubeTimeout
-	return kubernetes.NewForConfig(cfg)
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if kubeClients.byWhere == nil {
+		kubeClients.byWhere = map[string]kubernetes.Interface{}
+	}
+	kubeClients.byWhere[where] = cs
+	return cs, nil
+}
+
+// ReadSecret returns the data of a Secret. Callers pass it on (CSI
+// secrets, an SSE-C key) and never log it.
+func ReadSecret(ctx context.Context, namespace, name string) (map[string][]byte, error) {
+	cs, err := KubeClient()
+	if err != nil {
+		return nil, err
+	}
+	sec, err := cs.CoreV1().Secrets(namespace).Get(ctx, name, metav1.GetOptions{})
+	if err != nil {
+		return nil, err
+	}
+	return sec.Data, nil
 }
 
 // VeleroNamespace is where Velero runs: $VELERO_NAMESPACE, else velero.
@@ -58,8 +94,8 @@ type PluginConfig struct {
 }
 
 // LoadPluginConfig finds the ConfigMap labeled velero.io/plugin-config and
-// <name>: <kind> in Velero's namespace with Velero's own lookup. None:
-// defaults. More than one: an error naming them. No API reachable:
+// <name>: <kind> in Velero's namespace, with Velero's label selector.
+// None: defaults. More than one: an error naming them. No API reachable:
 // defaults and a warning, within KubeTimeout.
 func LoadPluginConfig(kind common.PluginKind, name string) (PluginConfig, error) {
 	ns := VeleroNamespace()
@@ -68,26 +104,26 @@ func LoadPluginConfig(kind common.PluginKind, name string) (PluginConfig, error)
 	if err != nil {
 		return PluginConfig{Warn: true, Note: fmt.Sprintf("plugin ConfigMap not read (%v); using defaults", err)}, nil
 	}
-	cm, err := common.GetPluginConfig(kind, name, cs.CoreV1().ConfigMaps(ns))
-	switch {
-	case err != nil && isMoreThanOne(err):
-		return PluginConfig{}, fmt.Errorf("plugin ConfigMap in namespace %s: %w; keep one", ns, err)
-	case err != nil:
+	// Listed here rather than through Velero's common.GetPluginConfig,
+	// whose two failures (API away, two ConfigMaps) differ only in text.
+	ctx, cancel := context.WithTimeout(context.Background(), KubeTimeout)
+	defer cancel()
+	list, err := cs.CoreV1().ConfigMaps(ns).List(ctx, metav1.ListOptions{LabelSelector: selector})
+	if err != nil {
 		return PluginConfig{Warn: true, Note: fmt.Sprintf("plugin ConfigMap not read from namespace %s (%v); using defaults", ns, err)}, nil
-	case cm == nil:
+	}
+	switch len(list.Items) {
+	case 0:
 		return PluginConfig{Note: fmt.Sprintf("no plugin ConfigMap labeled %s in namespace %s; using defaults", selector, ns)}, nil
+	case 1:
+		where := fmt.Sprintf("ConfigMap %s/%s", ns, list.Items[0].Name)
+		return PluginConfig{Layer: &Layer{Name: where, Values: list.Items[0].Data, TunablesOnly: true}, Note: "settings read from " + where}, nil
 	}
-	where := fmt.Sprintf("ConfigMap %s/%s", cm.Namespace, cm.Name)
-	if cm.Namespace == "" {
-		where = fmt.Sprintf("ConfigMap %s/%s", ns, cm.Name)
+	var names []string
+	for _, cm := range list.Items {
+		names = append(names, cm.Name)
 	}
-	return PluginConfig{Layer: &Layer{Name: where, Values: cm.Data, TunablesOnly: true}, Note: "settings read from " + where}, nil
-}
-
-// isMoreThanOne recognises Velero's GetPluginConfig error for two matches
-// (it has no sentinel).
-func isMoreThanOne(err error) bool {
-	return strings.Contains(err.Error(), "found more than one ConfigMap")
+	return PluginConfig{}, fmt.Errorf("found more than one ConfigMap labeled %s in namespace %s: %v; keep one", selector, ns, names)
 }
 
 // Layers loads the plugin ConfigMap and returns the location's config
