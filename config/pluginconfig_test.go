@@ -57,7 +57,6 @@ func TestLoadPluginConfig(t *testing.T) {
 			tt.setup(k)
 			t.Setenv("KUBECONFIG", k.Kubeconfig)
 			t.Setenv("VELERO_NAMESPACE", tt.envNS)
-			start := time.Now()
 			pc, err := config.LoadPluginConfig(common.PluginKindObjectStore, s3)
 			if tt.errHas != "" {
 				require.Error(t, err)
@@ -69,7 +68,7 @@ func TestLoadPluginConfig(t *testing.T) {
 			if tt.warnHas != "" {
 				assert.True(t, pc.Warn)
 				assert.Contains(t, pc.Note, tt.warnHas)
-				assert.Less(t, time.Since(start), 4*config.KubeTimeout, "a hanging API is given up on") // a bound, not a speed claim
+				assert.Regexp(t, "deadline exceeded|Timeout exceeded", pc.Note, "the plugin's own timeout gave up on the API")
 				return
 			}
 			assert.False(t, pc.Warn, pc.Note)

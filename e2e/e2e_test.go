@@ -303,17 +303,8 @@ func deployment(namespace, name string, replicas *int32) *appsv1.Deployment {
 func bindPV(t *testing.T, kube kubernetes.Interface, driver, handle string) {
 	ctx := context.Background()
 	mode := corev1.PersistentVolumeFilesystem
-	pv := &corev1.PersistentVolume{
-		ObjectMeta: metav1.ObjectMeta{Name: "demo-pv"},
-		Spec: corev1.PersistentVolumeSpec{
-			Capacity:                      corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("10Gi")},
-			AccessModes:                   []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
-			VolumeMode:                    &mode,
-			PersistentVolumeReclaimPolicy: corev1.PersistentVolumeReclaimDelete,
-			PersistentVolumeSource:        corev1.PersistentVolumeSource{CSI: &corev1.CSIPersistentVolumeSource{Driver: driver, VolumeHandle: handle, FSType: "ext4"}},
-			ClaimRef:                      &corev1.ObjectReference{Kind: "PersistentVolumeClaim", Namespace: app, Name: "data"},
-		},
-	}
+	pv := testenv.CSIPV("demo-pv", driver, handle, "10Gi", mode)
+	pv.Spec.PersistentVolumeReclaimPolicy = corev1.PersistentVolumeReclaimDelete
 	created, err := kube.CoreV1().PersistentVolumes().Create(ctx, pv, metav1.CreateOptions{})
 	require.NoError(t, err)
 	created.Status.Phase = corev1.VolumeBound
@@ -389,8 +380,5 @@ func readFile(t *testing.T, p string) string {
 
 func tailFile(p string) string {
 	b, _ := os.ReadFile(filepath.Clean(p))
-	if len(b) > 8000 {
-		b = b[len(b)-8000:]
-	}
-	return string(b)
+	return testenv.Tail(b, 8000)
 }

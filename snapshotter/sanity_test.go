@@ -37,15 +37,8 @@ func TestDriverSnapshotSanity(t *testing.T) {
 			err := cmd.Run()
 			summary := regexp.MustCompile(`Ran \d+ of \d+ Specs.*\n.*(SUCCESS|FAIL)[^\n]*`).Find(out.Bytes())
 			t.Logf("csi-sanity: %s", summary)
-			require.NoError(t, err, "csi-sanity failed:\n%s", tailBytes(out.Bytes(), 6000))
+			require.NoError(t, err, "csi-sanity failed:\n%s", testenv.Tail(out.Bytes(), 6000))
 			require.Regexp(t, `Ran [1-9]\d* of \d+ Specs`, string(summary), "csi-sanity ran no snapshot test")
 		})
 	}
-}
-
-func tailBytes(b []byte, n int) string {
-	if len(b) > n {
-		b = b[len(b)-n:]
-	}
-	return string(b)
 }

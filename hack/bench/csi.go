@@ -9,10 +9,6 @@ import (
 	"github.com/container-storage-interface/spec/lib/go/csi"
 	"github.com/sirupsen/logrus"
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/resource"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime"
 
 	"example.io/velero-plugin-s3csi/internal/testenv"
 )
@@ -58,7 +54,7 @@ func benchCSI(s *testenv.Script, rounds int) {
 		direct[1] = append(direct[1], time.Since(start))
 
 		// Through Velero's host, as a backup and a backup deletion call it.
-		pv := pvObject(s, d.Name, vol.GetVolumeId())
+		pv := testenv.Unstructured(s, testenv.CSIPV("pv", d.Name, vol.GetVolumeId(), "10Gi", corev1.PersistentVolumeFilesystem))
 		if _, err := vs.GetVolumeID(pv); err != nil {
 			s.Fatal(err)
 		}
@@ -81,25 +77,6 @@ func benchCSI(s *testenv.Script, rounds int) {
 		fmt.Printf("%-16s %14s %14s %14s\n", name, a.Round(10*time.Microsecond), b.Round(10*time.Microsecond), (b - a).Round(10*time.Microsecond))
 	}
 	fmt.Println("(create includes waiting for ready_to_use; target: overhead at most one poll interval and a few ms)")
-}
-
-func pvObject(s *testenv.Script, driver, handle string) *unstructured.Unstructured {
-	mode := corev1.PersistentVolumeFilesystem
-	p := &corev1.PersistentVolume{
-		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "PersistentVolume"},
-		ObjectMeta: metav1.ObjectMeta{Name: "pv"},
-		Spec: corev1.PersistentVolumeSpec{
-			Capacity:               corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("10Gi")},
-			AccessModes:            []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
-			VolumeMode:             &mode,
-			PersistentVolumeSource: corev1.PersistentVolumeSource{CSI: &corev1.CSIPersistentVolumeSource{Driver: driver, VolumeHandle: handle}},
-		},
-	}
-	m, err := runtime.DefaultUnstructuredConverter.ToUnstructured(p)
-	if err != nil {
-		s.Fatal(err)
-	}
-	return &unstructured.Unstructured{Object: m}
 }
 
 func medianDur(v []time.Duration) time.Duration {

@@ -201,13 +201,14 @@ func startProcess(t T, name, bin string, args, env []string, dir string) {
 		logf.Close()
 		if t.Failed() {
 			if b, err := os.ReadFile(logPath); err == nil && len(b) > 0 {
-				t.Logf("%s log (last 4 KiB):\n%s", name, tail(b, 4096))
+				t.Logf("%s log (last 4 KiB):\n%s", name, Tail(b, 4096))
 			}
 		}
 	})
 }
 
-func tail(b []byte, n int) string {
+// Tail is the last n bytes of b, for failure messages.
+func Tail(b []byte, n int) string {
 	if len(b) > n {
 		b = b[len(b)-n:]
 	}
