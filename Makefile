@@ -17,15 +17,16 @@ tools: ## MinIO, versitygw, the GCE PD CSI driver and csi-sanity, pinned, built 
 test: tools ## every test, against real S3 servers and Velero's plugin host
 	$(GO) test -count=1 -timeout 40m ./...
 
-e2e: tools ## a backup, restore and backup deletion through Velero's own server on a local etcd + kube-apiserver
-	bash hack/tool.sh etcd kube velero >/dev/null
+e2e: ## a backup, restore and backup deletion through Velero's own server on a local etcd + kube-apiserver
+	bash hack/tool.sh minio csidriver etcd kube velero >/dev/null
 	$(GO) test -tags e2e -count=1 -v -timeout 60m -run . ./e2e
 
-bench: tools ## throughput and peak memory, printed as a table
-	bash hack/tool.sh velero-plugin-for-aws >/dev/null
+bench: ## throughput and peak memory, printed as a table
+	bash hack/tool.sh minio csidriver velero-plugin-for-aws >/dev/null
 	$(GO) run ./hack/bench
 
-demo: tools ## a backup-shaped upload, list, signed download and delete through Velero's host
+demo: ## a backup-shaped upload, list, signed download and delete through Velero's host
+	bash hack/tool.sh minio >/dev/null
 	$(GO) run ./hack/demo
 
 image: ## the init-container image (needs a Docker engine; none runs on the CI machine)
