@@ -72,7 +72,7 @@ tool() {
         local src; src="$(go mod download -json "github.com/vmware-tanzu/velero@$VELERO_VERSION" | sed -n 's/.*"Dir": "\(.*\)".*/\1/p')"
         rm -rf "$dir.src" "$dir.tmp" && mkdir -p "$dir.tmp" && cp -r "$src" "$dir.src" && chmod -R u+w "$dir.src"
         # The proxy refuses k8s.io/cli-runtime v0.33.12; v0.33.10 serves.
-        (cd "$dir.src" && go mod edit -replace k8s.io/cli-runtime=k8s.io/cli-runtime@v0.33.10 && go mod tidy >/dev/null 2>&1; \
+        (cd "$dir.src" && go mod edit -replace k8s.io/cli-runtime=k8s.io/cli-runtime@v0.33.10 && go mod tidy && \
           CGO_ENABLED=0 go build -trimpath \
             -ldflags "-X sigs.k8s.io/controller-runtime/pkg/metrics/server.DefaultBindAddress=0 -X github.com/vmware-tanzu/velero/pkg/buildinfo.Version=$VELERO_VERSION" \
             -o "$dir.tmp/velero" ./cmd/velero) >&2
