@@ -186,6 +186,7 @@ func TestParseObjectStoreRejects(t *testing.T) {
 		{"long tag value", bsl("tagging", "a="+strings.Repeat("v", 257)), []string{"longer than 256"}},
 		{"bad checksum", bsl("checksumAlgorithm", "CRC16"), []string{`"checksumAlgorithm"`, `"CRC16"`}},
 		{"signature v2", bsl("signatureVersion", "1"), []string{`"signatureVersion"`, "only signature version 4"}},
+		{"bad enableSharedConfig", bsl("enableSharedConfig", "maybe"), []string{`"enableSharedConfig"`, `"maybe"`, "not a boolean"}},
 		{"bad size", bsl("multipartPartSize", "12XB"), []string{`invalid value for "multipartPartSize" in BSL config: "12XB" is not a size`}},
 		{"part too small", bsl("multipartPartSize", "1Mi"), []string{`"multipartPartSize"`, "out of range"}},
 		{"part too large", bsl("multipartPartSize", "6Gi"), []string{`"multipartPartSize"`, "out of range"}},
