@@ -1,0 +1,203 @@
+package testenv
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/sirupsen/logrus"
+	"google.golang.org/grpc"
+
+	"example.io/velero-plugin-s3csi/relay"
+)
+
+// RelayServerName is the DNS name in the test relay's certificate; the
+// plugin dials 127.0.0.1 and checks this name (tlsServerName).
+const RelayServerName = "csi-relay.test"
+
+// RelayCerts is a CA, the relay's server certificate and the plugin's
+// client certificate (named "velero"), as files in Dir.
+type RelayCerts struct {
+	Dir                                                  string
+	CA                                                   *relay.CA
+	CAFile, ServerCert, ServerKey, ClientCert, ClientKey string
+}
+
+// NewRelayCerts makes a CA valid for a day and issues both certificates.
+func NewRelayCerts(t T) *RelayCerts {
+	t.Helper()
+	now := time.Now()
+	ca, err := relay.NewCA("test relay CA", now.Add(-time.Hour), now.Add(24*time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &RelayCerts{Dir: t.TempDir(), CA: ca}
+	c.CAFile = c.write(t, "ca.crt", ca.PEM)
+	c.ServerCert, c.ServerKey = c.Issue(t, relay.ServerAuth, RelayServerName, now.Add(-time.Hour), now.Add(24*time.Hour))
+	c.ClientCert, c.ClientKey = c.Issue(t, relay.ClientAuth, "velero", now.Add(-time.Hour), now.Add(24*time.Hour))
+	return c
+}
+
+// Issue signs one more certificate with the CA and returns its files.
+func (c *RelayCerts) Issue(t T, u relay.Usage, name string, from, to time.Time) (certFile, keyFile string) {
+	t.Helper()
+	cert, key, err := c.CA.Issue(u, name, nil, from, to)
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := fmt.Sprintf("%s-%d-%d", name, u, time.Now().UnixNano())
+	return c.write(t, base+".crt", cert), c.write(t, base+".key", key)
+}
+
+func (c *RelayCerts) write(t T, name string, data []byte) string {
+	t.Helper()
+	p := filepath.Join(c.Dir, name)
+	if err := os.WriteFile(p, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// Relay is a csi-relay in front of a CSI driver, on 127.0.0.1.
+type Relay struct {
+	Addr     string // 127.0.0.1:port
+	Endpoint string // tcp://127.0.0.1:port, for the VSL
+	Health   string // 127.0.0.1:port of /healthz
+	Logs     *LogCapture
+	LogPath  string // the process's output (StartRelayProcess)
+	cmd      *exec.Cmd
+	cancel   context.CancelFunc
+	done     chan error
+}
+
+// StartRelay serves a relay in this process, with extra gRPC server
+// options (fault-injecting interceptors), until the test ends.
+func StartRelay(t T, csiEndpoint string, certs *RelayCerts, opts ...grpc.ServerOption) *Relay {
+	t.Helper()
+	r := &Relay{Logs: NewLogCapture(logrus.DebugLevel)}
+	r.setAddrs(t, "")
+	rl, err := relay.New(relay.Config{CSIAddress: csiEndpoint, Listen: r.Addr, CertFile: certs.ServerCert,
+		KeyFile: certs.ServerKey, ClientCAFile: certs.CAFile, ClientName: "velero", HealthListen: r.Health,
+		DrainTimeout: 5 * time.Second}, r.Logs.Logger, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	r.cancel, r.done = cancel, make(chan error, 1)
+	go func() { r.done <- rl.Serve(ctx) }()
+	t.Cleanup(func() { r.Stop() })
+	r.waitHealthy(t)
+	return r
+}
+
+// StartRelayProcess runs the built plugin binary's csi-relay sub-mode (the
+// real artifact) until the test ends; addr "" picks a free port.
+func StartRelayProcess(t T, csiEndpoint string, certs *RelayCerts, addr string, args ...string) *Relay {
+	t.Helper()
+	r := &Relay{}
+	r.setAddrs(t, addr)
+	dir := t.TempDir()
+	r.LogPath = filepath.Join(dir, "csi-relay.log")
+	logf, err := os.Create(r.LogPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(PluginDir(t), "velero-plugin-s3csi")
+	r.cmd = exec.Command(bin, append([]string{"csi-relay", "--csi-address", csiEndpoint, "--listen", r.Addr,
+		"--tls-cert-file", certs.ServerCert, "--tls-key-file", certs.ServerKey, "--client-ca-file", certs.CAFile,
+		"--client-name", "velero", "--health-listen", r.Health, "--log-level", "debug"}, args...)...)
+	r.cmd.Stdout, r.cmd.Stderr = logf, logf
+	if err := r.cmd.Start(); err != nil {
+		t.Fatalf("start csi-relay: %v", err)
+	}
+	r.done = make(chan error, 1)
+	go func() { r.done <- r.cmd.Wait(); logf.Close() }()
+	t.Cleanup(func() {
+		r.Kill()
+		if t.Failed() {
+			if b, err := os.ReadFile(r.LogPath); err == nil {
+				t.Logf("csi-relay log (last 4 KiB):\n%s", Tail(b, 4096))
+			}
+		}
+	})
+	r.waitHealthy(t)
+	return r
+}
+
+func (r *Relay) setAddrs(t T, addr string) {
+	if addr == "" {
+		addr = fmt.Sprintf("127.0.0.1:%d", FreePort(t))
+	}
+	r.Addr, r.Endpoint = addr, "tcp://"+addr
+	r.Health = fmt.Sprintf("127.0.0.1:%d", FreePort(t))
+}
+
+// waitHealthy waits until /healthz says the driver answers through it.
+func (r *Relay) waitHealthy(t T) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp, err := http.Get("http://" + r.Health + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+			err = errors.New(resp.Status)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("csi-relay at %s not healthy: %v", r.Addr, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// Stop ends the relay as Kubernetes does (SIGTERM, or the context in
+// process) and waits until it has drained and exited.
+func (r *Relay) Stop() error {
+	if r.cmd != nil {
+		_ = r.cmd.Process.Signal(syscall.SIGTERM)
+	} else {
+		r.cancel()
+	}
+	return r.wait()
+}
+
+// Kill ends a relay process at once (SIGKILL).
+func (r *Relay) Kill() {
+	if r.cmd != nil {
+		_ = r.cmd.Process.Kill()
+		_ = r.wait()
+		return
+	}
+	_ = r.Stop()
+}
+
+func (r *Relay) wait() error {
+	if r.done == nil {
+		return nil
+	}
+	err := <-r.done
+	r.done = nil
+	var ee *exec.ExitError
+	if errors.As(err, &ee) && ee.Sys().(syscall.WaitStatus).Signaled() {
+		return nil
+	}
+	return err
+}
+
+// Text is what the relay logged so far.
+func (r *Relay) Text() string {
+	if r.Logs != nil {
+		return r.Logs.Text()
+	}
+	b, _ := os.ReadFile(r.LogPath)
+	return string(b)
+}
+
