@@ -64,6 +64,17 @@ func (s *Snapshotter) Fields() logrus.Fields {
 		secret = s.SecretNamespace + "/" + s.SecretName + " (values <redacted>)"
 	}
 	add("snapshotterSecretName", secret)
+	if s.TLSSecretName != "" {
+		add("tlsSecretName", s.TLSSecretNamespace+"/"+s.TLSSecretName+" (tls.crt, ca.crt; tls.key <redacted>)")
+	}
+	if s.TLSCertFile != "" {
+		add("tlsCertFile", s.TLSCertFile)
+		add("tlsKeyFile", s.TLSKeyFile)
+		add("tlsCAFile", s.TLSCAFile)
+	}
+	if s.Network() {
+		add("tlsServerName", orNone(s.TLSServerName, "the endpoint's host"))
+	}
 	add("operationTimeout", s.OperationTimeout)
 	add("dialTimeout", s.DialTimeout)
 	add("snapshotReadyTimeout", s.SnapshotReadyTimeout)

@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"net"
 	"net/url"
 	"sort"
 	"strings"
@@ -11,7 +12,17 @@ import (
 // Snapshotter is every setting of the example.io/csi volume snapshotter.
 type Snapshotter struct {
 	Driver   string
-	Endpoint string // unix:///absolute/path.sock
+	Endpoint string // unix:///absolute/path.sock, tcp://host:port or dns:///host:port
+
+	// TLS of a network endpoint (a csi-relay): from a Secret in
+	// cert-manager's layout (tls.crt, tls.key, ca.crt), or from files
+	// mounted into the Velero pod. Exactly one of the two.
+	TLSSecretName      string
+	TLSSecretNamespace string
+	TLSCertFile        string
+	TLSKeyFile         string
+	TLSCAFile          string
+	TLSServerName      string // "": the endpoint's host
 
 	SnapshotParameters map[string]string // parameters.<k>, passed to CreateSnapshot
 	RestoreParameters  map[string]string // restoreParameters.<k>, passed to CreateVolume
@@ -58,6 +69,12 @@ var snapshotterKeys = map[string]func(s *Snapshotter, v string) error{
 		s.Endpoint = ep
 		return err
 	},
+	"tlsSecretName":              func(s *Snapshotter, v string) error { s.TLSSecretName = strings.TrimSpace(v); return nil },
+	"tlsSecretNamespace":         func(s *Snapshotter, v string) error { s.TLSSecretNamespace = strings.TrimSpace(v); return nil },
+	"tlsCertFile":                func(s *Snapshotter, v string) error { return absPath(&s.TLSCertFile, v) },
+	"tlsKeyFile":                 func(s *Snapshotter, v string) error { return absPath(&s.TLSKeyFile, v) },
+	"tlsCAFile":                  func(s *Snapshotter, v string) error { return absPath(&s.TLSCAFile, v) },
+	"tlsServerName":              func(s *Snapshotter, v string) error { s.TLSServerName = strings.TrimSpace(v); return nil },
 	"snapshotterSecretName":      func(s *Snapshotter, v string) error { s.SecretName = strings.TrimSpace(v); return nil },
 	"snapshotterSecretNamespace": func(s *Snapshotter, v string) error { s.SecretNamespace = strings.TrimSpace(v); return nil },
 	"operationTimeout":           func(s *Snapshotter, v string) error { return positiveDuration(&s.OperationTimeout, v) },
@@ -111,14 +128,80 @@ func ParseSnapshotter(layers ...Layer) (*Snapshotter, error) {
 	if (s.SecretName == "") != (s.SecretNamespace == "") {
 		return nil, fmt.Errorf("snapshotterSecretName and snapshotterSecretNamespace go together: set both or neither")
 	}
+	if err := s.checkTLS(); err != nil {
+		return nil, err
+	}
 	return &s, nil
 }
 
-// parseEndpoint accepts unix:///abs/path and unix:/abs/path.
+// Network reports whether the endpoint is a TCP address (a csi-relay).
+func (s *Snapshotter) Network() bool { return !strings.HasPrefix(s.Endpoint, "unix://") }
+
+// checkTLS: a network endpoint needs mutual TLS from exactly one source;
+// a unix socket takes none.
+func (s *Snapshotter) checkTLS() error {
+	secret := s.TLSSecretName != "" || s.TLSSecretNamespace != ""
+	files := s.TLSCertFile != "" || s.TLSKeyFile != "" || s.TLSCAFile != ""
+	if !s.Network() {
+		if secret || files || s.TLSServerName != "" {
+			return fmt.Errorf("endpoint %s is a unix socket: the tls* keys apply only to a tcp:// or dns:/// endpoint (a csi-relay)", s.Endpoint)
+		}
+		return nil
+	}
+	switch {
+	case secret && files:
+		return fmt.Errorf("endpoint %s: set tlsSecretName/tlsSecretNamespace or tlsCertFile/tlsKeyFile/tlsCAFile, not both", s.Endpoint)
+	case secret && (s.TLSSecretName == "" || s.TLSSecretNamespace == ""):
+		return fmt.Errorf("tlsSecretName and tlsSecretNamespace go together: set both")
+	case files && (s.TLSCertFile == "" || s.TLSKeyFile == "" || s.TLSCAFile == ""):
+		return fmt.Errorf("tlsCertFile, tlsKeyFile and tlsCAFile go together: set all three")
+	case !secret && !files:
+		return fmt.Errorf("endpoint %s is a network address, and plain TCP is refused: CSI requests carry secrets and "+
+			"create and delete volumes, so they travel only over mutual TLS to a csi-relay; set tlsSecretName and "+
+			"tlsSecretNamespace (a Secret with tls.crt, tls.key and ca.crt) or tlsCertFile, tlsKeyFile and tlsCAFile", s.Endpoint)
+	}
+	return nil
+}
+
+func absPath(dst *string, v string) error {
+	v = strings.TrimSpace(v)
+	if !strings.HasPrefix(v, "/") {
+		return fmt.Errorf("is not an absolute path")
+	}
+	*dst = v
+	return nil
+}
+
+// parseEndpoint accepts unix:///abs/path (and unix:/abs/path),
+// tcp://host:port and dns:///host:port.
 func parseEndpoint(v string) (string, error) {
+	const want = "is not a unix:///path/to/csi.sock, tcp://host:port or dns:///host:port address"
 	u, err := url.Parse(strings.TrimSpace(v))
-	if err != nil || u.Scheme != "unix" {
-		return "", fmt.Errorf("is not a unix:///path/to/csi.sock address")
+	if err != nil {
+		return "", fmt.Errorf("%s", want)
+	}
+	switch u.Scheme {
+	case "tcp", "dns":
+		hostport := u.Host
+		if u.Scheme == "dns" {
+			if u.Host != "" { // dns://resolver/host:port: the pod's resolver is the one to use
+				return "", fmt.Errorf("names a DNS resolver; write dns:///host:port")
+			}
+			hostport = strings.TrimPrefix(u.Path, "/")
+		} else if u.Path != "" {
+			return "", fmt.Errorf("%s", want)
+		}
+		host, port, err := net.SplitHostPort(hostport)
+		if err != nil || host == "" || port == "" {
+			return "", fmt.Errorf("%s (a host and a port are needed)", want)
+		}
+		if u.Scheme == "dns" {
+			return "dns:///" + hostport, nil
+		}
+		return "tcp://" + hostport, nil
+	case "unix":
+	default:
+		return "", fmt.Errorf("%s", want)
 	}
 	path := u.Path
 	if path == "" {

@@ -118,22 +118,24 @@ func TestManifestsDecodeStrictly(t *testing.T) {
 }
 
 func TestRBACIsLeast(t *testing.T) {
-	for _, d := range docs(t, "rbac.yaml") {
-		var m meta
-		require.NoError(t, yaml.Unmarshal(d, &m))
-		if m.Kind != "Role" {
-			continue
-		}
-		var r rbacv1.Role
-		require.NoError(t, yaml.UnmarshalStrict(d, &r))
-		for _, rule := range r.Rules {
-			assert.Len(t, rule.Resources, 1, "one rule per resource")
-			assert.NotContains(t, rule.Verbs, "*")
-			for _, v := range rule.Verbs {
-				assert.Contains(t, []string{"get", "list"}, v, "read only")
+	for _, f := range []string{"rbac.yaml", filepath.Join(relayDir, "rbac.yaml")} {
+		for _, d := range docs(t, f) {
+			var m meta
+			require.NoError(t, yaml.Unmarshal(d, &m), f)
+			if m.Kind != "Role" {
+				continue
 			}
-			if rule.Resources[0] == "secrets" {
-				assert.NotEmpty(t, rule.ResourceNames, "secrets by name only")
+			var r rbacv1.Role
+			require.NoError(t, yaml.UnmarshalStrict(d, &r), f)
+			for _, rule := range r.Rules {
+				assert.Len(t, rule.Resources, 1, "%s: one rule per resource", f)
+				assert.NotContains(t, rule.Verbs, "*", f)
+				for _, v := range rule.Verbs {
+					assert.Contains(t, []string{"get", "list"}, v, "%s: read only", f)
+				}
+				if rule.Resources[0] == "secrets" {
+					assert.NotEmpty(t, rule.ResourceNames, "%s: secrets by name only", f)
+				}
 			}
 		}
 	}
