@@ -4,8 +4,11 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"os"
+	"os/signal"
+	"syscall"
 
 	"github.com/sirupsen/logrus"
 	"github.com/spf13/pflag"
@@ -13,7 +16,9 @@ import (
 
 	"example.io/velero-plugin-s3csi/config"
 	"example.io/velero-plugin-s3csi/install"
+	"example.io/velero-plugin-s3csi/kube"
 	"example.io/velero-plugin-s3csi/objectstore"
+	"example.io/velero-plugin-s3csi/relay"
 	"example.io/velero-plugin-s3csi/snapshotter"
 )
 
@@ -28,6 +33,12 @@ func main() {
 		}
 		return
 	}
+	if len(os.Args) > 1 && os.Args[1] == "csi-relay" { // a container in the CSI driver's controller pod
+		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+		code := relay.Main(ctx, os.Args[2:], os.Stdout, os.Stderr)
+		stop()
+		os.Exit(code)
+	}
 	flags := pflag.CommandLine
 	server := framework.NewServer().BindFlags(flags) // also allows unknown flags
 	features := config.BindFeatures(flags)           // Velero passes --features; the framework ignores it
@@ -40,12 +51,13 @@ func main() {
 		fmt.Println("velero-plugin-s3csi", version)
 		return
 	}
+	k := kube.New() // one Kubernetes client for both plugins
 	server.
 		RegisterObjectStore(objectstore.Name, func(log logrus.FieldLogger) (any, error) {
-			return objectstore.New(log), nil
+			return objectstore.New(log, k), nil
 		}).
 		RegisterVolumeSnapshotter(snapshotter.Name, func(log logrus.FieldLogger) (any, error) {
-			return snapshotter.New(log, features, nil), nil
+			return snapshotter.New(log, features, k), nil
 		}).
 		Serve()
 }

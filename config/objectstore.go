@@ -38,8 +38,9 @@ type ObjectStore struct {
 
 	ServerSideEncryption string // "", AES256, aws:kms, aws:kms:dsse
 	KMSKeyID             string
-	CustomerKey          Secret // SSE-C key, exactly 32 bytes
-	Tagging              string // URL query form, validated
+	CustomerKey          Secret       // SSE-C key, exactly 32 bytes
+	CustomerKeySecret    SecretKeyRef // where the SSE-C key is; read into CustomerKey at Init
+	Tagging              string       // URL query form, validated
 	// ChecksumAlgorithm is "" (none unless the server requires one), MD5
 	// (Content-MD5), or an S3 flexible checksum: CRC32, CRC32C, CRC64NVME,
 	// SHA1, SHA256. The plugin computes it and sends it as a header.
@@ -246,7 +247,7 @@ func (o *ObjectStore) finish() error {
 	if present("customerKeyEncryptionFile") && present("customerKeyEncryptionSecret") {
 		return fmt.Errorf("customerKeyEncryptionFile and customerKeyEncryptionSecret both name an SSE-C key: set one")
 	}
-	if len(o.CustomerKey) > 0 && (o.KMSKeyID != "" || o.ServerSideEncryption != "") {
+	if (len(o.CustomerKey) > 0 || o.CustomerKeySecret.Name != "") && (o.KMSKeyID != "" || o.ServerSideEncryption != "") {
 		return fmt.Errorf("an SSE-C key (customerKeyEncryptionFile or customerKeyEncryptionSecret) cannot be combined with kmsKeyId or serverSideEncryption")
 	}
 	return nil

@@ -1,7 +1,6 @@
 package config
 
 import (
-	"context"
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/pem"
@@ -95,6 +94,11 @@ func setCustomerKey(o *ObjectStore, path string) error {
 	if err != nil {
 		return fmt.Errorf("cannot be read: %v", err)
 	}
+	return setAESKey(o, key)
+}
+
+// setAESKey takes an SSE-C key, which is exactly 32 bytes.
+func setAESKey(o *ObjectStore, key []byte) error {
 	if len(key) != 32 {
 		return fmt.Errorf("must hold exactly 32 bytes (an AES-256 key), holds %d", len(key))
 	}
@@ -143,8 +147,17 @@ func setChecksum(o *ObjectStore, v string) error {
 	return fmt.Errorf("is not one of MD5, CRC32, CRC32C, CRC64NVME, SHA1, SHA256 or empty")
 }
 
-// setCustomerKeySecret reads the SSE-C key from a Secret in Velero's
-// namespace, named "secretName/key" as velero-plugin-for-aws takes it.
+// SecretKeyRef names one key of a Secret in Velero's namespace.
+type SecretKeyRef struct {
+	Name string // the Secret
+	Key  string // the key in its data
+}
+
+// String is the secretName/key form the reference is written in.
+func (r SecretKeyRef) String() string { return r.Name + "/" + r.Key }
+
+// setCustomerKeySecret takes "secretName/key" as velero-plugin-for-aws
+// does. The Secret is read at Init, not here: SetCustomerKeyFromSecret.
 func setCustomerKeySecret(o *ObjectStore, ref string) error {
 	if ref == "" {
 		return nil
@@ -153,20 +166,26 @@ func setCustomerKeySecret(o *ObjectStore, ref string) error {
 	if !ok || name == "" || key == "" || strings.Contains(key, "/") {
 		return fmt.Errorf("is not secretName/key")
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), KubeTimeout)
-	defer cancel()
-	ns := VeleroNamespace()
-	secret, err := ReadSecret(ctx, ns, name)
-	if err != nil {
-		return fmt.Errorf("cannot be read from namespace %s: %v", ns, err)
+	o.CustomerKeySecret = SecretKeyRef{Name: name, Key: key}
+	return nil
+}
+
+// SetCustomerKeyFromSecret sets CustomerKey from the Secret that
+// CustomerKeySecret names: data is what reading it from namespace
+// returned, readErr why that failed. Every error names the setting, the
+// Secret, its namespace and the key, and never holds the key's value.
+func (o *ObjectStore) SetCustomerKeyFromSecret(namespace string, data map[string][]byte, readErr error) error {
+	const setting = "customerKeyEncryptionSecret"
+	ref, source := o.CustomerKeySecret, o.Origin[setting]
+	if readErr != nil {
+		return fmt.Errorf("invalid value for %q in %s: %q names Secret %s/%s, which cannot be read: %w", setting, source, ref, namespace, ref.Name, readErr)
 	}
-	data, ok := secret[key]
+	key, ok := data[ref.Key]
 	if !ok {
-		return fmt.Errorf("names key %q that Secret %s/%s does not have", key, ns, name)
+		return valueError(source, setting, ref.String(), fmt.Sprintf("names key %q that Secret %s/%s does not have", ref.Key, namespace, ref.Name))
 	}
-	if len(data) != 32 {
-		return fmt.Errorf("must hold exactly 32 bytes (an AES-256 key), holds %d", len(data))
+	if err := setAESKey(o, key); err != nil {
+		return valueError(source, setting, ref.String(), fmt.Sprintf("names key %q of Secret %s/%s, which %v", ref.Key, namespace, ref.Name, err))
 	}
-	o.CustomerKey = Secret(data)
 	return nil
 }

@@ -1,109 +1,33 @@
 package config_test
 
 import (
-	"net"
+	"errors"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"github.com/vmware-tanzu/velero/pkg/plugin/framework/common"
 
 	"example.io/velero-plugin-s3csi/config"
-	"example.io/velero-plugin-s3csi/internal/testenv"
 )
 
-const s3 = "example.io/s3compat"
-
-func TestLoadPluginConfig(t *testing.T) {
-	data := map[string]string{"multipartConcurrency": "8"}
+func TestLayers(t *testing.T) {
+	bsl := map[string]string{"bucket": "b"}
+	cm := &config.Layer{Name: "ConfigMap velero/s3compat-config", Values: map[string]string{"maxRetries": "2"}, TunablesOnly: true}
 	tests := []struct {
-		name    string
-		setup   func(k *testenv.KubeAPI)
-		envNS   string
-		want    string // layer name, "" for none
-		errHas  string
-		warnHas string
+		name string
+		pc   config.PluginConfig
+		want []config.Layer
 	}{
-		{"none", func(k *testenv.KubeAPI) {}, "", "", "", ""},
-		{"one", func(k *testenv.KubeAPI) {
-			k.PutConfigMap("velero", "s3compat-config", testenv.PluginLabels(s3, "ObjectStore"), data)
-		}, "", "ConfigMap velero/s3compat-config", "", ""},
-		{"two", func(k *testenv.KubeAPI) {
-			k.PutConfigMap("velero", "a", testenv.PluginLabels(s3, "ObjectStore"), data)
-			k.PutConfigMap("velero", "b", testenv.PluginLabels(s3, "ObjectStore"), data)
-		}, "", "", "found more than one ConfigMap", ""},
-		{"wrong kind label", func(k *testenv.KubeAPI) {
-			k.PutConfigMap("velero", "x", testenv.PluginLabels(s3, "VolumeSnapshotter"), data)
-		}, "", "", "", ""},
-		{"no plugin-config label", func(k *testenv.KubeAPI) {
-			k.PutConfigMap("velero", "x", map[string]string{s3: "ObjectStore"}, data)
-		}, "", "", "", ""},
-		{"another plugin's", func(k *testenv.KubeAPI) {
-			k.PutConfigMap("velero", "x", testenv.PluginLabels("example.io/csi", "VolumeSnapshotter"), data)
-		}, "", "", "", ""},
-		{"wrong namespace", func(k *testenv.KubeAPI) {
-			k.PutConfigMap("default", "x", testenv.PluginLabels(s3, "ObjectStore"), data)
-		}, "", "", "", ""},
-		{"VELERO_NAMESPACE", func(k *testenv.KubeAPI) {
-			k.PutConfigMap("backup-system", "s3", testenv.PluginLabels(s3, "ObjectStore"), data)
-			k.PutConfigMap("velero", "other", testenv.PluginLabels(s3, "ObjectStore"), data)
-		}, "backup-system", "ConfigMap backup-system/s3", "", ""},
-		{"API hangs", func(k *testenv.KubeAPI) { k.Hang = true }, "", "", "", "not read from namespace velero"},
+		{"no ConfigMap", config.PluginConfig{Note: "none"}, []config.Layer{{Name: "BSL config", Values: bsl}}},
+		{"API away", config.PluginConfig{Warn: true, Note: "not read"}, []config.Layer{{Name: "BSL config", Values: bsl}}},
+		{"ConfigMap after the location", config.PluginConfig{Layer: cm}, []config.Layer{{Name: "BSL config", Values: bsl}, *cm}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			k := testenv.StartKubeAPI(t)
-			tt.setup(k)
-			t.Setenv("KUBECONFIG", k.Kubeconfig)
-			t.Setenv("VELERO_NAMESPACE", tt.envNS)
-			pc, err := config.LoadPluginConfig(common.PluginKindObjectStore, s3)
-			if tt.errHas != "" {
-				require.Error(t, err)
-				assert.Contains(t, err.Error(), tt.errHas)
-				assert.Contains(t, err.Error(), "[a b]")
-				return
-			}
-			require.NoError(t, err)
-			if tt.warnHas != "" {
-				assert.True(t, pc.Warn)
-				assert.Contains(t, pc.Note, tt.warnHas)
-				assert.Regexp(t, "deadline exceeded|Timeout exceeded", pc.Note, "the plugin's own timeout gave up on the API")
-				return
-			}
-			assert.False(t, pc.Warn, pc.Note)
-			if tt.want == "" {
-				assert.Nil(t, pc.Layer)
-				assert.Contains(t, pc.Note, "no plugin ConfigMap labeled velero.io/plugin-config,example.io/s3compat=ObjectStore")
-				return
-			}
-			require.NotNil(t, pc.Layer)
-			assert.Equal(t, tt.want, pc.Layer.Name)
-			assert.True(t, pc.Layer.TunablesOnly)
-			assert.Equal(t, data, pc.Layer.Values)
+			assert.Equal(t, tt.want, config.Layers(tt.pc, "BSL config", bsl))
 		})
 	}
-}
-
-func TestLoadPluginConfigWithoutAPI(t *testing.T) {
-	t.Run("nothing configured", func(t *testing.T) {
-		t.Setenv("KUBECONFIG", "")
-		pc, err := config.LoadPluginConfig(common.PluginKindObjectStore, s3)
-		require.NoError(t, err)
-		assert.True(t, pc.Warn)
-		assert.Contains(t, pc.Note, "no in-cluster service account and no KUBECONFIG")
-	})
-	t.Run("API not listening", func(t *testing.T) {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		require.NoError(t, err)
-		addr := l.Addr().String()
-		l.Close()
-		t.Setenv("KUBECONFIG", testenv.WriteKubeconfig(t, "http://"+addr))
-		pc, err := config.LoadPluginConfig(common.PluginKindObjectStore, s3)
-		require.NoError(t, err)
-		assert.True(t, pc.Warn)
-		assert.Contains(t, pc.Note, "connection refused")
-	})
 }
 
 func TestConfigMapLayer(t *testing.T) {
@@ -156,27 +80,54 @@ func TestConfigMapLayer(t *testing.T) {
 	})
 }
 
+// The SSE-C key's Secret is read at Init (package kube); parsing takes
+// the reference, and SetCustomerKeyFromSecret the outcome of the read.
 func TestCustomerKeyFromSecret(t *testing.T) {
-	k := testenv.StartKubeAPI(t)
-	t.Setenv("KUBECONFIG", k.Kubeconfig)
-	t.Setenv("VELERO_NAMESPACE", "velero")
-	k.PutSecret("velero", "sse", map[string]string{"key": "0123456789abcdef0123456789abcdef", "short": "abc"})
-	bsl := func(ref string) config.Layer {
-		return config.Layer{Name: "BSL config", Values: map[string]string{"bucket": "b", "customerKeyEncryptionSecret": ref}}
+	bsl := func(ref string, more ...string) config.Layer {
+		l := config.Layer{Name: "BSL config", Values: map[string]string{"bucket": "b", "customerKeyEncryptionSecret": ref}}
+		for i := 0; i+1 < len(more); i += 2 {
+			l.Values[more[i]] = more[i+1]
+		}
+		return l
 	}
+	key := "0123456789abcdef0123456789abcdef"
+	secret := map[string][]byte{"key": []byte(key), "short": []byte("abc")}
+
 	c, err := config.ParseObjectStore(bsl("sse/key"))
 	require.NoError(t, err)
-	assert.Len(t, c.CustomerKey, 32)
+	assert.Equal(t, config.SecretKeyRef{Name: "sse", Key: "key"}, c.CustomerKeySecret)
+	assert.Empty(t, c.CustomerKey, "parsing reads no Secret")
+	require.NoError(t, c.SetCustomerKeyFromSecret("velero", secret, nil))
+	assert.Equal(t, config.Secret(key), c.CustomerKey)
 	assert.Equal(t, "<redacted> (customerKeyEncryptionSecret in BSL config)", c.Fields()["sseCustomerKey"])
-	for ref, want := range map[string]string{
-		"sse/short":   "exactly 32 bytes",
-		"sse/missing": `names key "missing" that Secret velero/sse does not have`,
-		"nope/key":    "cannot be read from namespace velero",
-	} {
-		_, err := config.ParseObjectStore(bsl(ref))
-		require.Error(t, err, ref)
-		assert.Contains(t, err.Error(), `"customerKeyEncryptionSecret"`)
-		assert.Contains(t, err.Error(), want)
-		assert.NotContains(t, err.Error(), "0123456789abcdef")
+
+	_, err = config.ParseObjectStore(bsl("sse/key", "kmsKeyId", "k"))
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "cannot be combined", "refused before any Secret is read")
+
+	readErr := errors.New(`secrets "nope" not found`)
+	tests := []struct {
+		ref     string
+		data    map[string][]byte
+		readErr error
+		want    string
+	}{
+		{"sse/short", secret, nil, `"sse/short" names key "short" of Secret velero/sse, which must hold exactly 32 bytes (an AES-256 key), holds 3`},
+		{"sse/missing", secret, nil, `"sse/missing" names key "missing" that Secret velero/sse does not have`},
+		{"nope/key", nil, readErr, `"nope/key" names Secret velero/nope, which cannot be read: secrets "nope" not found`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.ref, func(t *testing.T) {
+			c, err := config.ParseObjectStore(bsl(tt.ref))
+			require.NoError(t, err)
+			err = c.SetCustomerKeyFromSecret("velero", tt.data, tt.readErr)
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), `invalid value for "customerKeyEncryptionSecret" in BSL config: `+tt.want)
+			assert.NotContains(t, err.Error(), "0123456789abcdef")
+			if tt.readErr != nil {
+				assert.ErrorIs(t, err, tt.readErr)
+			}
+			assert.Empty(t, c.CustomerKey)
+		})
 	}
 }

@@ -14,6 +14,7 @@ import (
 
 	"example.io/velero-plugin-s3csi/config"
 	"example.io/velero-plugin-s3csi/internal/testenv"
+	"example.io/velero-plugin-s3csi/kube"
 )
 
 // The plugin ConfigMap cases of make test, against a real kube-apiserver.
@@ -32,7 +33,7 @@ func TestPluginConfigMapRealAPI(t *testing.T) {
 		require.NoError(t, err)
 	}
 	load := func() (config.PluginConfig, error) {
-		return config.LoadPluginConfig(common.PluginKindObjectStore, "example.io/s3compat")
+		return kube.New().PluginConfig(ctx, common.PluginKindObjectStore, "example.io/s3compat")
 	}
 	s3 := testenv.PluginLabels("example.io/s3compat", "ObjectStore")
 

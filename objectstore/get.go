@@ -11,12 +11,17 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/sirupsen/logrus"
+
+	"example.io/velero-plugin-s3csi/internal/backoff"
 )
 
 const (
 	getChunk = 512 << 10 // bytes per read-ahead chunk
 	getDepth = 16        // chunks read ahead: 8 MiB
 )
+
+// resumeWait is the wait before each resume of a broken download.
+var resumeWait = backoff.Policy{Initial: time.Second, Max: 20 * time.Second, Multiplier: 2, Jitter: 0.2}
 
 // GetObject opens bucket/key and reads it ahead in the background, so S3
 // and Velero's gRPC stream overlap. The reader never returns (0, nil),
@@ -32,6 +37,7 @@ func (s *Store) GetObject(bucket, key string) (io.ReadCloser, error) {
 		chunks: make(chan chunk, getDepth),
 		free:   make(chan []byte, getDepth+2),
 		stop:   make(chan struct{}),
+		wait:   resumeWait.Start(),
 	}
 	body, err := d.open(ctx, 0)
 	if err != nil {
@@ -57,7 +63,8 @@ type download struct {
 	tr     *transfer
 	chunks chan chunk
 	free   chan []byte
-	stop   chan struct{} // closed by Close: nobody reads chunks any more
+	stop   chan struct{}    // closed by Close: nobody reads chunks any more
+	wait   *backoff.Backoff // before each resume; pump is its one user
 
 	size int64  // from the first response
 	etag string // resumes must read the same object
@@ -124,18 +131,16 @@ func (d *download) pump(ctx context.Context, body io.ReadCloser) {
 		}
 		retries++
 		d.log.WithError(err).WithFields(logrus.Fields{"offset": off, "attempt": retries}).Warn("download broke; resuming")
-		if body, err = d.resume(ctx, off, retries); err != nil {
+		if body, err = d.resume(ctx, off); err != nil {
 			d.send(chunk{err: err})
 			return
 		}
 	}
 }
 
-func (d *download) resume(ctx context.Context, off int64, attempt int) (io.ReadCloser, error) {
-	wait := min(time.Duration(1<<min(attempt-1, 5))*time.Second, 20*time.Second)
-	select {
-	case <-time.After(wait):
-	case <-ctx.Done():
+// resume waits its turn, then requests the object again from off.
+func (d *download) resume(ctx context.Context, off int64) (io.ReadCloser, error) {
+	if !d.wait.Wait(ctx) {
 		return nil, translate("get", d.bucket, d.key, context.Cause(ctx))
 	}
 	return d.open(ctx, off)

@@ -14,6 +14,7 @@ import (
 	"github.com/vmware-tanzu/velero/pkg/plugin/velero"
 
 	"example.io/velero-plugin-s3csi/internal/testenv"
+	"example.io/velero-plugin-s3csi/kube"
 	"example.io/velero-plugin-s3csi/objectstore"
 )
 
@@ -36,7 +37,7 @@ func storeConfig(srv *testenv.S3Server, bucket string, extra ...string) map[stri
 func newStore(t *testing.T, srv *testenv.S3Server, cfg map[string]string) (*objectstore.Store, *testenv.LogCapture) {
 	t.Helper()
 	logs := testenv.NewLogCapture(logrus.DebugLevel)
-	s := objectstore.New(logs.Logger)
+	s := objectstore.New(logs.Logger, kube.New())
 	if _, ok := cfg["credentialsFile"]; !ok {
 		cfg["credentialsFile"] = srv.CredentialsFile(t)
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"example.io/velero-plugin-s3csi/internal/testenv"
+	"example.io/velero-plugin-s3csi/kube"
 	"example.io/velero-plugin-s3csi/objectstore"
 )
 
@@ -273,7 +274,7 @@ func TestCredentials(t *testing.T) {
 	bucket := srv.MakeBucket(t)
 	put := func(t *testing.T, cfg map[string]string) error {
 		t.Helper()
-		s := objectstore.New(testenv.NewLogCapture(0).Logger)
+		s := objectstore.New(testenv.NewLogCapture(0).Logger, kube.New())
 		if err := s.Init(cfg); err != nil {
 			return err
 		}

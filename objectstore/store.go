@@ -21,6 +21,7 @@ import (
 	"github.com/vmware-tanzu/velero/pkg/plugin/velero"
 
 	"example.io/velero-plugin-s3csi/config"
+	"example.io/velero-plugin-s3csi/kube"
 	"example.io/velero-plugin-s3csi/logging"
 )
 
@@ -31,6 +32,7 @@ const Name = "example.io/s3compat"
 // call Init before anything else; Init may be called again.
 type Store struct {
 	log     logrus.FieldLogger
+	kube    kube.Reader
 	cfg     *config.ObjectStore
 	s3      s3API
 	presign presignAPI
@@ -45,26 +47,35 @@ type Store struct {
 
 var _ velero.ObjectStore = (*Store)(nil)
 
-// New returns a Store that logs through log (the framework's logger).
-func New(log logrus.FieldLogger) *Store {
-	return &Store{log: log}
+// New returns a Store that logs through log (the framework's logger) and
+// reads its ConfigMap and the SSE-C key's Secret through k.
+func New(log logrus.FieldLogger, k kube.Reader) *Store {
+	return &Store{log: log, kube: k}
 }
 
 // Init reads the plugin ConfigMap, parses and checks the BSL config over
-// it, then builds the S3 clients. It makes no S3 request, except to find
-// the bucket's region on AWS when neither region nor s3Url is set.
+// it, reads the SSE-C key's Secret if one is named, then builds the S3
+// clients. It makes no S3 request, except to find the bucket's region on
+// AWS when neither region nor s3Url is set.
 func (s *Store) Init(cfg map[string]string) error {
-	layers, pc, err := config.Layers(common.PluginKindObjectStore, Name, "BSL config", cfg)
+	pc, err := s.kube.PluginConfig(context.Background(), common.PluginKindObjectStore, Name) // within kube.Timeout
 	if err != nil {
 		return fmt.Errorf("%s: %w", Name, err)
 	}
-	c, err := config.ParseObjectStore(layers...)
+	c, err := config.ParseObjectStore(config.Layers(pc, "BSL config", cfg)...)
 	if err != nil {
 		return fmt.Errorf("%s: %w", Name, err)
 	}
 	logging.Apply(s.log, c.LogLevel)
 	ctx, cancel := context.WithTimeout(context.Background(), c.RequestTimeout)
 	defer cancel()
+	if ref := c.CustomerKeySecret; ref.Name != "" {
+		ns := kube.VeleroNamespace()
+		data, readErr := s.kube.Secret(ctx, ns, ref.Name)
+		if err := c.SetCustomerKeyFromSecret(ns, data, readErr); err != nil {
+			return fmt.Errorf("%s: %w", Name, err)
+		}
+	}
 	hc, err := newHTTPClient(c)
 	if err != nil {
 		return err

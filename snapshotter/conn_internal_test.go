@@ -13,6 +13,7 @@ import (
 	"google.golang.org/grpc"
 
 	"example.io/velero-plugin-s3csi/config"
+	"example.io/velero-plugin-s3csi/kube"
 )
 
 type capsOnly struct {
@@ -48,7 +49,7 @@ func TestRepeatedInitSharesOneConnection(t *testing.T) {
 	defer srv.Stop()
 
 	before := len(conns.m)
-	s := New(logrus.New(), config.Features{}, nil)
+	s := New(logrus.New(), config.Features{}, kube.New())
 	for i := 0; i < 25; i++ {
 		require.NoError(t, s.Init(map[string]string{"driver": "c.example.io", "endpoint": "unix://" + sock}))
 	}

@@ -9,12 +9,13 @@ import (
 
 	"github.com/container-storage-interface/spec/lib/go/csi"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/backoff"
+	grpcbackoff "google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
 	"example.io/velero-plugin-s3csi/config"
+	"example.io/velero-plugin-s3csi/internal/backoff"
 )
 
 // controller is what the snapshotter needs of a CSI driver.
@@ -105,10 +106,13 @@ func retryable(err error) bool {
 	return false
 }
 
+// callRetry is the wait between the attempts of a CSI call.
+var callRetry = backoff.Policy{Initial: 100 * time.Millisecond, Max: 5 * time.Second, Multiplier: 2, Jitter: 0.2}
+
 // call runs one CSI request under the operation timeout, retrying the
 // transient answers with backoff; every other answer returns at once.
 func (s *Snapshotter) call(ctx context.Context, what string, fn func(ctx context.Context) error) error {
-	wait := 100 * time.Millisecond
+	retry := callRetry.Start()
 	for attempt := 0; ; attempt++ {
 		cctx, cancel := context.WithTimeout(ctx, s.cfg.OperationTimeout)
 		err := fn(cctx)
@@ -120,22 +124,9 @@ func (s *Snapshotter) call(ctx context.Context, what string, fn func(ctx context
 			return nil
 		}
 		s.log.WithError(err).WithField("attempt", attempt+1).Debugf("%s: retrying", what)
-		if !sleep(ctx, wait) {
+		if !retry.Wait(ctx) {
 			return fmt.Errorf("%s: %w", what, errors.Join(ctx.Err(), err))
 		}
-		wait = min(2*wait, 5*time.Second)
-	}
-}
-
-// sleep waits d or until ctx ends; false when ctx ended.
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
 	}
 }
 
@@ -143,7 +134,7 @@ func sleep(ctx context.Context, d time.Duration) bool {
 // seconds, and the next call should find it.
 func grpcConnectParams() grpc.ConnectParams {
 	return grpc.ConnectParams{
-		Backoff:           backoff.Config{BaseDelay: 100 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: 5 * time.Second},
+		Backoff:           grpcbackoff.Config{BaseDelay: 100 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: 5 * time.Second},
 		MinConnectTimeout: 5 * time.Second,
 	}
 }

@@ -16,6 +16,7 @@ import (
 
 	"example.io/velero-plugin-s3csi/config"
 	"example.io/velero-plugin-s3csi/internal/testenv"
+	"example.io/velero-plugin-s3csi/kube"
 	"example.io/velero-plugin-s3csi/snapshotter"
 )
 
@@ -39,7 +40,7 @@ func TestDrivers(t *testing.T) {
 					var get func() volumesnapshotter.VolumeSnapshotter
 					var h *testenv.Host
 					if path == "direct" {
-						vs := snapshotter.New(testenv.NewLogCapture(logrus.DebugLevel).Logger, config.Features{}, nil)
+						vs := snapshotter.New(testenv.NewLogCapture(logrus.DebugLevel).Logger, config.Features{}, kube.New())
 						get = func() volumesnapshotter.VolumeSnapshotter { return vs }
 					} else {
 						h = testenv.StartHost(t, testenv.PluginDir(t), logrus.DebugLevel, "--log-level=debug")
@@ -138,7 +139,7 @@ func runDriverSuite(t *testing.T, d *testenv.CSIDriver, get func() volumesnapsho
 
 func TestInitRefusesWrongDriver(t *testing.T) {
 	d := testenv.StartGCEPDDriver(t)
-	vs := snapshotter.New(testenv.NewLogCapture(logrus.DebugLevel).Logger, config.Features{}, nil)
+	vs := snapshotter.New(testenv.NewLogCapture(logrus.DebugLevel).Logger, config.Features{}, kube.New())
 	err := vs.Init(map[string]string{"driver": "ebs.csi.aws.com", "endpoint": d.Endpoint})
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), `serves driver "pd.csi.storage.gke.io", not "ebs.csi.aws.com"`)
@@ -151,7 +152,7 @@ func TestInitBoundedOnDeadDrivers(t *testing.T) {
 	}
 	for name, ep := range tests {
 		t.Run(name, func(t *testing.T) {
-			vs := snapshotter.New(testenv.NewLogCapture(logrus.DebugLevel).Logger, config.Features{}, nil)
+			vs := snapshotter.New(testenv.NewLogCapture(logrus.DebugLevel).Logger, config.Features{}, kube.New())
 			done := make(chan error, 1)
 			go func() {
 				done <- vs.Init(map[string]string{"driver": "d.example.io", "endpoint": ep, "dialTimeout": "1s"})

@@ -17,6 +17,7 @@ import (
 
 	"example.io/velero-plugin-s3csi/config"
 	"example.io/velero-plugin-s3csi/internal/testenv"
+	"example.io/velero-plugin-s3csi/kube"
 	"example.io/velero-plugin-s3csi/snapshotter"
 )
 
@@ -127,13 +128,7 @@ func initFake(t *testing.T, f *fakeDriver, extra ...string) *snapshotter.Snapsho
 	for i := 0; i+1 < len(extra); i += 2 {
 		cfg[extra[i]] = extra[i+1]
 	}
-	secrets := func(_ context.Context, ns, name string) (map[string]string, error) {
-		if ns == "velero" && name == "csi-creds" {
-			return map[string]string{"token": "s3cr3t-token"}, nil
-		}
-		return nil, status.Error(codes.NotFound, "no secret")
-	}
-	vs := snapshotter.New(testenv.NewLogCapture(logrus.DebugLevel).Logger, config.Features{}, secrets)
+	vs := snapshotter.New(testenv.NewLogCapture(logrus.DebugLevel).Logger, config.Features{}, kube.New())
 	require.NoError(t, vs.Init(cfg))
 	return vs
 }
@@ -237,7 +232,7 @@ func TestInitNeedsCapabilities(t *testing.T) {
 	} {
 		t.Run(c.missing, func(t *testing.T) {
 			ep := serve(t, &fakeDriver{caps: c.caps})
-			vs := snapshotter.New(testenv.NewLogCapture(logrus.DebugLevel).Logger, config.Features{}, nil)
+			vs := snapshotter.New(testenv.NewLogCapture(logrus.DebugLevel).Logger, config.Features{}, kube.New())
 			err := vs.Init(map[string]string{"driver": "fake.csi.example.io", "endpoint": ep})
 			require.Error(t, err)
 			assert.Contains(t, err.Error(), "CSI driver fake.csi.example.io")
@@ -250,10 +245,11 @@ func TestSecretsPassedNeverLogged(t *testing.T) {
 	f := &fakeDriver{caps: allCaps}
 	cfg := map[string]string{"driver": "fake.csi.example.io", "endpoint": serve(t, f),
 		"snapshotterSecretName": "csi-creds", "snapshotterSecretNamespace": "velero", "parameters.type": "pd-ssd"}
+	k := testenv.StartKubeAPI(t)
+	k.PutSecret("velero", "csi-creds", map[string]string{"token": "s3cr3t-token"})
+	t.Setenv("KUBECONFIG", k.Kubeconfig)
 	logs := testenv.NewLogCapture(logrus.DebugLevel)
-	vs := snapshotter.New(logs.Logger, config.Features{}, func(_ context.Context, ns, name string) (map[string]string, error) {
-		return map[string]string{"token": "s3cr3t-token"}, nil
-	})
+	vs := snapshotter.New(logs.Logger, config.Features{}, kube.New())
 	require.NoError(t, vs.Init(cfg))
 	_, err := vs.CreateSnapshot("vol-1", "", tags)
 	require.NoError(t, err)
@@ -262,12 +258,10 @@ func TestSecretsPassedNeverLogged(t *testing.T) {
 	assert.NotContains(t, logs.Text(), "s3cr3t-token")
 	assert.NotEmpty(t, logs.Text())
 
-	missing := snapshotter.New(logs.Logger, config.Features{}, func(context.Context, string, string) (map[string]string, error) {
-		return nil, status.Error(codes.NotFound, "secret not found")
-	})
-	err = missing.Init(cfg)
+	cfg["snapshotterSecretName"] = "missing"
+	err = snapshotter.New(logs.Logger, config.Features{}, kube.New()).Init(cfg)
 	require.Error(t, err)
-	assert.Contains(t, err.Error(), "read CSI secret velero/csi-creds")
+	assert.Contains(t, err.Error(), `read CSI secret velero/missing: secrets "missing" not found`)
 }
 
 // A driver that restarts (new process, same socket) is found again by the
@@ -276,7 +270,7 @@ func TestSecretsPassedNeverLogged(t *testing.T) {
 func TestDriverRestartIsRedialled(t *testing.T) {
 	sock := filepath.Join(t.TempDir(), "restart.sock")
 	first := serveAt(t, sock, &fakeDriver{caps: allCaps})
-	vs := snapshotter.New(testenv.NewLogCapture(logrus.DebugLevel).Logger, config.Features{}, nil)
+	vs := snapshotter.New(testenv.NewLogCapture(logrus.DebugLevel).Logger, config.Features{}, kube.New())
 	require.NoError(t, vs.Init(map[string]string{"driver": "fake.csi.example.io", "endpoint": "unix://" + sock, "maxRetries": "10"}))
 	first.Stop() // the driver's pod restarts
 	second := &fakeDriver{caps: allCaps}

@@ -3,19 +3,19 @@ package snapshotter
 import (
 	"context"
 
-	"example.io/velero-plugin-s3csi/config"
+	"example.io/velero-plugin-s3csi/kube"
 )
 
-// readKubeSecret reads a Secret with the pod's service account, or with
-// $KUBECONFIG when the plugin runs outside a cluster.
-func readKubeSecret(ctx context.Context, namespace, name string) (map[string]string, error) {
-	data, err := config.ReadSecret(ctx, namespace, name)
+// csiSecrets reads a Secret as the CSI secrets every call to the driver
+// carries; they are never logged.
+func csiSecrets(ctx context.Context, k kube.Reader, namespace, name string) (map[string]string, error) {
+	data, err := k.Secret(ctx, namespace, name)
 	if err != nil {
 		return nil, err
 	}
 	out := make(map[string]string, len(data))
-	for k, v := range data {
-		out[k] = string(v)
+	for key, v := range data {
+		out[key] = string(v)
 	}
 	return out, nil
 }

@@ -22,6 +22,8 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 
 	"example.io/velero-plugin-s3csi/config"
+	"example.io/velero-plugin-s3csi/internal/backoff"
+	"example.io/velero-plugin-s3csi/kube"
 	"example.io/velero-plugin-s3csi/logging"
 )
 
@@ -34,15 +36,11 @@ const (
 	tagPV     = "velero.io/pv"
 )
 
-// SecretReader returns the data of a Secret; the snapshotter passes it to
-// the driver as CSI secrets and never logs it.
-type SecretReader func(ctx context.Context, namespace, name string) (map[string]string, error)
-
 // Snapshotter implements Velero's VolumeSnapshotter over CSI gRPC.
 type Snapshotter struct {
 	log      logrus.FieldLogger
 	features config.Features
-	secrets  SecretReader
+	kube     kube.Reader
 
 	cfg      *config.Snapshotter
 	csi      controller
@@ -57,12 +55,9 @@ type Snapshotter struct {
 var _ volumesnapshotter.VolumeSnapshotter = (*Snapshotter)(nil)
 
 // New returns a Snapshotter that logs through log, knows Velero's
-// --features, and reads CSI secrets with secrets (nil: from the cluster).
-func New(log logrus.FieldLogger, features config.Features, secrets SecretReader) *Snapshotter {
-	if secrets == nil {
-		secrets = readKubeSecret
-	}
-	return &Snapshotter{log: log, features: features, secrets: secrets,
+// --features, and reads its ConfigMap and CSI secrets through k.
+func New(log logrus.FieldLogger, features config.Features, k kube.Reader) *Snapshotter {
+	return &Snapshotter{log: log, features: features, kube: k,
 		volumes: map[string]volumeInfo{}, context: map[string]map[string]string{}}
 }
 
@@ -70,11 +65,11 @@ func New(log logrus.FieldLogger, features config.Features, secrets SecretReader)
 // process's connection to that endpoint) and checks that it is the named
 // driver with snapshot and volume support, all within dialTimeout.
 func (s *Snapshotter) Init(cfg map[string]string) error {
-	layers, pc, err := config.Layers(common.PluginKindVolumeSnapshotter, Name, "VSL config", cfg)
+	pc, err := s.kube.PluginConfig(context.Background(), common.PluginKindVolumeSnapshotter, Name) // within kube.Timeout
 	if err != nil {
 		return fmt.Errorf("%s: %w", Name, err)
 	}
-	c, err := config.ParseSnapshotter(layers...)
+	c, err := config.ParseSnapshotter(config.Layers(pc, "VSL config", cfg)...)
 	if err != nil {
 		return fmt.Errorf("%s: %w", Name, err)
 	}
@@ -95,7 +90,7 @@ func (s *Snapshotter) Init(cfg map[string]string) error {
 	}
 	var creds map[string]string
 	if c.SecretName != "" {
-		if creds, err = s.secrets(ctx, c.SecretNamespace, c.SecretName); err != nil {
+		if creds, err = csiSecrets(ctx, s.kube, c.SecretNamespace, c.SecretName); err != nil {
 			return fmt.Errorf("read CSI secret %s/%s: %w", c.SecretNamespace, c.SecretName, err)
 		}
 	}
@@ -175,7 +170,8 @@ func (s *Snapshotter) CreateSnapshot(volumeID, _ string, tags map[string]string)
 	defer cancel()
 	req := &csi.CreateSnapshotRequest{SourceVolumeId: volumeID, Name: name, Secrets: s.csiCreds, Parameters: s.cfg.SnapshotParameters}
 	start := time.Now()
-	wait := 25 * time.Millisecond // a driver often answers "not ready" once, then is ready
+	// A driver often answers "not ready" once, then is ready.
+	poll := backoff.Policy{Initial: 25 * time.Millisecond, Max: s.cfg.PollInterval, Multiplier: 2, Jitter: 0.2}.Start()
 	id := ""
 	for {
 		var resp *csi.CreateSnapshotResponse
@@ -202,12 +198,11 @@ func (s *Snapshotter) CreateSnapshot(volumeID, _ string, tags map[string]string)
 			return id, nil
 		}
 		log.WithField("snapshotID", id).Debug("snapshot not ready yet")
-		if !sleep(ctx, wait) {
+		if !poll.Wait(ctx) {
 			err := fmt.Errorf("snapshot %s of volume %s not ready after %s (snapshotReadyTimeout)", id, volumeID, s.cfg.SnapshotReadyTimeout)
 			s.cleanup(log, id, err)
 			return "", err
 		}
-		wait = min(2*wait, s.cfg.PollInterval)
 	}
 }
 

@@ -200,4 +200,3 @@ func (r *Relay) Text() string {
 	b, _ := os.ReadFile(r.LogPath)
 	return string(b)
 }
-

@@ -1,0 +1,141 @@
+// Package kube is every read the plugins make of the Kubernetes API: the
+// plugin ConfigMap and Secrets (CSI secrets, the SSE-C key). Both plugins
+// are handed one Reader, so config/ only parses and a parse needs no API.
+package kube
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/vmware-tanzu/velero/pkg/plugin/framework/common"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+
+	"example.io/velero-plugin-s3csi/config"
+)
+
+// Timeout bounds every request to the Kubernetes API: a plugin whose API
+// server is away must not hang a backup.
+const Timeout = 5 * time.Second
+
+// ErrNoAPI says that neither an in-cluster service account nor
+// $KUBECONFIG names a Kubernetes API server.
+var ErrNoAPI = errors.New("no Kubernetes API: no in-cluster service account and no KUBECONFIG")
+
+// Reader is what the plugins read of Kubernetes.
+type Reader interface {
+	// PluginConfig finds the plugin's ConfigMap in Velero's namespace.
+	PluginConfig(ctx context.Context, kind common.PluginKind, name string) (config.PluginConfig, error)
+	// Secret returns the data of a Secret. Callers pass it on and never
+	// log it.
+	Secret(ctx context.Context, namespace, name string) (map[string][]byte, error)
+}
+
+// Client reads through client-go with the pod's service account, or with
+// $KUBECONFIG when the plugin runs outside a cluster (the local demo,
+// `velero server --kubeconfig`).
+type Client struct {
+	mu      sync.Mutex
+	byWhere map[string]kubernetes.Interface
+}
+
+var _ Reader = (*Client)(nil)
+
+// New returns a Client; main builds one per process and hands it to both
+// plugins. It asks nothing of the API until the first read.
+func New() *Client {
+	return &Client{}
+}
+
+// clientset is built at the first read and then reused by every Init,
+// once per place the API is found at (tests move $KUBECONFIG).
+func (c *Client) clientset() (kubernetes.Interface, error) {
+	where := os.Getenv("KUBERNETES_SERVICE_HOST") + "|" + os.Getenv("KUBECONFIG")
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if cs, ok := c.byWhere[where]; ok {
+		return cs, nil
+	}
+	cfg, err := rest.InClusterConfig()
+	if err != nil {
+		path := os.Getenv("KUBECONFIG")
+		if path == "" {
+			return nil, ErrNoAPI
+		}
+		if cfg, err = clientcmd.BuildConfigFromFlags("", path); err != nil {
+			return nil, fmt.Errorf("KUBECONFIG %s: %w", path, err)
+		}
+	}
+	cfg.Timeout = Timeout
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if c.byWhere == nil {
+		c.byWhere = map[string]kubernetes.Interface{}
+	}
+	c.byWhere[where] = cs
+	return cs, nil
+}
+
+// Secret returns the data of Secret namespace/name, within Timeout.
+func (c *Client) Secret(ctx context.Context, namespace, name string) (map[string][]byte, error) {
+	cs, err := c.clientset()
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, Timeout)
+	defer cancel()
+	sec, err := cs.CoreV1().Secrets(namespace).Get(ctx, name, metav1.GetOptions{})
+	if err != nil {
+		return nil, err
+	}
+	return sec.Data, nil
+}
+
+// PluginConfig finds the ConfigMap labeled velero.io/plugin-config and
+// <name>: <kind> in Velero's namespace, with Velero's label selector.
+// None: defaults. More than one: an error naming them. No API reachable:
+// defaults and a warning, within Timeout.
+func (c *Client) PluginConfig(ctx context.Context, kind common.PluginKind, name string) (config.PluginConfig, error) {
+	ns := VeleroNamespace()
+	selector := common.PluginConfigLabelSelector(kind, name)
+	cs, err := c.clientset()
+	if err != nil {
+		return config.PluginConfig{Warn: true, Note: fmt.Sprintf("plugin ConfigMap not read (%v); using defaults", err)}, nil
+	}
+	// Listed here rather than through Velero's common.GetPluginConfig,
+	// whose two failures (API away, two ConfigMaps) differ only in text.
+	ctx, cancel := context.WithTimeout(ctx, Timeout)
+	defer cancel()
+	list, err := cs.CoreV1().ConfigMaps(ns).List(ctx, metav1.ListOptions{LabelSelector: selector})
+	if err != nil {
+		return config.PluginConfig{Warn: true, Note: fmt.Sprintf("plugin ConfigMap not read from namespace %s (%v); using defaults", ns, err)}, nil
+	}
+	switch len(list.Items) {
+	case 0:
+		return config.PluginConfig{Note: fmt.Sprintf("no plugin ConfigMap labeled %s in namespace %s; using defaults", selector, ns)}, nil
+	case 1:
+		where := fmt.Sprintf("ConfigMap %s/%s", ns, list.Items[0].Name)
+		return config.PluginConfig{Layer: &config.Layer{Name: where, Values: list.Items[0].Data, TunablesOnly: true}, Note: "settings read from " + where}, nil
+	}
+	var names []string
+	for _, cm := range list.Items {
+		names = append(names, cm.Name)
+	}
+	return config.PluginConfig{}, fmt.Errorf("found more than one ConfigMap labeled %s in namespace %s: %v; keep one", selector, ns, names)
+}
+
+// VeleroNamespace is where Velero runs: $VELERO_NAMESPACE, else velero.
+func VeleroNamespace() string {
+	if ns := os.Getenv("VELERO_NAMESPACE"); ns != "" {
+		return ns
+	}
+	return "velero"
+}
