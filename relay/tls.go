@@ -165,5 +165,6 @@ func certNames(c *x509.Certificate) string {
 	for _, u := range c.URIs {
 		names = append(names, "URI:"+u.String())
 	}
+	names = append(names, fmt.Sprintf("serial=%x", c.SerialNumber))
 	return "[" + strings.Join(names, " ") + "]"
 }

@@ -2,7 +2,6 @@ package snapshotter
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -11,6 +10,7 @@ import (
 	"google.golang.org/grpc"
 	grpcbackoff "google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
@@ -27,6 +27,7 @@ type controller interface {
 	DeleteSnapshot(context.Context, *csi.DeleteSnapshotRequest, ...grpc.CallOption) (*csi.DeleteSnapshotResponse, error)
 	ListSnapshots(context.Context, *csi.ListSnapshotsRequest, ...grpc.CallOption) (*csi.ListSnapshotsResponse, error)
 	CreateVolume(context.Context, *csi.CreateVolumeRequest, ...grpc.CallOption) (*csi.CreateVolumeResponse, error)
+	DeleteVolume(context.Context, *csi.DeleteVolumeRequest, ...grpc.CallOption) (*csi.DeleteVolumeResponse, error)
 }
 
 // client joins the identity and controller services of one connection.
@@ -39,27 +40,42 @@ var _ controller = client{}
 
 // conns keeps one gRPC connection per endpoint for the whole process:
 // Velero calls Init once per PV on a restore, and the connection (which
-// redials by itself when the driver restarts) is reused, never leaked.
+// redials by itself when the driver or the relay restarts) is reused,
+// never leaked. A network endpoint's connection is replaced when Init
+// reads rotated TLS material; the old one is closed once the longest call
+// that may still use it is over.
 var conns = struct {
 	sync.Mutex
-	m map[string]*grpc.ClientConn
-}{m: map[string]*grpc.ClientConn{}}
+	m map[string]*sharedConn
+}{m: map[string]*sharedConn{}}
 
-// dial returns the shared client for endpoint. A new transport (TCP with
-// mTLS, say) is a new case here, not a rewrite.
-func dial(endpoint string) (controller, error) {
+type sharedConn struct {
+	conn        *grpc.ClientConn
+	fingerprint string // of the TLS material; "" on a unix socket
+}
+
+// dial returns the shared client for endpoint, with mutual TLS when tc is
+// set (a network endpoint). retire is how long an old connection stays
+// open for calls in flight after rotated certificates replace it.
+func dial(endpoint string, tc *clientTLS, retire time.Duration) (controller, error) {
+	creds, fp := insecure.NewCredentials(), ""
+	if tc != nil {
+		creds, fp = credentials.NewTLS(tc.cfg), tc.fingerprint
+	}
 	conns.Lock()
 	defer conns.Unlock()
-	if c, ok := conns.m[endpoint]; ok {
-		return client{csi.NewIdentityClient(c), csi.NewControllerClient(c)}, nil
+	old, ok := conns.m[endpoint]
+	if ok && old.fingerprint == fp {
+		return client{csi.NewIdentityClient(old.conn), csi.NewControllerClient(old.conn)}, nil
 	}
-	c, err := grpc.NewClient(endpoint,
-		grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithConnectParams(grpcConnectParams()))
+	c, err := grpc.NewClient(target(endpoint), grpc.WithTransportCredentials(creds), grpc.WithConnectParams(grpcConnectParams()))
 	if err != nil {
 		return nil, fmt.Errorf("CSI endpoint %s: %w", endpoint, err)
 	}
-	conns.m[endpoint] = c
+	if ok {
+		time.AfterFunc(retire, func() { old.conn.Close() })
+	}
+	conns.m[endpoint] = &sharedConn{conn: c, fingerprint: fp}
 	return client{csi.NewIdentityClient(c), csi.NewControllerClient(c)}, nil
 }
 
@@ -68,7 +84,11 @@ func dial(endpoint string) (controller, error) {
 func checkDriver(ctx context.Context, c controller, cfg *config.Snapshotter) (caps map[csi.ControllerServiceCapability_RPC_Type]bool, err error) {
 	where := fmt.Sprintf("CSI driver %s at %s", cfg.Driver, cfg.Endpoint)
 	if _, err := c.Probe(ctx, &csi.ProbeRequest{}); err != nil {
-		return nil, fmt.Errorf("%s: probe: %w (is the controller socket mounted into the Velero pod?)", where, err)
+		hint := "is the controller socket mounted into the Velero pod?"
+		if cfg.Network() {
+			hint = "is the csi-relay running, and were its certificate and the plugin's issued by the same CA? A refused client certificate is named in the relay's log"
+		}
+		return nil, fmt.Errorf("%s: probe: %w (%s)", where, err, hint)
 	}
 	info, err := c.GetPluginInfo(ctx, &csi.GetPluginInfoRequest{})
 	if err != nil {
@@ -106,26 +126,55 @@ func retryable(err error) bool {
 	return false
 }
 
+// maybeInProgress says the call ended without an answer while the driver
+// may still be carrying it out (external-snapshotter and
+// external-provisioner treat these alike): a create by name is asked
+// again, and finds what the first call made.
+func maybeInProgress(err error) bool {
+	switch status.Code(err) {
+	case codes.DeadlineExceeded, codes.Canceled:
+		return true
+	}
+	return false
+}
+
+// refused says the driver answered that it did not do the request, so a
+// failed create left nothing behind.
+func refused(err error) bool {
+	switch status.Code(err) {
+	case codes.InvalidArgument, codes.AlreadyExists, codes.NotFound, codes.PermissionDenied, codes.Unauthenticated,
+		codes.FailedPrecondition, codes.OutOfRange, codes.Unimplemented:
+		return true
+	}
+	return false
+}
+
 // callRetry is the wait between the attempts of a CSI call.
 var callRetry = backoff.Policy{Initial: 100 * time.Millisecond, Max: 5 * time.Second, Multiplier: 2, Jitter: 0.2}
 
 // call runs one CSI request under the operation timeout, retrying the
-// transient answers with backoff; every other answer returns at once.
-func (s *Snapshotter) call(ctx context.Context, what string, fn func(ctx context.Context) error) error {
+// transient answers up to maxRetries with backoff. A create that is
+// idempotent by name (byName) is also asked again after an answer that
+// may mean "still in progress", for as long as ctx lasts. Every other
+// answer returns at once, as the last error.
+func (s *Snapshotter) call(ctx context.Context, what string, byName bool, fn func(ctx context.Context) error) error {
 	retry := callRetry.Start()
-	for attempt := 0; ; attempt++ {
+	for transient := 0; ; {
 		cctx, cancel := context.WithTimeout(ctx, s.cfg.OperationTimeout)
 		err := fn(cctx)
 		cancel()
-		if err == nil || !retryable(err) || attempt >= s.cfg.MaxRetries {
-			if err != nil {
-				return fmt.Errorf("%s: %w", what, err)
-			}
+		switch {
+		case err == nil:
 			return nil
+		case byName && maybeInProgress(err) && ctx.Err() == nil:
+		case retryable(err) && transient < s.cfg.MaxRetries:
+			transient++
+		default:
+			return fmt.Errorf("%s: %w", what, err)
 		}
-		s.log.WithError(err).WithField("attempt", attempt+1).Debugf("%s: retrying", what)
+		s.log.WithError(err).Debugf("%s: asking again", what)
 		if !retry.Wait(ctx) {
-			return fmt.Errorf("%s: %w", what, errors.Join(ctx.Err(), err))
+			return fmt.Errorf("%s: %w", what, err)
 		}
 	}
 }

@@ -50,15 +50,19 @@ func TestDrivers(t *testing.T) {
 							return vs
 						}
 					}
-					runDriverSuite(t, d, get, h)
+					runDriverSuite(t, d, get, h, nil)
 				})
 			}
 		})
 	}
 }
 
-func runDriverSuite(t *testing.T, d *testenv.CSIDriver, get func() volumesnapshotter.VolumeSnapshotter, h *testenv.Host) {
-	vsl := map[string]string{"driver": d.Name, "endpoint": d.Endpoint, "pollInterval": "200ms"}
+// runDriverSuite makes the calls of a backup, two restores and a backup
+// deletion; vsl nil means the driver's own socket.
+func runDriverSuite(t *testing.T, d *testenv.CSIDriver, get func() volumesnapshotter.VolumeSnapshotter, h *testenv.Host, vsl map[string]string) {
+	if vsl == nil {
+		vsl = map[string]string{"driver": d.Name, "endpoint": d.Endpoint, "pollInterval": "200ms"}
+	}
 	vs := get()
 	require.NoError(t, vs.Init(vsl))
 	src := d.CreateVolume(t, fmt.Sprintf("src-%d", time.Now().UnixNano()), 20<<30)

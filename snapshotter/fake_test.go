@@ -146,12 +146,14 @@ func TestCreateSnapshotCodes(t *testing.T) {
 		{"ABORTED (busy volume) is retried", []error{status.Error(codes.Aborted, "busy"), status.Error(codes.Aborted, "busy")}, 3, "", false},
 		{"UNAVAILABLE is retried", []error{status.Error(codes.Unavailable, "restarting")}, 2, "", false},
 		{"RESOURCE_EXHAUSTED is retried", []error{status.Error(codes.ResourceExhausted, "quota")}, 2, "", false},
-		{"retries end", []error{status.Error(codes.Aborted, "1"), status.Error(codes.Aborted, "2"), status.Error(codes.Aborted, "3"), status.Error(codes.Aborted, "4")}, 4, "Aborted", false},
+		// A failure the driver did not call a refusal may have left a snapshot:
+		// one more create by the same name finds it, and it is deleted.
+		{"retries end, then clean-up", []error{status.Error(codes.Aborted, "1"), status.Error(codes.Aborted, "2"), status.Error(codes.Aborted, "3"), status.Error(codes.Aborted, "4")}, 5, "Aborted", true},
 		{"INVALID_ARGUMENT fails at once", []error{status.Error(codes.InvalidArgument, "bad parameter")}, 1, "bad parameter", false},
 		{"NOT_FOUND fails at once", []error{status.Error(codes.NotFound, "no volume")}, 1, "no volume", false},
 		{"FAILED_PRECONDITION fails at once", []error{status.Error(codes.FailedPrecondition, "attached")}, 1, "attached", false},
 		{"ALREADY_EXISTS says why", []error{status.Error(codes.AlreadyExists, "other source")}, 1, "already exists for another source volume", false},
-		{"INTERNAL fails at once", []error{status.Error(codes.Internal, "boom")}, 1, "boom", false},
+		{"INTERNAL fails at once, then clean-up", []error{status.Error(codes.Internal, "boom")}, 2, "boom", true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -159,6 +161,11 @@ func TestCreateSnapshotCodes(t *testing.T) {
 			vs := initFake(t, f)
 			id, err := vs.CreateSnapshot("vol-1", "", tags)
 			assert.Equal(t, tt.calls, f.calls["CreateSnapshot"])
+			if tt.deletion {
+				assert.Len(t, f.deleted, 1, "what the failed create may have made is deleted")
+			} else {
+				assert.Empty(t, f.deleted, "a refused create left nothing to delete")
+			}
 			if tt.errHas == "" {
 				require.NoError(t, err)
 				assert.NotEmpty(t, id)

@@ -5,8 +5,6 @@ package snapshotter
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"sync"
@@ -22,7 +20,6 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 
 	"example.io/velero-plugin-s3csi/config"
-	"example.io/velero-plugin-s3csi/internal/backoff"
 	"example.io/velero-plugin-s3csi/kube"
 	"example.io/velero-plugin-s3csi/logging"
 )
@@ -80,7 +77,11 @@ func (s *Snapshotter) Init(cfg map[string]string) error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), c.DialTimeout)
 	defer cancel()
-	cl, err := dial(c.Endpoint)
+	tc, err := s.loadTLS(ctx, c)
+	if err != nil {
+		return fmt.Errorf("%s: %w", Name, err)
+	}
+	cl, err := dial(c.Endpoint, tc, c.SnapshotReadyTimeout+c.OperationTimeout)
 	if err != nil {
 		return err
 	}
@@ -156,115 +157,10 @@ func (s *Snapshotter) GetVolumeInfo(volumeID, _ string) (string, *int64, error) 
 	return vi.encode(), nil, nil
 }
 
-// CreateSnapshot snapshots volumeID under a name fixed by the backup and
-// PV tags (a retry finds the same snapshot) and waits until the driver
-// reports it ready to use. A snapshot that does not become ready in time
-// is deleted again, so nothing is left that no backup refers to.
-func (s *Snapshotter) CreateSnapshot(volumeID, _ string, tags map[string]string) (string, error) {
-	if tags[tagBackup] == "" || tags[tagPV] == "" {
-		return "", fmt.Errorf("snapshot of %s: tags %s and %s are required", volumeID, tagBackup, tagPV)
-	}
-	name := snapshotName(tags[tagBackup], tags[tagPV], volumeID)
-	log := s.log.WithFields(logrus.Fields{"volumeID": volumeID, "snapshotName": name, "backup": tags[tagBackup]})
-	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.SnapshotReadyTimeout)
-	defer cancel()
-	req := &csi.CreateSnapshotRequest{SourceVolumeId: volumeID, Name: name, Secrets: s.csiCreds, Parameters: s.cfg.SnapshotParameters}
-	start := time.Now()
-	// A driver often answers "not ready" once, then is ready.
-	poll := backoff.Policy{Initial: 25 * time.Millisecond, Max: s.cfg.PollInterval, Multiplier: 2, Jitter: 0.2}.Start()
-	id := ""
-	for {
-		var resp *csi.CreateSnapshotResponse
-		err := s.call(ctx, "create snapshot "+name+" of "+volumeID, func(ctx context.Context) (err error) {
-			resp, err = s.csi.CreateSnapshot(ctx, req)
-			return err
-		})
-		switch {
-		case status.Code(err) == codes.AlreadyExists:
-			return "", fmt.Errorf("%w: a snapshot named %s already exists for another source volume", err, name)
-		case err != nil && id != "":
-			s.cleanup(log, id, err)
-			return "", err
-		case err != nil:
-			return "", err
-		}
-		snap := resp.GetSnapshot()
-		if snap.GetSnapshotId() == "" {
-			return "", fmt.Errorf("create snapshot %s of %s: the driver returned no snapshot ID", name, volumeID)
-		}
-		id = snap.GetSnapshotId()
-		if snap.GetReadyToUse() {
-			log.WithFields(logrus.Fields{"snapshotID": id, "seconds": fmt.Sprintf("%.1f", time.Since(start).Seconds())}).Info("CSI snapshot ready")
-			return id, nil
-		}
-		log.WithField("snapshotID", id).Debug("snapshot not ready yet")
-		if !poll.Wait(ctx) {
-			err := fmt.Errorf("snapshot %s of volume %s not ready after %s (snapshotReadyTimeout)", id, volumeID, s.cfg.SnapshotReadyTimeout)
-			s.cleanup(log, id, err)
-			return "", err
-		}
-	}
-}
-
-// cleanup deletes a snapshot that will not be recorded in any backup.
-func (s *Snapshotter) cleanup(log logrus.FieldLogger, id string, cause error) {
-	if err := s.DeleteSnapshot(id); err != nil {
-		log.WithError(err).WithField("snapshotID", id).Error("could not delete the snapshot of a failed backup; delete it by hand")
-		return
-	}
-	log.WithError(cause).WithField("snapshotID", id).Warn("snapshot deleted after failure")
-}
-
-// CreateVolumeFromSnapshot makes a new volume from snapshotID with what
-// the backup recorded in volumeType, and returns its ID.
-func (s *Snapshotter) CreateVolumeFromSnapshot(snapshotID, volumeType, _ string, _ *int64) (string, error) {
-	if snapshotID == "" {
-		return "", errors.New("create volume from snapshot: the snapshot ID is empty")
-	}
-	vi, err := decodeVolumeType(volumeType)
-	if err != nil {
-		return "", fmt.Errorf("create volume from snapshot %s: %w", snapshotID, err)
-	}
-	caps, err := vi.capabilities()
-	if err != nil {
-		return "", fmt.Errorf("create volume from snapshot %s: %w", snapshotID, err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.OperationTimeout*time.Duration(s.cfg.MaxRetries+2))
-	defer cancel()
-	size := max(vi.Capacity, s.snapshotSize(ctx, snapshotID))
-	nonce := make([]byte, 8)
-	_, _ = rand.Read(nonce)
-	name := volumeName(snapshotID, hex.EncodeToString(nonce))
-	req := &csi.CreateVolumeRequest{
-		Name:               name,
-		CapacityRange:      &csi.CapacityRange{RequiredBytes: size},
-		VolumeCapabilities: caps,
-		Parameters:         s.cfg.RestoreParameters,
-		Secrets:            s.csiCreds,
-		VolumeContentSource: &csi.VolumeContentSource{Type: &csi.VolumeContentSource_Snapshot{
-			Snapshot: &csi.VolumeContentSource_SnapshotSource{SnapshotId: snapshotID}}},
-	}
-	var resp *csi.CreateVolumeResponse
-	if err := s.call(ctx, "create volume "+name+" from snapshot "+snapshotID, func(ctx context.Context) (err error) {
-		resp, err = s.csi.CreateVolume(ctx, req)
-		return err
-	}); err != nil {
-		return "", err
-	}
-	id := resp.GetVolume().GetVolumeId()
-	if id == "" {
-		return "", fmt.Errorf("create volume %s from snapshot %s: the driver returned no volume ID", name, snapshotID)
-	}
-	source := resp.GetVolume().GetContentSource().GetSnapshot().GetSnapshotId()
-	if source != "" && source != snapshotID {
-		return "", fmt.Errorf("create volume %s from snapshot %s: the driver made volume %s from snapshot %s", name, snapshotID, id, source)
-	}
-	s.mu.Lock()
-	s.context[id] = resp.GetVolume().GetVolumeContext()
-	s.mu.Unlock()
-	s.log.WithFields(logrus.Fields{"snapshotID": snapshotID, "volumeID": id, "volumeName": name,
-		"bytes": fmt.Sprint(resp.GetVolume().GetCapacityBytes()), "driverContentSource": source}).Info("volume restored from CSI snapshot")
-	return id, nil
+// retriesTimeout bounds a call that is retried on transient answers:
+// every attempt may take operationTimeout, with the backoff in between.
+func (s *Snapshotter) retriesTimeout() time.Duration {
+	return s.cfg.OperationTimeout * time.Duration(s.cfg.MaxRetries+2)
 }
 
 // snapshotSize asks the driver the snapshot's size, 0 when it cannot say.
@@ -273,7 +169,7 @@ func (s *Snapshotter) snapshotSize(ctx context.Context, id string) int64 {
 		return 0
 	}
 	var resp *csi.ListSnapshotsResponse
-	err := s.call(ctx, "list snapshot "+id, func(ctx context.Context) (err error) {
+	err := s.call(ctx, "list snapshot "+id, false, func(ctx context.Context) (err error) {
 		resp, err = s.csi.ListSnapshots(ctx, &csi.ListSnapshotsRequest{SnapshotId: id, Secrets: s.csiCreds})
 		return err
 	})
@@ -296,9 +192,9 @@ func (s *Snapshotter) DeleteSnapshot(snapshotID string) error {
 	if snapshotID == "" {
 		return errors.New("delete snapshot: the snapshot ID is empty")
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.OperationTimeout*time.Duration(s.cfg.MaxRetries+2))
+	ctx, cancel := context.WithTimeout(context.Background(), s.retriesTimeout())
 	defer cancel()
-	err := s.call(ctx, "delete snapshot "+snapshotID, func(ctx context.Context) error {
+	err := s.call(ctx, "delete snapshot "+snapshotID, false, func(ctx context.Context) error {
 		_, err := s.csi.DeleteSnapshot(ctx, &csi.DeleteSnapshotRequest{SnapshotId: snapshotID, Secrets: s.csiCreds})
 		if status.Code(err) == codes.NotFound {
 			return nil

@@ -90,6 +90,12 @@ func (k *KubeAPI) PutSecret(ns, name string, data map[string]string) {
 	for key, v := range data {
 		s.Data[key] = []byte(v)
 	}
+	for i := range k.secrets {
+		if k.secrets[i].Namespace == ns && k.secrets[i].Name == name {
+			k.secrets[i] = s
+			return
+		}
+	}
 	k.secrets = append(k.secrets, s)
 }
 

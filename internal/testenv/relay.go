@@ -72,6 +72,8 @@ type Relay struct {
 	Logs     *LogCapture
 	LogPath  string // the process's output (StartRelayProcess)
 	cmd      *exec.Cmd
+	cfg      relay.Config // in process
+	opts     []grpc.ServerOption
 	cancel   context.CancelFunc
 	done     chan error
 }
@@ -82,18 +84,41 @@ func StartRelay(t T, csiEndpoint string, certs *RelayCerts, opts ...grpc.ServerO
 	t.Helper()
 	r := &Relay{Logs: NewLogCapture(logrus.DebugLevel)}
 	r.setAddrs(t, "")
-	rl, err := relay.New(relay.Config{CSIAddress: csiEndpoint, Listen: r.Addr, CertFile: certs.ServerCert,
+	r.cfg = relay.Config{CSIAddress: csiEndpoint, Listen: r.Addr, CertFile: certs.ServerCert,
 		KeyFile: certs.ServerKey, ClientCAFile: certs.CAFile, ClientName: "velero", HealthListen: r.Health,
-		DrainTimeout: 5 * time.Second}, r.Logs.Logger, opts...)
+		DrainTimeout: 5 * time.Second}
+	r.opts = opts
+	r.serve(t)
+	t.Cleanup(func() { r.Stop() })
+	return r
+}
+
+// Restart stops an in-process relay, cutting the calls still in flight
+// after drain, and serves it again on the same address.
+func (r *Relay) Restart(t T, drain time.Duration) {
+	t.Helper()
+	r.cfg.DrainTimeout = drain
+	r.stopServing(t)
+	r.serve(t)
+}
+
+func (r *Relay) stopServing(t T) {
+	t.Helper()
+	if err := r.Stop(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (r *Relay) serve(t T) {
+	t.Helper()
+	rl, err := relay.New(r.cfg, r.Logs.Logger, r.opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	r.cancel, r.done = cancel, make(chan error, 1)
 	go func() { r.done <- rl.Serve(ctx) }()
-	t.Cleanup(func() { r.Stop() })
 	r.waitHealthy(t)
-	return r
 }
 
 // StartRelayProcess runs the built plugin binary's csi-relay sub-mode (the
