@@ -47,8 +47,25 @@ func TestRelayThroughHost(t *testing.T) {
 		require.NoError(t, err)
 		return vs
 	}
-	runDriverSuite(t, d, get, h, relayVSL(d, r, certs))
+	vsl := relayVSL(d, r, certs)
+	runDriverSuite(t, d, get, h, vsl)
 	log := r.Text()
+
+	// kill -9 of the relay, and a new one on the same address: the plugin
+	// process's connection redials, and a retried CreateSnapshot finds the
+	// snapshot made before.
+	vs := get()
+	require.NoError(t, vs.Init(vsl))
+	src := d.CreateVolume(t, "kill-src", 10<<30)
+	tags := map[string]string{"velero.io/backup": "b-kill", "velero.io/pv": "pv-k"}
+	first, err := vs.CreateSnapshot(src.GetVolumeId(), "", tags)
+	require.NoError(t, err)
+	r.Kill()
+	testenv.StartRelayProcess(t, d.Endpoint, certs, r.Addr)
+	again, err := vs.CreateSnapshot(src.GetVolumeId(), "", tags)
+	require.NoError(t, err)
+	assert.Equal(t, first, again)
+	assert.Equal(t, 1, countSnapshots(t, d, src.GetVolumeId()))
 	for _, m := range []string{"Identity/Probe", "Controller/CreateSnapshot", "Controller/CreateVolume", "Controller/DeleteSnapshot"} {
 		assert.Contains(t, log, "method=/csi.v1."+m, "the relay forwarded %s", m)
 	}
