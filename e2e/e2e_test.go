@@ -127,13 +127,19 @@ func TestBackupRestoreDelete(t *testing.T) {
 			Credential:  &corev1.SecretKeySelector{LocalObjectReference: corev1.LocalObjectReference{Name: "s3compat-credentials"}, Key: "cloud"},
 		},
 	})
+	// The CSI controller is reached through a csi-relay, as in a cluster
+	// whose driver keeps its controller socket inside its own pod: the
+	// README's steps, certificates from `csi-relay certs`, the client's
+	// stored as a Secret in Velero's namespace.
+	rly := startRelay(t, kube, pluginDir, driver.Endpoint)
 	applyVelero(t, dyn, vslGVR, &velerov1.VolumeSnapshotLocation{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "velero.io/v1", Kind: "VolumeSnapshotLocation"},
 		ObjectMeta: metav1.ObjectMeta{Name: "csi", Namespace: ns},
 		Spec: velerov1.VolumeSnapshotLocationSpec{Provider: "example.io/csi",
-			Config: map[string]string{"driver": driver.Name, "endpoint": driver.Endpoint}},
+			Config: map[string]string{"driver": driver.Name, "endpoint": "tcp://localhost:" + rly.port,
+				"tlsSecretName": "csi-relay-client-tls", "tlsSecretNamespace": ns}},
 	})
-	st.done("Velero CRDs, BSL, VSL, plugin ConfigMaps applied")
+	st.done("csi-relay up (certificates from csi-relay certs); Velero CRDs, BSL, VSL, plugin ConfigMaps applied")
 
 	// Velero's server, out of cluster, with the plugin in its plugin dir.
 	dir := t.TempDir()
@@ -226,6 +232,41 @@ func TestBackupRestoreDelete(t *testing.T) {
 	assert.Contains(t, server, "ConfigMap velero/s3compat-config")
 	assert.Contains(t, server, "ConfigMap velero/csi-config")
 	assert.NotContains(t, server, srv.SecretKey)
+
+	// Every CSI call went through the relay, one line each, no bodies.
+	relayLog := rly.Text()
+	for _, m := range []string{"CreateSnapshot", "CreateVolume", "DeleteSnapshot"} {
+		assert.Contains(t, relayLog, "/csi.v1.Controller/"+m, "the relay forwarded %s", m)
+	}
+	assert.NotContains(t, relayLog, "BEGIN", "no certificate or key material in the relay's log")
+	st.done(fmt.Sprintf("csi-relay forwarded %d calls", strings.Count(relayLog, "csi-relay call")))
+}
+
+type e2eRelay struct {
+	*testenv.Relay
+	port string
+}
+
+// startRelay runs `velero-plugin-s3csi csi-relay certs` and stores the
+// client's files as the Secret the VSL names (the README's kubectl line),
+// then runs the built binary's csi-relay with the server's files.
+func startRelay(t *testing.T, kube kubernetes.Interface, pluginDir, csiEndpoint string) e2eRelay {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "certs")
+	out, err := exec.Command(filepath.Join(pluginDir, "velero-plugin-s3csi"), "csi-relay", "certs",
+		"--server-dns", "localhost", "--out", dir, "--velero-namespace", ns).CombinedOutput()
+	require.NoError(t, err, string(out))
+	require.Contains(t, string(out), "kubectl -n "+ns+" create secret generic csi-relay-client-tls")
+	data := map[string][]byte{}
+	for key, file := range map[string]string{"tls.crt": "client.crt", "tls.key": "client.key", "ca.crt": "ca.crt"} {
+		data[key] = []byte(readFile(t, filepath.Join(dir, file)))
+	}
+	require.NoError(t, created(kube.CoreV1().Secrets(ns).Create(context.Background(), &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Name: "csi-relay-client-tls"}, Data: data}, metav1.CreateOptions{})))
+	port := fmt.Sprint(testenv.FreePort(t))
+	certs := &testenv.RelayCerts{Dir: dir, CAFile: filepath.Join(dir, "ca.crt"),
+		ServerCert: filepath.Join(dir, "server.crt"), ServerKey: filepath.Join(dir, "server.key")}
+	return e2eRelay{Relay: testenv.StartRelayProcess(t, csiEndpoint, certs, "127.0.0.1:"+port), port: port}
 }
 
 // created fails the test when a create call failed.
