@@ -49,6 +49,7 @@ var (
 	vslGVR     = schema.GroupVersionResource{Group: "velero.io", Version: "v1", Resource: "volumesnapshotlocations"}
 	backupGVR  = schema.GroupVersionResource{Group: "velero.io", Version: "v1", Resource: "backups"}
 	restoreGVR = schema.GroupVersionResource{Group: "velero.io", Version: "v1", Resource: "restores"}
+	repoGVR    = schema.GroupVersionResource{Group: "velero.io", Version: "v1", Resource: "backuprepositories"}
 )
 
 type steps struct {
@@ -226,6 +227,32 @@ func TestBackupRestoreDelete(t *testing.T) {
 		assert.NotEqual(t, snapID, e.GetSnapshot().GetSnapshotId(), "snapshot removed")
 	}
 	st.done("velero backup delete: objects and snapshot gone")
+
+	// File-system backups and the CSI data mover keep a kopia repository
+	// on the BSL, which Velero reads itself, not through the plugin: for a
+	// provider not its own, with its S3 backend when s3Url is set. Velero's
+	// repository controller initializes one as it does for a pod volume
+	// backup; its objects land under the BSL's prefix.
+	repo := app + "-default-kopia"
+	applyVelero(t, dyn, repoGVR, &velerov1.BackupRepository{
+		TypeMeta: metav1.TypeMeta{APIVersion: "velero.io/v1", Kind: "BackupRepository"},
+		ObjectMeta: metav1.ObjectMeta{Name: repo, Namespace: ns, Labels: map[string]string{
+			"velero.io/volume-namespace": app, "velero.io/storage-location": "default", "velero.io/repository-type": "kopia"}},
+		Spec: velerov1.BackupRepositorySpec{VolumeNamespace: app, BackupStorageLocation: "default", RepositoryType: "kopia",
+			MaintenanceFrequency: metav1.Duration{Duration: 24 * time.Hour}},
+	})
+	var repoPhase, repoMsg string
+	waitFor(t, 3*time.Minute, "BackupRepository Ready", func() bool {
+		u, err := dyn.Resource(repoGVR).Namespace(ns).Get(ctx, repo, metav1.GetOptions{})
+		if err == nil {
+			repoPhase, repoMsg = nested(u, "status", "phase"), nested(u, "status", "message")
+		}
+		return repoPhase == "Ready" || repoPhase == "NotReady"
+	})
+	require.Equal(t, "Ready", repoPhase, "BackupRepository %s: %s; server log:\n%s", repo, repoMsg, tailFile(serverLog))
+	kopiaKeys := listKeys(t, srv, "cluster-a/kopia/"+app+"/")
+	assert.Contains(t, kopiaKeys, "cluster-a/kopia/"+app+"/kopia.repository", "the kopia repository is under the BSL prefix")
+	st.done(fmt.Sprintf("kopia BackupRepository %s Ready on this BSL: %d objects under cluster-a/kopia/%s/", repo, len(kopiaKeys), app))
 
 	// The plugin's ConfigMap settings reached the plugin, and its lines the server log.
 	server = readFile(t, serverLog)
