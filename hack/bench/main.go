@@ -163,7 +163,7 @@ func measure(s *testenv.Script, srv *testenv.S3Server, c client, op, data string
 	}
 	gib := float64(size) / (1 << 30)
 	fmt.Printf("    CPU per GiB: plugin %.2fs, host %.2fs\n", (pluginCPU(c.binaries)-cpu0).Seconds()/gib, (selfCPU()-self0).Seconds()/gib)
-	return mbps(size, elapsed), peakRSS(c.binaries)
+	return mbps(size, elapsed), testenv.PeakRSS(testenv.PluginPID(c.binaries))
 }
 
 func drain(r io.Reader, size int64) error {
@@ -211,11 +211,11 @@ func makeGzip(s *testenv.Script, size int64) (string, int64) {
 
 // pluginCPU is the user+system CPU time of the plugin process so far.
 func pluginCPU(name string) time.Duration {
-	pid := pluginPID(name)
-	if pid == "" {
+	pid := testenv.PluginPID(name)
+	if pid == 0 {
 		return 0
 	}
-	b, err := os.ReadFile("/proc/" + pid + "/stat")
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
 	if err != nil {
 		return 0
 	}
@@ -230,49 +230,6 @@ func selfCPU() time.Duration {
 	var ru syscall.Rusage
 	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
-func pluginPID(name string) string {
-	self := strconv.Itoa(os.Getpid())
-	procs, _ := filepath.Glob("/proc/[0-9]*/status")
-	for _, p := range procs {
-		b, err := os.ReadFile(p)
-		if err != nil || !strings.Contains(string(b), "\nPPid:\t"+self+"\n") {
-			continue
-		}
-		exe, _ := os.Readlink(filepath.Join(filepath.Dir(p), "exe"))
-		if strings.Contains(filepath.Base(exe), name) {
-			return filepath.Base(filepath.Dir(p))
-		}
-	}
-	return ""
-}
-
-// peakRSS is the VmHWM of this process's child running the named binary.
-func peakRSS(name string) int64 {
-	self := strconv.Itoa(os.Getpid())
-	procs, _ := filepath.Glob("/proc/[0-9]*/status")
-	for _, p := range procs {
-		b, err := os.ReadFile(p)
-		if err != nil {
-			continue
-		}
-		st := string(b)
-		if !strings.Contains(st, "\nPPid:\t"+self+"\n") {
-			continue
-		}
-		exe, _ := os.Readlink(filepath.Join(filepath.Dir(p), "exe"))
-		if !strings.Contains(filepath.Base(exe), name) {
-			continue
-		}
-		for _, line := range strings.Split(st, "\n") {
-			if strings.HasPrefix(line, "VmHWM:") {
-				kb, _ := strconv.ParseInt(strings.Fields(line)[1], 10, 64)
-				return kb << 10
-			}
-		}
-	}
-	return 0
 }
 
 func printTable(clients []client, sizes []int64, t map[string]map[int64]map[string]*result) {
