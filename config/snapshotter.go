@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"regexp"
 	"sort"
 	"strings"
 	"time"
@@ -50,6 +51,9 @@ func DefaultSnapshotter() Snapshotter {
 	}
 }
 
+// driverName is the CSI spec's form of a plugin name.
+var driverName = regexp.MustCompile(`^[a-zA-Z0-9]([a-zA-Z0-9.-]{0,61}[a-zA-Z0-9])?$`)
+
 // Prefixes of the map-valued keys.
 const (
 	snapshotParamPrefix = "parameters."
@@ -60,6 +64,9 @@ var snapshotterKeys = map[string]func(s *Snapshotter, v string) error{
 	"driver": func(s *Snapshotter, v string) error {
 		if strings.TrimSpace(v) == "" {
 			return fmt.Errorf("is empty")
+		}
+		if !driverName.MatchString(strings.TrimSpace(v)) {
+			return fmt.Errorf("is not a CSI driver name (at most 63 letters, digits, dots and dashes, as in the PVs' spec.csi.driver)")
 		}
 		s.Driver = strings.TrimSpace(v)
 		return nil
@@ -176,9 +183,19 @@ func absPath(dst *string, v string) error {
 // tcp://host:port and dns:///host:port.
 func parseEndpoint(v string) (string, error) {
 	const want = "is not a unix:///path/to/csi.sock, tcp://host:port or dns:///host:port address"
-	u, err := url.Parse(strings.TrimSpace(v))
+	v = strings.TrimSpace(v)
+	// Escapes, queries, fragments and control bytes would not survive the
+	// round trip to gRPC's own parser (unix:///a%3Fb names /a?b here but
+	// /a to gRPC): refused rather than decoded.
+	if i := strings.IndexFunc(v, func(r rune) bool { return r == '%' || r == '?' || r == '#' || r < ' ' || r == 0x7f }); i >= 0 {
+		return "", fmt.Errorf("%s (%q has no place in it)", want, v[i:i+1])
+	}
+	u, err := url.Parse(v)
 	if err != nil {
 		return "", fmt.Errorf("%s", want)
+	}
+	if u.User != nil {
+		return "", fmt.Errorf("carries a user in the address: the relay authenticates with TLS certificates (tls* keys)")
 	}
 	switch u.Scheme {
 	case "tcp", "dns":
