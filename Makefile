@@ -6,7 +6,7 @@ OUT      := _output
 GO       ?= go
 IMAGE    ?= velero-plugin-s3csi:$(VERSION)
 
-.PHONY: build tools test e2e bench demo lint image clean
+.PHONY: build tools test e2e bench demo lint image push clean
 
 build: ## the plugin binary, static
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(OUT)/$(BIN) .
@@ -29,8 +29,11 @@ demo: ## a backup-shaped upload, list, signed download and delete through Velero
 	bash hack/tool.sh minio >/dev/null
 	$(GO) run ./hack/demo
 
-image: ## the init-container image (needs a Docker engine; none runs on the CI machine)
-	docker build --build-arg VERSION=$(VERSION) -t $(IMAGE) .
+image: ## the init-container image, linux/amd64 and linux/arm64, as an OCI archive in _output/ (hack/image; no container engine)
+	$(GO) run ./hack/image --out $(OUT)/image.tar --version $(VERSION) --go $(GO)
+
+push: ## `make push IMAGE=registry/name:tag` uploads that archive, with the docker config file's credentials
+	$(GO) run ./hack/image push --archive $(OUT)/image.tar $(IMAGE)
 
 lint:
 	@test -z "$$(gofmt -l . | tee /dev/stderr)" || (echo "gofmt: files above need formatting" && exit 1)
