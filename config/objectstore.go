@@ -49,8 +49,8 @@ type ObjectStore struct {
 	PartSize         int64         // first multipart part size; grows after
 	Concurrency      int           // parts uploaded at once
 	RequestTimeout   time.Duration // each S3 request that carries no object data
-	StallTimeout     time.Duration // a transfer with no progress this long fails
-	MaxRetries       int           // retries of a transient failure, per request
+	StallTimeout     time.Duration // an S3 request (retried) or Velero's stream (fatal) with no progress this long is given up
+	MaxRetries       int           // retries of a transient failure: per S3 request, per part, per download's resumes
 	ProgressInterval time.Duration // 0: no progress lines
 	StaleUploadAge   time.Duration // abort multipart uploads under the prefix older than this; 0: never
 	LogLevel         string        // "": Velero's --log-level; else the plugin logs at least this much

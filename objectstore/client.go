@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -85,7 +84,7 @@ func loadAWSConfig(ctx context.Context, c *config.ObjectStore, hc *awshttp.Build
 		awsconfig.WithRetryer(func() aws.Retryer {
 			return retry.NewStandard(func(o *retry.StandardOptions) {
 				o.MaxAttempts = c.MaxRetries + 1
-				o.MaxBackoff = 20 * time.Second
+				o.Backoff = sdkBackoff(retryWait)
 				o.RateLimiter = ratelimit.None // a backup must not fail on a spent retry quota
 				o.Retryables = append([]retry.IsErrorRetryable{retry.IsErrorRetryableFunc(notCertificateError)}, o.Retryables...)
 			})
@@ -128,19 +127,6 @@ func loadAWSConfig(ctx context.Context, c *config.ObjectStore, hc *awshttp.Build
 		return aws.Config{}, fmt.Errorf("credentialsFile %q, profile %q: %w", c.CredentialsFile, profile, err)
 	}
 	return cfg, nil
-}
-
-// notCertificateError stops retries of a TLS verification failure: a
-// wrong caCert is configuration, and no retry will fix it.
-func notCertificateError(err error) aws.Ternary {
-	var verify *tls.CertificateVerificationError
-	var authority x509.UnknownAuthorityError
-	var host x509.HostnameError
-	var invalid x509.CertificateInvalidError
-	if errors.As(err, &verify) || errors.As(err, &authority) || errors.As(err, &host) || errors.As(err, &invalid) {
-		return aws.FalseTernary
-	}
-	return aws.UnknownTernary
 }
 
 // newS3Client builds a client for endpoint ("" is AWS itself).

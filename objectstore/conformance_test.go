@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -19,6 +20,7 @@ import (
 	"github.com/vmware-tanzu/velero/pkg/plugin/velero"
 
 	"example.io/velero-plugin-s3csi/internal/testenv"
+	"example.io/velero-plugin-s3csi/objectstore"
 )
 
 // target is one object store under test: a server, and the store reached
@@ -65,7 +67,7 @@ func runSuite(t *testing.T, tg *target) {
 	ctx := context.Background()
 
 	t.Run("small object round trip", func(t *testing.T) {
-		data := randomBytes(t, 100<<10)
+		data := jsonOf(t, randomBytes(t, 100<<10)) // a .json key: checked as JSON
 		require.NoError(t, s.PutObject(b, "backups/small/small.json", stream(data)))
 		assert.Equal(t, data, readAll(t, s, b, "backups/small/small.json"))
 		ok, err := s.ObjectExists(b, "backups/small/small.json")
@@ -107,19 +109,7 @@ func runSuite(t *testing.T, tg *target) {
 			if tg.host == nil {
 				assert.Contains(t, err.Error(), "read body from Velero")
 			}
-			if tg.host != nil {
-				// Velero's host returns as soon as its reader fails, while
-				// the plugin is still reading and aborting: wait for the
-				// plugin to say it is done with this key.
-				failed := func(e *logrus.Entry) bool {
-					return strings.HasPrefix(e.Message, "put object failed") && e.Data["key"] == key
-				}
-				require.Equal(t, 1, tg.host.Logs.Count(1, failed), "the plugin's PutObject of %s ended", key)
-			}
-			ok, err := s.ObjectExists(b, key)
-			require.NoError(t, err)
-			assert.False(t, ok, "nothing is visible under %s", key)
-			assertNoUploads(t, tg.srv, b, key)
+			assertNothingWritten(t, tg, key, 1)
 
 			// The same cut stream ending cleanly is found by the gzip check.
 			err = s.PutObject(b, key, stream(cut))
@@ -128,10 +118,7 @@ func runSuite(t *testing.T, tg *target) {
 				assert.Contains(t, err.Error(), "truncated upload")
 				assert.Contains(t, err.Error(), "gzip trailer")
 			}
-			ok, err = s.ObjectExists(b, key)
-			require.NoError(t, err)
-			assert.False(t, ok)
-			assertNoUploads(t, tg.srv, b, key)
+			assertNothingWritten(t, tg, key, 2)
 		}
 		if tg.host != nil {
 			// Velero's host reports a bare EOF; the plugin logs the cause.
@@ -145,6 +132,26 @@ func runSuite(t *testing.T, tg *target) {
 		ok, err := s.ObjectExists(b, "backups/x/x-logs.gz")
 		require.NoError(t, err)
 		assert.False(t, ok)
+	})
+
+	t.Run("truncated or malformed JSON is never committed", func(t *testing.T) {
+		whole := jsonOf(t, randomBytes(t, 12<<20))
+		for name, body := range map[string][]byte{
+			"cut, one request": whole[:64<<10],
+			"cut, multipart":   whole[:len(whole)*2/3],
+			"not JSON":         []byte("plain text, not JSON"),
+			"two values":       []byte(`{"a":1} {"b":2}`),
+		} {
+			key := "backups/j/" + strings.ReplaceAll(name, " ", "-") + ".json"
+			err := s.PutObject(b, key, stream(body))
+			require.Error(t, err, name)
+			if tg.host == nil {
+				assert.ErrorIs(t, err, objectstore.ErrTruncated, name)
+			}
+			assertNothingWritten(t, tg, key, 1)
+		}
+		require.NoError(t, s.PutObject(b, "backups/j/whole.json", stream(whole)))
+		assert.Equal(t, digest(whole), digest(readAll(t, s, b, "backups/j/whole.json")))
 	})
 
 	t.Run("missing key", func(t *testing.T) {
@@ -170,7 +177,7 @@ func runSuite(t *testing.T, tg *target) {
 	t.Run("listing gives full prefixes and full keys", func(t *testing.T) {
 		keys := []string{"lst/backups/b1/b1.tar.gz.json", "lst/backups/b2/a", "lst/backups/b2/c/d", "lst/restores/r1/x"}
 		for _, k := range keys {
-			require.NoError(t, s.PutObject(b, k, stream([]byte(k))))
+			require.NoError(t, s.PutObject(b, k, stream([]byte(strconv.Quote(k))))) // JSON, for the .json key
 		}
 		p, err := s.ListCommonPrefixes(b, "lst/backups/", "/")
 		require.NoError(t, err)
@@ -261,6 +268,24 @@ func putMany(t *testing.T, srv *testenv.S3Server, bucket, prefix string, n int) 
 	for err := range errs {
 		require.NoError(t, err)
 	}
+}
+
+// assertNothingWritten checks that the n-th refused PutObject of key left
+// no object and no upload. Velero's host returns as soon as its reader
+// fails, while the plugin is still reading and aborting: through the host
+// it first waits for the plugin to say it is done with the key.
+func assertNothingWritten(t *testing.T, tg *target, key string, n int) {
+	t.Helper()
+	if tg.host != nil {
+		failed := func(e *logrus.Entry) bool {
+			return strings.HasPrefix(e.Message, "put object failed") && e.Data["key"] == key
+		}
+		require.Equal(t, n, tg.host.Logs.Count(n, failed), "the plugin's PutObject of %s ended", key)
+	}
+	ok, err := tg.store.ObjectExists(tg.bucket, key)
+	require.NoError(t, err)
+	assert.False(t, ok, "nothing is visible under %s", key)
+	assertNoUploads(t, tg.srv, tg.bucket, key)
 }
 
 // assertNoUploads checks that no multipart upload is left for key.

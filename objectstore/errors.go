@@ -2,25 +2,39 @@ package objectstore
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
+	"io"
+	"net"
+	"syscall"
 
-	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/smithy-go"
 )
 
-// Sentinel errors: S3 errors are translated into these once, here, and
-// callers test them with errors.Is.
+// Sentinel errors: S3 and network errors are translated into these once,
+// here, and callers test them with errors.Is.
 var (
 	ErrNotFound     = errors.New("not found")
 	ErrNoSuchBucket = errors.New("no such bucket")
 	ErrAccessDenied = errors.New("access denied")
 	ErrTruncated    = errors.New("truncated upload")
-	ErrStalled      = errors.New("transfer stalled")
+	ErrTLS          = errors.New("TLS verification failed")
+	// The transient ones: a part, a single put or a download range that
+	// meets one of these is tried again, up to maxRetries times.
+	ErrStalled    = errors.New("transfer stalled")
+	ErrConnection = errors.New("connection broken")
+	ErrServer     = errors.New("S3 server error")
+	ErrThrottled  = errors.New("throttled by S3")
 )
 
-// translate names the operation and object and maps the S3 error to a
-// sentinel where one fits, keeping the SDK's error as the cause.
+var sentinels = []error{ErrNotFound, ErrNoSuchBucket, ErrAccessDenied, ErrTruncated, ErrTLS, ErrStalled, ErrConnection, ErrServer, ErrThrottled}
+
+// translate names the operation and object and maps the error to a
+// sentinel where one fits, keeping the original error as the cause.
 func translate(op, bucket, key string, err error) error {
 	if err == nil {
 		return nil
@@ -29,45 +43,117 @@ func translate(op, bucket, key string, err error) error {
 	if key != "" {
 		obj = bucket + "/" + key
 	}
-	if s := sentinel(err); s != nil {
-		return fmt.Errorf("%s %s: %w: %w", op, obj, s, err)
-	}
-	return fmt.Errorf("%s %s: %w", op, obj, err)
+	return fmt.Errorf("%s %s: %w", op, obj, mark(err))
 }
 
-func sentinel(err error) error {
-	if errors.Is(err, ErrStalled) {
-		return nil // already said
+// mark puts the sentinel that fits err in front of it, unless err already
+// carries one.
+func mark(err error) error {
+	for _, s := range sentinels {
+		if errors.Is(err, s) {
+			return err
+		}
+	}
+	if s := kind(err); s != nil {
+		return fmt.Errorf("%w: %w", s, err)
+	}
+	return err
+}
+
+// kind is the sentinel that fits err, nil when none does.
+func kind(err error) error {
+	for _, s := range sentinels {
+		if errors.Is(err, s) {
+			return s
+		}
+	}
+	if isCertificateError(err) {
+		return ErrTLS
 	}
 	var api smithy.APIError
 	if errors.As(err, &api) {
-		switch api.ErrorCode() {
+		code := api.ErrorCode()
+		switch code {
 		case "NoSuchKey", "NotFound", "NoSuchUpload":
 			return ErrNotFound
 		case "NoSuchBucket":
 			return ErrNoSuchBucket
 		case "AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "Forbidden", "InvalidToken", "ExpiredToken":
 			return ErrAccessDenied
+		case "RequestTimeout", "RequestTimeoutException": // S3 waited too long for our bytes
+			return ErrStalled
+		}
+		if _, ok := retry.DefaultThrottleErrorCodes[code]; ok { // SlowDown among them
+			return ErrThrottled
 		}
 	}
-	var resp *awshttp.ResponseError
-	if errors.As(err, &resp) {
-		switch resp.HTTPStatusCode() {
+	var resp interface{ HTTPStatusCode() int }
+	if errors.As(err, &resp) && resp.HTTPStatusCode() != 0 { // 0: no answer came
+		status := resp.HTTPStatusCode()
+		switch status {
 		case 404:
 			return ErrNotFound
 		case 401, 403:
 			return ErrAccessDenied
+		case 429:
+			return ErrThrottled
 		}
+		if _, ok := retry.DefaultRetryableHTTPStatusCodes[status]; ok { // 500, 502, 503, 504
+			return ErrServer
+		}
+		return nil // any other answer is the server's final word
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return nil // our own timeout or cancellation, said by the error itself
+	}
+	var timeout interface{ Timeout() bool }
+	if errors.As(err, &timeout) && timeout.Timeout() {
+		return ErrStalled // e.g. no response headers within the transport's backstop
+	}
+	if connectionError(err) {
+		return ErrConnection
 	}
 	return nil
 }
 
-// isNotFound is true for a missing key (or a HEAD 404, which has no body).
-func isNotFound(err error) bool { return errors.Is(sentinel(err), ErrNotFound) }
+// connectionError is true for a connection that was reset, refused or
+// closed before the answer was whole.
+func connectionError(err error) bool {
+	for _, e := range []error{io.ErrUnexpectedEOF, io.EOF, syscall.ECONNRESET, syscall.ECONNREFUSED, syscall.ECONNABORTED, syscall.EPIPE, net.ErrClosed} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return retry.RetryableConnectionError{}.IsErrorRetryable(err) == aws.TrueTernary
+}
 
-// cause returns the stall error when the context was cancelled by the
-// stall guard, so the message says why instead of "context canceled".
+// isCertificateError is true when the server's certificate was refused: a
+// wrong caCert is configuration, and no retry will fix it.
+func isCertificateError(err error) bool {
+	var verify *tls.CertificateVerificationError
+	var authority x509.UnknownAuthorityError
+	var host x509.HostnameError
+	var invalid x509.CertificateInvalidError
+	return errors.As(err, &verify) || errors.As(err, &authority) || errors.As(err, &host) || errors.As(err, &invalid)
+}
+
+// notCertificateError stops the SDK's retries of a TLS verification failure.
+func notCertificateError(err error) aws.Ternary {
+	if isCertificateError(err) {
+		return aws.FalseTernary
+	}
+	return aws.UnknownTernary
+}
+
+// isNotFound is true for a missing key (or a HEAD 404, which has no body).
+func isNotFound(err error) bool { return kind(err) == ErrNotFound }
+
+// cause returns the stall error when the context was cancelled by a stall
+// timer, so the message says why instead of "context canceled".
 func cause(ctx context.Context, err error) error {
+	if err == nil {
+		return nil
+	}
 	if c := context.Cause(ctx); c != nil && errors.Is(c, ErrStalled) {
 		return fmt.Errorf("%w (%w)", c, err)
 	}

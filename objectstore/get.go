@@ -5,14 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 	"sync"
-	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/sirupsen/logrus"
-
-	"example.io/velero-plugin-s3csi/internal/backoff"
 )
 
 const (
@@ -20,30 +18,29 @@ const (
 	getDepth = 16        // chunks read ahead: 8 MiB
 )
 
-// resumeWait is the wait before each resume of a broken download.
-var resumeWait = backoff.Policy{Initial: time.Second, Max: 20 * time.Second, Multiplier: 2, Jitter: 0.2}
-
 // GetObject opens bucket/key and reads it ahead in the background, so S3
 // and Velero's gRPC stream overlap. The reader never returns (0, nil),
-// which the framework would take for the end; a download that breaks is
-// resumed from where it stopped (same ETag) up to MaxRetries times, and
-// otherwise ends in an error, never in a short body.
+// which the framework would take for the end. A request that stalls,
+// loses its connection or gets a 5xx is made again, and a download that
+// breaks resumes from where it stopped with a ranged GET of the same ETag,
+// up to MaxRetries times in all; otherwise it ends in an error, never in
+// a short body.
 func (s *Store) GetObject(bucket, key string) (io.ReadCloser, error) {
 	log := s.log.WithFields(logrus.Fields{"bucket": bucket, "key": key})
 	ctx, cancel := context.WithCancelCause(context.Background())
 	d := &download{
 		s: s, log: log, bucket: bucket, key: key, cancel: cancel,
-		tr:     startTransfer(log, "download", s.cfg.ProgressInterval, s.cfg.StallTimeout, cancel),
+		tr:     startTransfer(log, "download", s.cfg.ProgressInterval, s.cfg.StallTimeout),
 		chunks: make(chan chunk, getDepth),
 		free:   make(chan []byte, getDepth+2),
 		stop:   make(chan struct{}),
-		wait:   resumeWait.Start(),
 	}
+	d.tries = s.newTries(log, d.tr, "range")
 	body, err := d.open(ctx, 0)
 	if err != nil {
 		d.tr.finish(err)
 		cancel(nil)
-		return nil, err
+		return nil, translate("get", bucket, key, err)
 	}
 	go d.pump(ctx, body)
 	return d, nil
@@ -63,11 +60,12 @@ type download struct {
 	tr     *transfer
 	chunks chan chunk
 	free   chan []byte
-	stop   chan struct{}    // closed by Close: nobody reads chunks any more
-	wait   *backoff.Backoff // before each resume; pump is its one user
+	stop   chan struct{} // closed by Close: nobody reads chunks any more
+	tries  *tries        // every request and resume; pump is its one user after open
 
-	size int64  // from the first response
-	etag string // resumes must read the same object
+	size  int64  // from the first response
+	sized bool   // it had a Content-Length
+	etag  string // resumes must read the same object
 
 	// consumer side
 	cur       []byte
@@ -76,74 +74,113 @@ type download struct {
 	closeOnce sync.Once
 }
 
-// open requests the object from offset on; the context must outlive the
-// response, since the body streams under it.
-func (d *download) open(ctx context.Context, offset int64) (io.ReadCloser, error) {
+// rangeBody is one response's body and the context it streams under,
+// which a stall timer cancels.
+type rangeBody struct {
+	io.ReadCloser
+	ctx    context.Context
+	cancel context.CancelCauseFunc
+}
+
+func (r *rangeBody) Close() error {
+	err := r.ReadCloser.Close()
+	r.cancel(nil)
+	return err
+}
+
+// open requests the object from offset on, again after a transient failure
+// as d.tries allows.
+func (d *download) open(ctx context.Context, offset int64) (*rangeBody, error) {
+	for {
+		body, err := d.request(ctx, offset)
+		if err == nil {
+			return body, nil
+		}
+		if err = d.tries.again(ctx, err, rangeAt(offset)); err != nil {
+			return nil, err
+		}
+	}
+}
+
+func rangeAt(offset int64) logrus.Fields {
+	return logrus.Fields{"offset": strconv.FormatInt(offset, 10)}
+}
+
+// request makes one GET from offset on, in a context of its own that
+// outlives the call: the body streams under it.
+func (d *download) request(ctx context.Context, offset int64) (*rangeBody, error) {
 	in := &s3.GetObjectInput{Bucket: aws.String(d.bucket), Key: aws.String(d.key)}
 	d.s.sse.applyGet(in)
 	if offset > 0 {
 		in.Range = aws.String(fmt.Sprintf("bytes=%d-", offset))
 		in.IfMatch = aws.String(d.etag)
 	}
-	timer := d.tr.watch("waiting for S3 to answer")
-	defer timer.stop()
-	out, err := d.s.s3.GetObject(ctx, in)
+	actx, acancel := context.WithCancelCause(ctx)
+	timer := d.tr.watch("waiting for S3 to answer", acancel)
+	out, err := d.s.s3.GetObject(actx, in, oneAttempt)
+	timer.stop()
 	if err != nil {
-		return nil, translate("get", d.bucket, d.key, cause(ctx, err))
+		err = cause(actx, err)
+		acancel(nil)
+		return nil, err
 	}
 	if offset == 0 {
-		d.size, d.etag = aws.ToInt64(out.ContentLength), aws.ToString(out.ETag)
+		d.size, d.sized, d.etag = aws.ToInt64(out.ContentLength), out.ContentLength != nil, aws.ToString(out.ETag)
 	}
-	return out.Body, nil
+	return &rangeBody{ReadCloser: out.Body, ctx: actx, cancel: acancel}, nil
 }
+
+// errReaderGone ends the pump when Close was called.
+var errReaderGone = errors.New("reader closed")
 
 // pump reads the body into chunks until the end or an error it cannot
 // resume from, which it hands to the reader.
-func (d *download) pump(ctx context.Context, body io.ReadCloser) {
+func (d *download) pump(ctx context.Context, body *rangeBody) {
 	defer close(d.chunks)
 	var off int64
-	retries := 0
-	timer := d.tr.watch("reading the object from S3")
+	for {
+		err := d.stream(body, &off)
+		body.Close()
+		switch {
+		case errors.Is(err, errReaderGone):
+			return
+		case off == d.size && (d.sized || errors.Is(err, io.EOF)):
+			// Every byte arrived; a connection that broke after the
+			// last one loses nothing.
+			d.tries.succeeded(rangeAt(off))
+			return
+		case errors.Is(err, io.EOF):
+			err = fmt.Errorf("%w: S3 sent %d of %d bytes", io.ErrUnexpectedEOF, off, d.size)
+		}
+		if err = d.tries.again(ctx, err, rangeAt(off)); err == nil {
+			body, err = d.open(ctx, off)
+		}
+		if err != nil {
+			d.send(chunk{err: translate("get", d.bucket, d.key, fmt.Errorf("at byte %d of %d: %w", off, d.size, err))})
+			return
+		}
+	}
+}
+
+// stream hands body's bytes on as chunks, counting them into off, until
+// the body ends (io.EOF), breaks (the read error, a stall's included) or
+// the reader is gone (errReaderGone).
+func (d *download) stream(body *rangeBody, off *int64) error {
+	timer := d.tr.watch("reading the object from S3", body.cancel)
 	defer timer.stop()
 	for {
 		buf := d.buffer()
 		n, err := readWatched(body, buf, timer)
 		timer.stop() // waiting for Velero to take the chunk is not a stall
-		off += int64(n)
+		*off += int64(n)
 		d.tr.add(n)
 		if n > 0 && !d.send(chunk{data: buf[:n]}) {
-			body.Close()
-			return
+			return errReaderGone
 		}
-		if err == nil {
-			continue
-		}
-		body.Close()
-		if errors.Is(err, io.EOF) {
-			if off == d.size {
-				return
-			}
-			err = fmt.Errorf("%w: S3 sent %d of %d bytes", io.ErrUnexpectedEOF, off, d.size)
-		}
-		if ctx.Err() != nil || retries >= d.s.cfg.MaxRetries {
-			d.send(chunk{err: translate("get", d.bucket, d.key, cause(ctx, err))})
-			return
-		}
-		retries++
-		d.log.WithError(err).WithFields(logrus.Fields{"offset": off, "attempt": retries}).Warn("download broke; resuming")
-		if body, err = d.resume(ctx, off); err != nil {
-			d.send(chunk{err: err})
-			return
+		if err != nil {
+			return cause(body.ctx, err)
 		}
 	}
-}
-
-// resume waits its turn, then requests the object again from off.
-func (d *download) resume(ctx context.Context, off int64) (io.ReadCloser, error) {
-	if !d.wait.Wait(ctx) {
-		return nil, translate("get", d.bucket, d.key, context.Cause(ctx))
-	}
-	return d.open(ctx, off)
 }
 
 // readWatched fills buf, stopping early only at the end or an error.
@@ -170,9 +207,9 @@ func (d *download) buffer() []byte {
 }
 
 // send hands a chunk to the reader; false when the reader was closed.
-// It does not give up when the transfer's context ends (a stall, say):
-// the error chunk that follows must reach the reader, or the end of the
-// channel would read as a clean, short end of the object.
+// It does not give up when the transfer's context ends: the error chunk
+// that follows must reach the reader, or the end of the channel would read
+// as a clean, short end of the object.
 func (d *download) send(c chunk) bool {
 	select {
 	case d.chunks <- c:
@@ -207,7 +244,7 @@ func (d *download) Read(p []byte) (int, error) {
 			d.err = io.EOF
 		case c.err != nil:
 			d.err = c.err
-			d.log.WithError(c.err).Error("get object failed")
+			d.log.WithError(c.err).WithFields(d.tr.retries().fields()).Error("get object failed")
 		default:
 			d.cur, d.off = c.data, 0
 		}

@@ -5,6 +5,7 @@ import (
 	"compress/gzip"
 	"crypto/rand"
 	"crypto/sha256"
+	"encoding/json"
 	"io"
 	"os"
 	"testing"
@@ -89,6 +90,15 @@ func readAll(t testenv.T, s velero.ObjectStore, bucket, key string) []byte {
 }
 
 func digest(b []byte) [32]byte { return sha256.Sum256(b) }
+
+// jsonOf is a JSON document that carries data, as Velero's .json keys
+// hold JSON.
+func jsonOf(t testenv.T, data []byte) []byte {
+	t.Helper()
+	b, err := json.Marshal(map[string][]byte{"data": data})
+	require.NoError(t, err)
+	return b
+}
 
 // oneByOne is a body that is neither seekable nor sized: it hands out at
 // most n bytes a read, like Velero's 16 KiB gRPC chunks.

@@ -1,14 +1,11 @@
 package objectstore
 
 import (
-	"compress/gzip"
 	"context"
 	"errors"
-	"fmt"
 	"hash"
 	"io"
 	"runtime/debug"
-	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -56,7 +53,7 @@ func raiseMemoryLimit(partSize int64, concurrency int) {
 }
 
 // bufPool bounds the part buffers alive at once: a token is held from the
-// moment a buffer is filled until its upload (and gzip check) is done.
+// moment a buffer is filled until its upload (and body check) is done.
 type bufPool struct {
 	tokens chan struct{}
 	free   chan []byte
@@ -90,7 +87,7 @@ func (b *bufPool) put(buf []byte) {
 	<-b.tokens
 }
 
-// part is one filled buffer, shared by its upload and the gzip check; the
+// part is one filled buffer, shared by its upload and the body check; the
 // buffer goes back to the pool when both have released it.
 type part struct {
 	num  int
@@ -130,84 +127,6 @@ func fill(body io.Reader, buf []byte, timer *stallTimer, tr *transfer) (n int, e
 	}
 	return n, false, nil
 }
-
-// gzipCheck decompresses a .gz object's parts in order as they stream
-// past, so a truncated or corrupt stream is found before anything is
-// committed. Velero's host ends a failed stream with a clean EOF: the
-// gzip trailer (CRC-32 and length) is what tells the difference.
-type gzipCheck struct {
-	parts chan *part
-	cur   *part
-	off   int
-	done  chan error
-}
-
-func newGzipCheck(depth int) *gzipCheck {
-	g := &gzipCheck{parts: make(chan *part, depth), done: make(chan error, 1)}
-	go func() {
-		zr, err := gzip.NewReader(g)
-		if err == nil {
-			_, err = io.Copy(io.Discard, zr)
-		}
-		for { // release whatever is still queued
-			if g.cur != nil {
-				g.cur.release()
-				g.cur = nil
-			}
-			p, ok := <-g.parts
-			if !ok {
-				break
-			}
-			g.cur = p
-		}
-		g.done <- err
-	}()
-	return g
-}
-
-// Read feeds the decompressor from the queued parts.
-func (g *gzipCheck) Read(p []byte) (int, error) {
-	for g.cur == nil || g.off == len(g.cur.data) {
-		if g.cur != nil {
-			g.cur.release()
-			g.cur = nil
-		}
-		next, ok := <-g.parts
-		if !ok {
-			return 0, io.EOF
-		}
-		g.cur, g.off = next, 0
-	}
-	n := copy(p, g.cur.data[g.off:])
-	g.off += n
-	return n, nil
-}
-
-func (g *gzipCheck) add(p *part) { g.parts <- p }
-
-// end says no more parts come; the reader calls it however it stops, so
-// the check's goroutine always ends, failed uploads included.
-func (g *gzipCheck) end() { close(g.parts) }
-
-// result waits for the check's verdict once the reader has ended it.
-func (g *gzipCheck) result(total int64) error {
-	err := <-g.done
-	if err == nil {
-		return nil
-	}
-	what := "is corrupt"
-	switch {
-	case errors.Is(err, io.ErrUnexpectedEOF):
-		what = "ends before its gzip trailer (the stream from Velero was cut short)"
-	case errors.Is(err, gzip.ErrChecksum):
-		what = "fails its gzip checksum"
-	case errors.Is(err, gzip.ErrHeader):
-		what = "is not a gzip stream"
-	}
-	return fmt.Errorf("%w: the stream (%d bytes received) %s: %v", ErrTruncated, total, what, err)
-}
-
-func isGzipKey(key string) bool { return strings.HasSuffix(key, ".gz") }
 
 // fullHash keeps a whole-object checksum when S3 needs one (CRC64NVME
 // multipart uploads are FULL_OBJECT only).

@@ -14,23 +14,23 @@ import (
 )
 
 // transfer follows one upload or download: it counts bytes (logged as
-// strings: the host's JSON decoding would print numbers as 6.4e+07), logs a
-// progress line every ProgressInterval, and cancels the transfer's context
-// (cause ErrStalled) when a watched step makes no progress for too long.
+// strings: the host's JSON decoding would print numbers as 6.4e+07) and
+// retried attempts by cause, logs a progress line every ProgressInterval,
+// and hands out the stall timers of its steps.
 type transfer struct {
 	log      logrus.FieldLogger
 	what     string
 	start    time.Time
 	bytes    atomic.Int64
+	retried  [numCauses]atomic.Int64
 	stall    time.Duration
 	every    time.Duration
-	cancel   context.CancelCauseFunc
 	stopOnce sync.Once
 	stopped  chan struct{}
 }
 
-func startTransfer(log logrus.FieldLogger, what string, every, stall time.Duration, cancel context.CancelCauseFunc) *transfer {
-	t := &transfer{log: log, what: what, start: time.Now(), stall: stall, every: every, cancel: cancel, stopped: make(chan struct{})}
+func startTransfer(log logrus.FieldLogger, what string, every, stall time.Duration) *transfer {
+	t := &transfer{log: log, what: what, start: time.Now(), stall: stall, every: every, stopped: make(chan struct{})}
 	if every > 0 {
 		go t.report(every)
 	}
@@ -38,6 +38,18 @@ func startTransfer(log logrus.FieldLogger, what string, every, stall time.Durati
 }
 
 func (t *transfer) add(n int) { t.bytes.Add(int64(n)) }
+
+// met counts one failed attempt that is retried (or given up on).
+func (t *transfer) met(c retryCause) { t.retried[c].Add(1) }
+
+// retries are the transfer's failed attempts by cause so far.
+func (t *transfer) retries() tally {
+	var r tally
+	for c := range t.retried {
+		r[c] = t.retried[c].Load()
+	}
+	return r
+}
 
 func (t *transfer) rate() (int64, float64) {
 	n := t.bytes.Load()
@@ -63,28 +75,32 @@ func (t *transfer) report(every time.Duration) {
 }
 
 // finish stops the progress lines and logs the outcome: Info for a
-// transfer that lasted a progress interval (so showed progress lines),
-// Debug otherwise.
+// transfer that lasted a progress interval (so showed progress lines) or
+// met retries, Debug otherwise. The retry counts go on every outcome line.
 func (t *transfer) finish(err error) {
 	t.stopOnce.Do(func() { close(t.stopped) })
 	if err != nil {
 		return // the caller logs the error with its context
 	}
 	n, mbps := t.rate()
-	entry := t.log.WithFields(logrus.Fields{"bytes": strconv.FormatInt(n, 10), "MBps": fmt.Sprintf("%.1f", mbps), "seconds": fmt.Sprintf("%.1f", time.Since(t.start).Seconds())})
-	if t.every > 0 && time.Since(t.start) >= t.every {
+	r := t.retries()
+	entry := t.log.WithFields(r.fields()).WithFields(logrus.Fields{"bytes": strconv.FormatInt(n, 10), "MBps": fmt.Sprintf("%.1f", mbps),
+		"seconds": fmt.Sprintf("%.1f", time.Since(t.start).Seconds()), "retries": r.total()})
+	if r.total() > 0 || (t.every > 0 && time.Since(t.start) >= t.every) {
 		entry.Infof("%s done", t.what)
 	} else {
 		entry.Debugf("%s done", t.what)
 	}
 }
 
-// watch returns a timer that stalls the transfer unless kicked within the
-// stall timeout. Stop it when the watched step is over.
-func (t *transfer) watch(step string) *stallTimer {
+// watch returns a timer that cancels with cause ErrStalled unless kicked
+// within the stall timeout: cancel is the context of the step watched (one
+// request's, or the whole transfer's when nothing can be retried). Stop it
+// when the step is over.
+func (t *transfer) watch(step string, cancel context.CancelCauseFunc) *stallTimer {
 	st := &stallTimer{d: t.stall}
 	st.t = time.AfterFunc(t.stall, func() {
-		t.cancel(fmt.Errorf("%w: %s made no progress for %s", ErrStalled, step, t.stall))
+		cancel(fmt.Errorf("%w: %s made no progress for %s", ErrStalled, step, t.stall))
 	})
 	return st
 }
@@ -99,7 +115,7 @@ func (s *stallTimer) stop() { s.t.Stop() }
 
 // watchedBody is a part body the HTTP transport reads: every read kicks
 // the stall timer, so a connection that stops taking bytes fails the
-// transfer. It seeks, so the SDK can hash it and resend it on a retry.
+// attempt. It seeks, so the SDK can hash it.
 type watchedBody struct {
 	*bytes.Reader
 	timer *stallTimer

@@ -19,19 +19,17 @@ import (
 
 // PutObject streams body (of unknown size, not seekable) to bucket/key.
 // A body that fits in the first part goes up in one request; a larger one
-// as a multipart upload with at most Concurrency parts in flight. Any
-// failure aborts the upload, so nothing is ever half-written; a .gz body
-// whose gzip stream is cut short or corrupt is never committed.
+// as a multipart upload with at most Concurrency parts in flight. A part
+// (or the single request) that stalls, loses its connection or gets a 5xx
+// is sent again on a new connection, up to MaxRetries times; any other
+// failure, or the last retry's, aborts the upload, so nothing is ever
+// half-written. A .gz body whose gzip stream is cut short or corrupt, and
+// a .json body that is not one whole JSON value, are never committed.
 //
 // Velero's host reports a plugin's PutObject error as a bare EOF, so the
 // real cause is logged here at Error level.
 func (s *Store) PutObject(bucket, key string, body io.Reader) error {
-	log := s.log.WithFields(logrus.Fields{"bucket": bucket, "key": key})
-	err := s.putObject(log, bucket, key, body)
-	if err != nil {
-		log.WithError(err).Error("put object failed; nothing was written")
-	}
-	return err
+	return s.putObject(s.log.WithFields(logrus.Fields{"bucket": bucket, "key": key}), bucket, key, body)
 }
 
 type upload struct {
@@ -41,7 +39,8 @@ type upload struct {
 	key     string
 	tr      *transfer
 	pool    *bufPool
-	gz      *gzipCheck
+	check   *streamCheck // nil for keys whose format says nothing
+	stop    context.CancelCauseFunc
 	full    hash.Hash
 	total   int64
 	parts   chan *part
@@ -54,13 +53,19 @@ func (s *Store) putObject(log logrus.FieldLogger, bucket, key string, body io.Re
 	defer cancel(nil)
 	u := &upload{
 		s: s, log: log, bucket: bucket, key: key,
-		tr:   startTransfer(log, "upload", c.ProgressInterval, c.StallTimeout, cancel),
+		tr:   startTransfer(log, "upload", c.ProgressInterval, c.StallTimeout),
 		pool: newBufPool(c.Concurrency + 1),
 		full: fullHash(c.ChecksumAlgorithm),
+		stop: cancel,
 	}
-	defer func() { u.tr.finish(err) }()
-	if isGzipKey(key) {
-		u.gz = newGzipCheck(c.Concurrency + 1)
+	defer func() {
+		u.tr.finish(err)
+		if err != nil {
+			log.WithError(err).WithFields(u.tr.retries().fields()).Error("put object failed; nothing was written")
+		}
+	}()
+	if check := checkFor(key); check != nil {
+		u.check = newStreamCheck(check, c.Concurrency+1)
 	}
 	u.parts = make(chan *part)
 	go u.read(ctx, body, u.parts)
@@ -85,7 +90,7 @@ func (s *Store) putObject(log logrus.FieldLogger, bucket, key string, body io.Re
 }
 
 // next returns the next filled part, nil at the end of a body that was
-// read whole (and passed the gzip check), or the error that stopped it.
+// read whole (and passed its check), or the error that stopped it.
 func (u *upload) next(ctx context.Context) (*part, error) {
 	select {
 	case p, ok := <-u.parts:
@@ -107,13 +112,14 @@ func (u *upload) next(ctx context.Context) (*part, error) {
 
 // read fills parts from the host's stream in order and closes out when the
 // stream ends. It runs apart from the uploads so a host that stops
-// sending is caught by the stall timer instead of blocking the method.
+// sending is caught by the stall timer instead of blocking the method: the
+// whole transfer stalls then, since nothing can ask Velero again.
 func (u *upload) read(ctx context.Context, body io.Reader, out chan<- *part) {
 	defer close(out)
-	if u.gz != nil {
-		defer u.gz.end()
+	if u.check != nil {
+		defer u.check.end()
 	}
-	timer := u.tr.watch("reading the object from Velero")
+	timer := u.tr.watch("reading the object from Velero", u.stop)
 	defer timer.stop()
 	base := u.s.cfg.PartSize
 	for n := 1; ; n++ {
@@ -139,9 +145,9 @@ func (u *upload) read(ctx context.Context, body io.Reader, out chan<- *part) {
 		}
 		p := &part{num: n, data: buf[:got], buf: buf, pool: u.pool}
 		p.refs.Store(1)
-		if u.gz != nil {
+		if u.check != nil {
 			p.refs.Add(1)
-			u.gz.add(p)
+			u.check.add(p)
 		}
 		if u.full != nil {
 			u.full.Write(p.data)
@@ -159,14 +165,15 @@ func (u *upload) read(ctx context.Context, body io.Reader, out chan<- *part) {
 	}
 }
 
-// checkEnd runs once the whole body has been read: the gzip check's verdict.
+// checkEnd runs once the whole body has been read: the body check's verdict.
 func (u *upload) checkEnd() error {
-	if u.gz == nil {
+	if u.check == nil {
 		return nil
 	}
-	return u.gz.result(u.total)
+	return u.check.result(u.total)
 }
 
+// putSingle writes the whole object, held in p, in one request.
 func (u *upload) putSingle(ctx context.Context, p *part) error {
 	c := u.s.cfg
 	in := &s3.PutObjectInput{
@@ -179,14 +186,29 @@ func (u *upload) putSingle(ctx context.Context, p *part) error {
 		in.Tagging = aws.String(c.Tagging)
 	}
 	sum(c.ChecksumAlgorithm, p.data).applyPut(in)
-	timer := u.tr.watch("sending the object to S3")
-	defer timer.stop()
-	in.Body = &watchedBody{Reader: bytes.NewReader(p.data), timer: timer}
-	if _, err := u.s.s3.PutObject(ctx, in, u.s.payloadOpts...); err != nil {
-		return translate("put", u.bucket, u.key, cause(ctx, err))
+	err := u.s.newTries(u.log, u.tr, "object").do(ctx, func() error {
+		return u.attempt(ctx, "sending the object to S3", p, func(actx context.Context, body io.ReadSeeker) error {
+			in.Body = body
+			_, err := u.s.s3.PutObject(actx, in, u.s.dataOpts...)
+			return err
+		})
+	})
+	if err != nil {
+		return translate("put", u.bucket, u.key, err)
 	}
 	u.log.WithField("bytes", len(p.data)).Debug("object written in one request")
 	return nil
+}
+
+// attempt sends p's bytes once, in a request of its own context that a
+// stall timer cancels when the bytes stop moving (or no answer comes), so
+// a stall ends this attempt and not the transfer.
+func (u *upload) attempt(ctx context.Context, step string, p *part, send func(context.Context, io.ReadSeeker) error) error {
+	actx, acancel := context.WithCancelCause(ctx)
+	defer acancel(nil)
+	timer := u.tr.watch(step, acancel)
+	defer timer.stop()
+	return cause(actx, send(actx, &watchedBody{Reader: bytes.NewReader(p.data), timer: timer}))
 }
 
 func (u *upload) multipart(ctx context.Context, cancel context.CancelCauseFunc, first, second *part) (err error) {
@@ -226,6 +248,10 @@ func (u *upload) multipart(ctx context.Context, cancel context.CancelCauseFunc, 
 		wg       sync.WaitGroup
 		firstErr error
 	)
+	// Once the body has failed, parts in flight finish (an abort must not
+	// race a part that S3 is still storing) but none is tried again.
+	retrying, stopRetrying := context.WithCancel(ctx)
+	defer stopRetrying()
 	fail := func(e error) {
 		mu.Lock()
 		if firstErr == nil {
@@ -237,7 +263,7 @@ func (u *upload) multipart(ctx context.Context, cancel context.CancelCauseFunc, 
 	send := func(p *part) {
 		defer wg.Done()
 		defer p.release()
-		cp, e := u.uploadPart(ctx, uploadID, p)
+		cp, e := u.uploadPart(ctx, retrying, uploadID, p)
 		if e != nil {
 			fail(e)
 			return
@@ -259,6 +285,9 @@ func (u *upload) multipart(ctx context.Context, cancel context.CancelCauseFunc, 
 		wg.Add(1)
 		go send(p)
 	}
+	if readErr != nil {
+		stopRetrying()
+	}
 	wg.Wait()
 	switch {
 	case firstErr != nil:
@@ -269,7 +298,9 @@ func (u *upload) multipart(ctx context.Context, cancel context.CancelCauseFunc, 
 	return u.complete(ctx, log, uploadID, done)
 }
 
-func (u *upload) uploadPart(ctx context.Context, uploadID string, p *part) (types.CompletedPart, error) {
+// uploadPart sends one part, again on a new connection after a transient
+// failure while retrying lasts: the part is in memory until it is stored.
+func (u *upload) uploadPart(ctx, retrying context.Context, uploadID string, p *part) (types.CompletedPart, error) {
 	in := &s3.UploadPartInput{
 		Bucket:        aws.String(u.bucket),
 		Key:           aws.String(u.key),
@@ -280,14 +311,20 @@ func (u *upload) uploadPart(ctx context.Context, uploadID string, p *part) (type
 	u.s.sse.applyPart(in)
 	cp := types.CompletedPart{PartNumber: in.PartNumber}
 	sum(u.s.cfg.ChecksumAlgorithm, p.data).applyPart(in, &cp)
-	timer := u.tr.watch(fmt.Sprintf("sending part %d to S3", p.num))
-	defer timer.stop()
-	in.Body = &watchedBody{Reader: bytes.NewReader(p.data), timer: timer}
-	out, err := u.s.s3.UploadPart(ctx, in, u.s.payloadOpts...)
+	log := u.log.WithFields(logrus.Fields{"uploadId": uploadID, "part": p.num})
+	err := u.s.newTries(log, u.tr, "part").do(retrying, func() error {
+		return u.attempt(ctx, fmt.Sprintf("sending part %d to S3", p.num), p, func(actx context.Context, body io.ReadSeeker) error {
+			in.Body = body
+			out, err := u.s.s3.UploadPart(actx, in, u.s.dataOpts...)
+			if err == nil {
+				cp.ETag = out.ETag
+			}
+			return err
+		})
+	})
 	if err != nil {
-		return cp, translate(fmt.Sprintf("upload part %d of", p.num), u.bucket, u.key, cause(ctx, err))
+		return cp, translate(fmt.Sprintf("upload part %d of", p.num), u.bucket, u.key, err)
 	}
-	cp.ETag = out.ETag
 	return cp, nil
 }
 

@@ -138,7 +138,7 @@ func TestFailedPartAbortsUpload(t *testing.T) {
 	assert.False(t, ok)
 	assertNoUploads(t, srv, bucket, "backups/b/b.tar.gz")
 	assertLogged(t, logs, "error", "put object failed", "upload part 3")
-	assert.Zero(t, goroutinesIn("objectstore.newGzipCheck"), "the gzip check of the failed upload ended")
+	assert.Zero(t, goroutinesIn("objectstore.newStreamCheck"), "the gzip check of the failed upload ended")
 }
 
 // goroutinesIn counts goroutines with fn on their stack, waiting up to 5 s
@@ -368,29 +368,4 @@ func (w *waitForLog) Read(p []byte) (int, error) {
 	n, err := w.r.Read(p)
 	w.read += int64(n)
 	return n, err
-}
-
-// Uploads orphaned by a dead plugin process are aborted by a later
-// multipart upload once older than staleUploadAge.
-func TestStaleUploadsAreSwept(t *testing.T) {
-	srv := startMinIO(t)
-	bucket := srv.MakeBucket(t)
-	core := minio.Core{Client: srv.Client()}
-	ctx := context.Background()
-	orphan, err := core.NewMultipartUpload(ctx, bucket, "cluster-a/backups/old/old.tar.gz", minio.PutObjectOptions{})
-	require.NoError(t, err)
-	outside, err := core.NewMultipartUpload(ctx, bucket, "other-app/file", minio.PutObjectOptions{})
-	require.NoError(t, err)
-	time.Sleep(2 * time.Second) // older than the 1s threshold below, by the server's clock
-
-	s, logs := newStore(t, srv, storeConfig(srv, bucket, "prefix", "cluster-a/", "staleUploadAge", "1s", "multipartPartSize", "5Mi"))
-	require.NoError(t, s.PutObject(bucket, "cluster-a/backups/new/new.tar.gz", stream(gzipped(t, randomBytes(t, 12<<20)))))
-	left := map[string]bool{}
-	for u := range srv.Client().ListIncompleteUploads(ctx, bucket, "", true) {
-		require.NoError(t, u.Err)
-		left[u.UploadID] = true
-	}
-	assert.False(t, left[orphan], "the stale upload under the prefix is aborted")
-	assert.True(t, left[outside], "uploads outside the BSL's prefix are not ours")
-	assertLogged(t, logs, "info", "aborted a stale multipart upload", "")
 }

@@ -37,10 +37,11 @@ type Store struct {
 	s3      s3API
 	presign presignAPI
 	sse     sse
-	// payloadOpts apply to requests that carry object data: over TLS the
-	// payload goes UNSIGNED-PAYLOAD (TLS already guards it; hashing it
-	// costs a third of an upload's CPU), over plain http it stays signed.
-	payloadOpts []func(*s3.Options)
+	// dataOpts apply to requests that carry object data: the store
+	// retries them itself (see tries), and over TLS the payload goes
+	// UNSIGNED-PAYLOAD (TLS already guards it; hashing it costs a third of
+	// an upload's CPU), over plain http it stays signed.
+	dataOpts []func(*s3.Options)
 	// swept holds the buckets whose stale uploads this Init already swept.
 	swept sync.Map
 }
@@ -99,9 +100,9 @@ func (s *Store) Init(cfg map[string]string) error {
 	}
 	s.s3, s.cfg, s.sse = client, c, newSSE(c)
 	s.swept.Clear()
-	s.payloadOpts = nil
+	s.dataOpts = []func(*s3.Options){oneAttempt}
 	if !strings.HasPrefix(c.S3URL, "http://") {
-		s.payloadOpts = []func(*s3.Options){s3.WithAPIOptions(v4.SwapComputePayloadSHA256ForUnsignedPayloadMiddleware)}
+		s.dataOpts = append(s.dataOpts, s3.WithAPIOptions(v4.SwapComputePayloadSHA256ForUnsignedPayloadMiddleware))
 	}
 	raiseMemoryLimit(c.PartSize, c.Concurrency)
 	pc.Log(s.log, c.Fields(), "object store settings (value and where it came from)")

@@ -11,7 +11,7 @@ import (
 	"github.com/sirupsen/logrus"
 )
 
-// sweepStale aborts multipart uploads under the BSL's prefix that were
+// sweepStale aborts multipart uploads in the BSL's folder that were
 // started more than StaleUploadAge ago: the parts of an upload whose
 // plugin process died (so its abort never ran) would otherwise be stored
 // and billed for ever. It runs before the first multipart upload to a
@@ -31,6 +31,7 @@ func (u *upload) sweepStale(ctx context.Context) {
 	// The whole bucket is listed and filtered here: MinIO lists uploads
 	// for "" or one exact key only, not for a folder prefix.
 	in := &s3.ListMultipartUploadsInput{Bucket: aws.String(u.bucket)}
+	folder := folderOf(u.s.cfg.Prefix)
 	var stale []types.MultipartUpload
 	for page := 0; page < 10; page++ {
 		out, err := u.s.s3.ListMultipartUploads(rctx, in)
@@ -39,7 +40,7 @@ func (u *upload) sweepStale(ctx context.Context) {
 			return
 		}
 		for _, m := range out.Uploads {
-			if m.Initiated != nil && time.Since(*m.Initiated) >= age && strings.HasPrefix(aws.ToString(m.Key), u.s.cfg.Prefix) {
+			if m.Initiated != nil && time.Since(*m.Initiated) >= age && strings.HasPrefix(aws.ToString(m.Key), folder) {
 				stale = append(stale, m)
 			}
 		}
@@ -57,4 +58,14 @@ func (u *upload) sweepStale(ctx context.Context) {
 		}
 		entry.Info("aborted a stale multipart upload left by an earlier failure")
 	}
+}
+
+// folderOf is the key prefix of a BSL's folder: prefix "p" owns "p/..."
+// and not "p2/...", which may be another BSL's in the same bucket. An
+// empty prefix owns the whole bucket.
+func folderOf(prefix string) string {
+	if prefix = strings.TrimSuffix(prefix, "/"); prefix == "" {
+		return ""
+	}
+	return prefix + "/"
 }

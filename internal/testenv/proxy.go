@@ -1,6 +1,7 @@
 package testenv
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"log"
@@ -11,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // Request is what the proxy saw of one request.
@@ -23,8 +25,9 @@ type Request struct {
 }
 
 // Proxy sits between the plugin and a real S3 server on 127.0.0.1: it
-// records every request's headers and can inject faults a real server
-// will not produce on demand.
+// records every request's headers and injects the faults a real server
+// and network will not produce on demand: error answers, resets, stalls,
+// latency, a bandwidth limit, and going down then up (see faults.go).
 type Proxy struct {
 	URL string
 
@@ -39,6 +42,18 @@ type Proxy struct {
 	HangAfter atomic.Int64
 	fail      atomic.Pointer[func(r *http.Request) bool]
 	block     atomic.Pointer[func(r *http.Request) bool]
+
+	faults  faultList
+	latency atomic.Int64 // time.Duration before each request is forwarded
+	pace    pacer
+
+	t       T
+	addr    string
+	handler http.Handler
+	life    sync.Mutex    // guards srv, downed and the end of the test
+	srv     *http.Server  // nil while down
+	downed  chan struct{} // closed when the proxy goes down: held requests end
+	done    chan struct{} // closed when the test ends
 }
 
 // SetFail makes requests for which f returns true get a 403, as a server
@@ -53,6 +68,8 @@ func match(f *func(r *http.Request) bool, r *http.Request) bool {
 	return f != nil && *f != nil && (*f)(r)
 }
 
+type connKey struct{}
+
 // StartProxy proxies to target (an http:// endpoint) until the test ends.
 func StartProxy(t T, target string) *Proxy {
 	t.Helper()
@@ -60,44 +77,140 @@ func StartProxy(t T, target string) *Proxy {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &Proxy{}
+	p := &Proxy{t: t, downed: make(chan struct{}), done: make(chan struct{})}
 	rp := httputil.NewSingleHostReverseProxy(u)
-	rp.ModifyResponse = func(resp *http.Response) error {
-		if resp.Request.Method == http.MethodGet && resp.StatusCode/100 == 2 && p.CutGets.Add(-1) >= 0 {
-			resp.Body = &cutBody{ReadCloser: resp.Body, left: p.CutAfter.Load()}
-		}
-		if n := p.HangAfter.Load(); n > 0 && resp.Request.Method == http.MethodGet && resp.StatusCode/100 == 2 {
-			resp.Body = &cutBody{ReadCloser: resp.Body, left: n, hang: resp.Request.Context().Done()}
-		}
-		return nil
-	}
+	rp.ModifyResponse = p.modifyResponse
 	rp.ErrorLog = log.New(io.Discard, "", 0)
+	p.handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { p.serve(w, r, rp) })
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		counted := &countBody{ReadCloser: r.Body}
-		r.Body = counted
-		idx := p.record(r)
-		defer func() { p.setBody(idx, counted.n.Load()) }()
-		if match(p.block.Load(), r) {
-			<-r.Context().Done()
-			return
-		}
-		if match(p.fail.Load(), r) {
-			_, _ = io.Copy(io.Discard, r.Body)
-			w.Header().Set("Content-Type", "application/xml")
-			w.WriteHeader(http.StatusForbidden)
-			fmt.Fprint(w, `<?xml version="1.0" encoding="UTF-8"?><Error><Code>AccessDenied</Code><Message>injected by the test proxy</Message></Error>`)
-			return
-		}
-		rp.ServeHTTP(w, r)
-	})}
-	go func() { _ = srv.Serve(l) }()
-	t.Cleanup(func() { _ = srv.Close() })
-	p.URL = "http://" + l.Addr().String()
+	p.addr = l.Addr().String()
+	p.serveOn(l)
+	t.Cleanup(func() {
+		p.life.Lock()
+		close(p.done)
+		p.life.Unlock()
+		p.Down()
+	})
+	p.URL = "http://" + p.addr
 	return p
+}
+
+func (p *Proxy) serveOn(l net.Listener) {
+	p.srv = &http.Server{
+		Handler:           p.handler,
+		ReadHeaderTimeout: time.Minute,
+		ConnContext:       func(ctx context.Context, c net.Conn) context.Context { return context.WithValue(ctx, connKey{}, c) },
+	}
+	go func(srv *http.Server) { _ = srv.Serve(l) }(p.srv)
+}
+
+// Down stops the proxy as a server that restarts stops: its port refuses
+// connections, open ones are cut and held requests end, until Up.
+func (p *Proxy) Down() {
+	p.life.Lock()
+	defer p.life.Unlock()
+	if p.srv == nil {
+		return
+	}
+	_ = p.srv.Close()
+	p.srv = nil
+	close(p.downed)
+}
+
+// Up listens again on the same address after Down.
+func (p *Proxy) Up() {
+	p.life.Lock()
+	defer p.life.Unlock()
+	select {
+	case <-p.done:
+		return
+	default:
+	}
+	if p.srv != nil {
+		return
+	}
+	var l net.Listener
+	var err error
+	for i := 0; i < 50; i++ { // the port is ours, but the kernel may hold it a moment
+		if l, err = net.Listen("tcp", p.addr); err == nil {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if err != nil {
+		p.t.Errorf("test proxy cannot listen again on %s: %v", p.addr, err)
+		return
+	}
+	p.downed = make(chan struct{})
+	p.serveOn(l)
+}
+
+// hold waits until the client gives up, the proxy goes down or the test
+// ends: a peer that stopped answering.
+func (p *Proxy) hold(ctx context.Context) {
+	p.life.Lock()
+	downed := p.downed
+	p.life.Unlock()
+	select {
+	case <-ctx.Done():
+	case <-downed:
+	case <-p.done:
+	}
+}
+
+func (p *Proxy) serve(w http.ResponseWriter, r *http.Request, rp *httputil.ReverseProxy) {
+	counted := &countBody{ReadCloser: r.Body}
+	r.Body = counted
+	idx := p.record(r)
+	defer func() { p.setBody(idx, counted.n.Load()) }()
+	if match(p.block.Load(), r) {
+		p.hold(r.Context())
+		return
+	}
+	if match(p.fail.Load(), r) {
+		writeS3Error(w, r, http.StatusForbidden, "")
+		return
+	}
+	if !sleep(r.Context(), time.Duration(p.latency.Load())) {
+		return
+	}
+	f := p.faults.pick(r)
+	if f != nil && f.answersAtOnce() {
+		if f.take() {
+			f.apply(p, w, r)
+			return
+		}
+		f = nil
+	}
+	conn, _ := r.Context().Value(connKey{}).(net.Conn)
+	up := &tap{ReadCloser: r.Body, p: p, conn: conn, ctx: r.Context()}
+	down := &tap{p: p, conn: conn, ctx: r.Context()}
+	if r.ContentLength != 0 { // the data goes up: the fault counts the request body
+		up.f = f
+	} else {
+		down.f = f
+	}
+	r.Body = up
+	rp.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), tapKey{}, down)))
+}
+
+type tapKey struct{}
+
+func (p *Proxy) modifyResponse(resp *http.Response) error {
+	if down, ok := resp.Request.Context().Value(tapKey{}).(*tap); ok {
+		down.ReadCloser = resp.Body
+		resp.Body = down
+	}
+	if resp.Request.Method == http.MethodGet && resp.StatusCode/100 == 2 && p.CutGets.Add(-1) >= 0 {
+		resp.Body = &cutBody{ReadCloser: resp.Body, left: p.CutAfter.Load()}
+	}
+	if n := p.HangAfter.Load(); n > 0 && resp.Request.Method == http.MethodGet && resp.StatusCode/100 == 2 {
+		resp.Body = &cutBody{ReadCloser: resp.Body, left: n, hang: resp.Request.Context().Done()}
+	}
+	return nil
 }
 
 func (p *Proxy) record(r *http.Request) int {
@@ -110,7 +223,9 @@ func (p *Proxy) record(r *http.Request) int {
 func (p *Proxy) setBody(i int, n int64) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.reqs[i].Body = n
+	if i < len(p.reqs) { // Reset may have run while the request was in flight
+		p.reqs[i].Body = n
+	}
 }
 
 // Requests returns what was recorded so far.
@@ -128,31 +243,49 @@ func (p *Proxy) Reset() {
 }
 
 // Kind names an S3 operation from its method and query, for assertions.
-func (r Request) Kind() string {
-	q := r.Query
+func (r Request) Kind() string { return kindOf(r.Method, r.Path, r.Query) }
+
+func kindOf(method, path string, q url.Values) string {
+	bucketOnly := strings.Count(strings.Trim(path, "/"), "/") == 0
 	switch {
-	case r.Method == http.MethodPost && q.Has("uploads"):
+	case method == http.MethodPost && q.Has("uploads"):
 		return "CreateMultipartUpload"
-	case r.Method == http.MethodPost && q.Has("uploadId"):
+	case method == http.MethodPost && q.Has("uploadId"):
 		return "CompleteMultipartUpload"
-	case r.Method == http.MethodPut && q.Has("partNumber"):
+	case method == http.MethodPut && q.Has("partNumber"):
 		return "UploadPart"
-	case r.Method == http.MethodDelete && q.Has("uploadId"):
+	case method == http.MethodDelete && q.Has("uploadId"):
 		return "AbortMultipartUpload"
-	case r.Method == http.MethodPut:
+	case method == http.MethodPut:
 		return "PutObject"
-	case r.Method == http.MethodGet && (q.Has("list-type") || strings.Count(strings.Trim(r.Path, "/"), "/") == 0):
+	case method == http.MethodGet && q.Has("uploads"):
+		return "ListMultipartUploads"
+	case method == http.MethodGet && (q.Has("list-type") || bucketOnly):
 		return "ListObjects"
-	case r.Method == http.MethodGet:
+	case method == http.MethodGet:
 		return "GetObject"
-	case r.Method == http.MethodHead && strings.Count(strings.Trim(r.Path, "/"), "/") == 0:
+	case method == http.MethodHead && bucketOnly:
 		return "HeadBucket"
-	case r.Method == http.MethodHead:
+	case method == http.MethodHead:
 		return "HeadObject"
-	case r.Method == http.MethodDelete:
+	case method == http.MethodDelete:
 		return "DeleteObject"
 	}
-	return r.Method
+	return method
+}
+
+// OfKind matches the requests of the named S3 operations (as Kind names
+// them), for a Fault's Match.
+func OfKind(kinds ...string) func(*http.Request) bool {
+	return func(r *http.Request) bool {
+		k := kindOf(r.Method, r.URL.Path, r.URL.Query())
+		for _, want := range kinds {
+			if k == want {
+				return true
+			}
+		}
+		return false
+	}
 }
 
 // cutBody ends a response with an error after left bytes, or, with hang

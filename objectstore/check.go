@@ -1,0 +1,159 @@
+package objectstore
+
+import (
+	"compress/gzip"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+)
+
+// Velero's host ends a failed stream with a clean EOF, so a body cut short
+// looks complete. Velero's keys say what their bodies are: gzip (.gz,
+// where the trailer's CRC-32 and length tell) or JSON (.json, which must
+// parse to its end). Such a body is checked as it streams past, before
+// anything is committed.
+
+// bodyCheck verifies one kind of body: verify reads it all and returns
+// the format's error; what turns that error into words.
+type bodyCheck struct {
+	verify func(io.Reader) error
+	what   func(error) string
+}
+
+var gzipBody = bodyCheck{
+	verify: func(r io.Reader) error {
+		zr, err := gzip.NewReader(r)
+		if err == nil {
+			_, err = io.Copy(io.Discard, zr)
+		}
+		return err
+	},
+	what: func(err error) string {
+		switch {
+		case errors.Is(err, io.ErrUnexpectedEOF):
+			return "ends before its gzip trailer (the stream from Velero was cut short)"
+		case errors.Is(err, gzip.ErrChecksum):
+			return "fails its gzip checksum"
+		case errors.Is(err, gzip.ErrHeader):
+			return "is not a gzip stream"
+		}
+		return "is corrupt"
+	},
+}
+
+var jsonBody = bodyCheck{verify: wellFormedJSON, what: func(err error) string {
+	if errors.Is(err, io.ErrUnexpectedEOF) {
+		return "ends before its JSON value does (the stream from Velero was cut short)"
+	}
+	return "is not well-formed JSON"
+}}
+
+// wellFormedJSON reads one JSON value token by token, so memory stays at
+// the largest string, and refuses anything after it.
+func wellFormedJSON(r io.Reader) error {
+	dec := json.NewDecoder(r)
+	depth, values := 0, 0
+	for {
+		tok, err := dec.Token()
+		if errors.Is(err, io.EOF) {
+			switch {
+			case depth > 0:
+				return io.ErrUnexpectedEOF
+			case values == 0:
+				return errors.New("no JSON value")
+			}
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if depth == 0 && values == 1 {
+			return fmt.Errorf("more than one JSON value")
+		}
+		switch tok {
+		case json.Delim('{'), json.Delim('['):
+			depth++
+		case json.Delim('}'), json.Delim(']'):
+			depth--
+		}
+		if depth == 0 {
+			values++
+		}
+	}
+}
+
+// checkFor is the check a key's body gets, nil for none.
+func checkFor(key string) *bodyCheck {
+	switch {
+	case strings.HasSuffix(key, ".gz"):
+		return &gzipBody
+	case strings.HasSuffix(key, ".json"):
+		return &jsonBody
+	}
+	return nil
+}
+
+// streamCheck runs a bodyCheck over an upload's parts in order as they
+// stream past.
+type streamCheck struct {
+	check *bodyCheck
+	parts chan *part
+	cur   *part
+	off   int
+	done  chan error
+}
+
+func newStreamCheck(c *bodyCheck, depth int) *streamCheck {
+	g := &streamCheck{check: c, parts: make(chan *part, depth), done: make(chan error, 1)}
+	go func() {
+		err := c.verify(g)
+		for { // release whatever is still queued
+			if g.cur != nil {
+				g.cur.release()
+				g.cur = nil
+			}
+			p, ok := <-g.parts
+			if !ok {
+				break
+			}
+			g.cur = p
+		}
+		g.done <- err
+	}()
+	return g
+}
+
+// Read feeds the check from the queued parts.
+func (g *streamCheck) Read(p []byte) (int, error) {
+	for g.cur == nil || g.off == len(g.cur.data) {
+		if g.cur != nil {
+			g.cur.release()
+			g.cur = nil
+		}
+		next, ok := <-g.parts
+		if !ok {
+			return 0, io.EOF
+		}
+		g.cur, g.off = next, 0
+	}
+	n := copy(p, g.cur.data[g.off:])
+	g.off += n
+	return n, nil
+}
+
+func (g *streamCheck) add(p *part) { g.parts <- p }
+
+// end says no more parts come; the reader calls it however it stops, so
+// the check's goroutine always ends, failed uploads included.
+func (g *streamCheck) end() { close(g.parts) }
+
+// result waits for the check's verdict once the reader has ended it.
+func (g *streamCheck) result(total int64) error {
+	err := <-g.done
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf("%w: the stream (%d bytes received) %s: %v", ErrTruncated, total, g.check.what(err), err)
+}
