@@ -6,7 +6,7 @@ OUT      := _output
 GO       ?= go
 IMAGE    ?= velero-plugin-s3csi:$(VERSION)
 
-.PHONY: build tools test e2e bench demo lint image push clean
+.PHONY: build tools test e2e bench reliability demo lint image push clean
 
 build: ## the plugin binary, static
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(OUT)/$(BIN) .
@@ -24,6 +24,10 @@ e2e: ## a backup, restore and backup deletion through Velero's own server on a l
 bench: ## throughput and peak memory, printed as a table
 	bash hack/tool.sh minio csidriver velero-plugin-for-aws >/dev/null
 	$(GO) run ./hack/bench
+
+reliability: ## the fault suite through Velero's host (S3 faults, kill -9, MinIO restart, truncation, concurrency, CSI relay restarts), fuzzing, one table
+	bash hack/tool.sh minio csidriver >/dev/null
+	$(GO) run ./hack/reliability
 
 demo: ## a backup-shaped upload, list, signed download and delete through Velero's host
 	bash hack/tool.sh minio >/dev/null

@@ -29,6 +29,8 @@ type S3Server struct {
 	// CAPEM is the server's certificate when it serves TLS.
 	CAPEM []byte
 	t     T
+	proc  *exec.Cmd
+	start func() *exec.Cmd // starts the process again, on the same port and data
 }
 
 // Feature names.
@@ -78,9 +80,29 @@ func StartMinIO(t T, opt MinIOOptions) *S3Server {
 		"MINIO_CI_CD=1",
 	}
 	s.Endpoint = fmt.Sprintf("%s://127.0.0.1:%d", scheme, port)
-	startProcess(t, "minio", bin, args, env, dir)
+	runs := 0
+	s.start = func() *exec.Cmd {
+		runs++
+		return startProcess(t, fmt.Sprintf("minio-%d", runs), bin, args, env, dir)
+	}
+	s.proc = s.start()
 	s.waitReady(30 * time.Second)
 	return s
+}
+
+// Restart kills the server (SIGKILL), keeps it down for down, and starts
+// it again on the same port with the same data, as a crashed pod comes
+// back. It returns when the server answers again.
+func (s *S3Server) Restart(down time.Duration) {
+	s.t.Helper()
+	if s.start == nil {
+		s.t.Fatalf("%s cannot be restarted", s.Name)
+	}
+	_ = s.proc.Process.Kill()
+	_, _ = s.proc.Process.Wait()
+	time.Sleep(down)
+	s.proc = s.start()
+	s.waitReady(30 * time.Second)
 }
 
 // StartVersityGW starts versitygw (from `make tools`) with its posix
@@ -181,7 +203,7 @@ func FreePort(t T) int {
 
 // startProcess runs a server until the test ends; its output goes to a
 // log file that is printed when the test failed.
-func startProcess(t T, name, bin string, args, env []string, dir string) {
+func startProcess(t T, name, bin string, args, env []string, dir string) *exec.Cmd {
 	t.Helper()
 	logPath := filepath.Join(dir, name+".log")
 	logf, err := os.Create(logPath)
@@ -205,6 +227,7 @@ func startProcess(t T, name, bin string, args, env []string, dir string) {
 			}
 		}
 	})
+	return cmd
 }
 
 // Tail is the last n bytes of b, for failure messages.
