@@ -94,7 +94,7 @@ func (e *s3env) faultMix(i int, kind string) (string, func()) {
 		one(testenv.Fault{Kind: testenv.FaultReset, After: 3 << 20})
 		return "reset", clear
 	case 2:
-		f := testenv.Fault{Kind: testenv.FaultStall, After: 1 << 20, Times: 1}
+		f := testenv.Fault{Kind: testenv.FaultStall, After: 1 << 20, Times: 1, Hold: 10 * time.Second}
 		f.Match = e.stalls.strike(testenv.OfKind(kind))
 		e.proxy.Inject(f)
 		return "stall", clear
