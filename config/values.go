@@ -98,11 +98,11 @@ func parseHTTPURL(v string) (*url.URL, error) {
 // shown is how a bad value appears in its error: a long caCert cut
 // short, a URL's password redacted.
 func shown(key, v string) string {
+	if u, err := url.Parse(strings.TrimSpace(v)); err == nil && u.User != nil {
+		v = u.Redacted() // first: a cut could keep the password and lose the "@" that marks it
+	}
 	if key == "caCert" && len(v) > 40 {
 		return v[:40] + "..."
-	}
-	if u, err := url.Parse(strings.TrimSpace(v)); err == nil && u.User != nil {
-		return u.Redacted()
 	}
 	return v
 }
