@@ -44,9 +44,11 @@ func PluginDir(t T) string {
 		if buildErr != nil {
 			return
 		}
-		cmd := exec.Command("go", "build", "-o", filepath.Join(buildDir, "velero-plugin-s3csi"), ".")
+		// The image's flags (hack/image): its amd64 build then reuses
+		// these compiled packages instead of building Velero's tree again.
+		cmd := exec.Command("go", "build", "-trimpath", "-buildvcs=false", "-o", filepath.Join(buildDir, "velero-plugin-s3csi"), ".")
 		cmd.Dir = RepoRoot()
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOAMD64=v1")
 		if out, err := cmd.CombinedOutput(); err != nil {
 			buildErr = fmt.Errorf("go build of the plugin: %v\n%s", err, out)
 		}
