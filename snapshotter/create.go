@@ -46,12 +46,19 @@ func (s *Snapshotter) CreateSnapshot(volumeID, _ string, tags map[string]string)
 	start := time.Now()
 	// A driver often answers "not ready" once, then is ready.
 	poll := backoff.Policy{Initial: 25 * time.Millisecond, Max: s.cfg.PollInterval, Multiplier: 2, Jitter: 0.2}.Start()
+	notReady := func(id string) error {
+		return fmt.Errorf("snapshot %s of volume %s not ready after %s (snapshotReadyTimeout)", id, volumeID, s.cfg.SnapshotReadyTimeout)
+	}
+	seen := "" // the ID of a snapshot the driver said is not ready yet
 	for {
 		resp, err := create(ctx)
 		switch {
 		case status.Code(err) == codes.AlreadyExists:
 			return "", fmt.Errorf("%w: a snapshot named %s already exists for another source volume", err, name)
 		case err != nil:
+			if seen != "" && ctx.Err() != nil { // the time ran out during a poll
+				err = fmt.Errorf("%w: %w", notReady(seen), err)
+			}
 			s.cleanupSnapshot(log, create, err)
 			return "", err
 		}
@@ -65,8 +72,9 @@ func (s *Snapshotter) CreateSnapshot(volumeID, _ string, tags map[string]string)
 			return id, nil
 		}
 		log.WithField("snapshotID", id).Debug("snapshot not ready yet")
+		seen = id
 		if !poll.Wait(ctx) {
-			err := fmt.Errorf("snapshot %s of volume %s not ready after %s (snapshotReadyTimeout)", id, volumeID, s.cfg.SnapshotReadyTimeout)
+			err := notReady(id)
 			s.cleanupSnapshot(log, create, err)
 			return "", err
 		}
