@@ -39,7 +39,7 @@ func (o *ObjectStore) Fields() logrus.Fields {
 		f["sseCustomerKey"] = fmt.Sprintf("%v (%s in %s)", o.CustomerKey, from, o.Origin[from])
 	}
 	add("checksumAlgorithm", orNone(o.ChecksumAlgorithm, "none"))
-	add("multipartPartSize", fmt.Sprintf("%dMiB", o.PartSize>>20))
+	add("multipartPartSize", ShowSize(o.PartSize))
 	add("multipartConcurrency", o.Concurrency)
 	add("requestTimeout", o.RequestTimeout)
 	add("stallTimeout", o.StallTimeout)
@@ -47,7 +47,23 @@ func (o *ObjectStore) Fields() logrus.Fields {
 	add("progressInterval", o.ProgressInterval)
 	add("staleUploadAge", o.StaleUploadAge)
 	add("logLevel", orNone(o.LogLevel, "Velero's --log-level"))
+	add("memoryBudget", ShowSize(o.MemoryBudget)+" for the whole plugin process")
+	add("spoolDir", orNone(o.SpoolDir, o.SpoolPath()+", the OS temp dir"))
 	return f
+}
+
+// ShowSize prints a byte size in the largest binary unit that divides it
+// (48MiB, 5GiB), else in bytes.
+func ShowSize(n int64) string {
+	for _, u := range []struct {
+		shift int
+		name  string
+	}{{30, "GiB"}, {20, "MiB"}, {10, "KiB"}} {
+		if n != 0 && n%(1<<u.shift) == 0 {
+			return fmt.Sprintf("%d%s", n>>u.shift, u.name)
+		}
+	}
+	return fmt.Sprintf("%d bytes", n)
 }
 
 // Fields lists the effective snapshotter settings; CSI secrets are never

@@ -350,7 +350,8 @@ var objectStoreTarget = fuzzTarget{
 			}
 		}
 		if o.PartSize < MinPartSize || o.PartSize > MaxPartSize || o.Concurrency < 1 || o.Concurrency > 64 || o.MaxRetries < 0 || o.MaxRetries > 20 ||
-			o.RequestTimeout <= 0 || o.StallTimeout <= 0 || o.ProgressInterval < 0 || o.StaleUploadAge < 0 || !slices.Contains(ChecksumAlgorithms, o.ChecksumAlgorithm) {
+			o.RequestTimeout <= 0 || o.StallTimeout <= 0 || o.ProgressInterval < 0 || o.StaleUploadAge < 0 || !slices.Contains(ChecksumAlgorithms, o.ChecksumAlgorithm) ||
+			o.MemoryBudget < MinMemoryBudget || !filepath.IsAbs(o.SpoolPath()) {
 			t.Fatalf("a setting out of range: %+v", o)
 		}
 		if want, ok := files[eff["customerKeyEncryptionFile"]]; ok && string(o.CustomerKey) != string(want) {
@@ -461,6 +462,8 @@ func FuzzObjectStoreConfig(f *testing.F) {
 		"progressInterval":            {"0s", "1.5s"},
 		"staleUploadAge":              {"24h", "1y"},
 		"logLevel":                    {"Debug", "warn", "loud"},
+		"memoryBudget":                {"48Mi", "10Mi", "9Mi", "lots"},
+		"spoolDir":                    {"/scratch", "", "scratch"},
 	})
 	dir := f.TempDir()
 	f.Fuzz(func(t *testing.T, k1, v1, k2, v2, k3, v3, k4, v4, cmKey, cmValue string) {

@@ -13,6 +13,10 @@ const (
 	MinPartSize = 5 << 20
 	MaxPartSize = 5 << 30
 	MaxParts    = 10000
+	// MinMemoryBudget holds two parts of the minimum size: one being sent
+	// while the next is read.
+	MinMemoryBudget     = 2 * MinPartSize
+	DefaultMemoryBudget = 48 << 20
 	// DefaultRegion is used when s3Url names a non-AWS server and no
 	// region is given: S3-compatible servers accept it, and SigV4 needs one.
 	DefaultRegion = "us-east-1"
@@ -54,6 +58,11 @@ type ObjectStore struct {
 	ProgressInterval time.Duration // 0: no progress lines
 	StaleUploadAge   time.Duration // abort multipart uploads under the prefix older than this; 0: never
 	LogLevel         string        // "": Velero's --log-level; else the plugin logs at least this much
+	// MemoryBudget is the most bytes of transfer buffers (upload parts,
+	// download read-ahead) the whole plugin process holds at once; the
+	// latest Init sets it for every transfer.
+	MemoryBudget int64
+	SpoolDir     string // where parts larger than MemoryBudget are spooled; "": the OS temp dir
 
 	// Origin names where each key that was set came from.
 	Origin map[string]string
@@ -72,6 +81,7 @@ type Layer struct {
 var tunables = map[string]bool{
 	"multipartPartSize": true, "multipartConcurrency": true, "requestTimeout": true, "stallTimeout": true,
 	"maxRetries": true, "progressInterval": true, "checksumAlgorithm": true, "logLevel": true, "staleUploadAge": true,
+	"memoryBudget": true, "spoolDir": true,
 	"operationTimeout": true, "dialTimeout": true, "snapshotReadyTimeout": true, "pollInterval": true,
 }
 
@@ -148,6 +158,15 @@ var objectStoreKeys = map[string]func(o *ObjectStore, v string) error{
 		o.StaleUploadAge, err = parseDuration(v)
 		return err
 	},
+	"memoryBudget": func(o *ObjectStore, v string) error {
+		n, err := ParseSize(v)
+		if err == nil && n < MinMemoryBudget {
+			err = fmt.Errorf("is below 10MiB: the budget holds at least two parts of S3's 5MiB minimum")
+		}
+		o.MemoryBudget = n
+		return err
+	},
+	"spoolDir": setSpoolDir,
 }
 
 // DefaultObjectStore holds the built-in defaults of the tunable settings.
@@ -160,6 +179,7 @@ func DefaultObjectStore() ObjectStore {
 		MaxRetries:       5,
 		ProgressInterval: 5 * time.Second,
 		StaleUploadAge:   72 * time.Hour,
+		MemoryBudget:     DefaultMemoryBudget,
 	}
 }
 

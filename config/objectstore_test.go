@@ -63,6 +63,8 @@ func TestParseObjectStoreDefaults(t *testing.T) {
 		assert.Equal(t, int64(8<<20), c.PartSize)
 		assert.Equal(t, 4, c.Concurrency)
 		assert.Equal(t, time.Minute, c.RequestTimeout)
+		assert.Equal(t, int64(48<<20), c.MemoryBudget)
+		assert.Equal(t, os.TempDir(), c.SpoolPath())
 		assert.Equal(t, "BSL config", c.Origin["s3Url"])
 	})
 	t.Run("s3Url set, path style explicitly off", func(t *testing.T) {
@@ -139,6 +141,13 @@ func TestParseObjectStoreEveryKey(t *testing.T) {
 		{"progressInterval", "0s", func(t *testing.T, c *ObjectStore) { assert.Equal(t, time.Duration(0), c.ProgressInterval) }},
 		{"staleUploadAge", "24h", func(t *testing.T, c *ObjectStore) { assert.Equal(t, 24*time.Hour, c.StaleUploadAge) }},
 		{"logLevel", "Debug", func(t *testing.T, c *ObjectStore) { assert.Equal(t, "debug", c.LogLevel) }},
+		{"memoryBudget", "32Mi", func(t *testing.T, c *ObjectStore) { assert.Equal(t, int64(32<<20), c.MemoryBudget) }},
+		{"memoryBudget", "10Mi", func(t *testing.T, c *ObjectStore) { assert.Equal(t, int64(MinMemoryBudget), c.MemoryBudget) }},
+		{"spoolDir", "/scratch/", func(t *testing.T, c *ObjectStore) {
+			assert.Equal(t, "/scratch", c.SpoolDir)
+			assert.Equal(t, "/scratch", c.SpoolPath())
+		}},
+		{"spoolDir", "", func(t *testing.T, c *ObjectStore) { assert.Equal(t, os.TempDir(), c.SpoolPath()) }},
 	}
 	seen := map[string]bool{"bucket": true}
 	for _, tt := range tests {
@@ -195,6 +204,9 @@ func TestParseObjectStoreRejects(t *testing.T) {
 		{"zero stall", bsl("stallTimeout", "0s"), []string{`"stallTimeout"`, "greater than zero"}},
 		{"negative progress", bsl("progressInterval", "-1s"), []string{`"progressInterval"`, "negative"}},
 		{"bad retries", bsl("maxRetries", "many"), []string{`"maxRetries"`, "whole number"}},
+		{"bad budget", bsl("memoryBudget", "lots"), []string{`invalid value for "memoryBudget" in BSL config: "lots" is not a size`}},
+		{"budget below two minimum parts", bsl("memoryBudget", "9Mi"), []string{`invalid value for "memoryBudget" in BSL config: "9Mi" is below 10MiB`}},
+		{"relative spool dir", bsl("spoolDir", "scratch"), []string{`invalid value for "spoolDir" in BSL config: "scratch" is not an absolute path`}},
 		{"configmap source named", Layer{Name: "ConfigMap velero/s3compat", Values: map[string]string{"bucket": "b", "maxRetries": "99"}}, []string{`in ConfigMap velero/s3compat`}},
 	}
 	for _, tt := range tests {
@@ -246,5 +258,31 @@ func TestURLWithCredentialsRefused(t *testing.T) {
 		assert.Contains(t, err.Error(), `invalid value for "`+key+`"`)
 		assert.Contains(t, err.Error(), "carries credentials")
 		assert.NotContains(t, err.Error(), "sk-very-secret")
+	}
+}
+
+// The memory settings are run-time settings: a ConfigMap may hold them,
+// and the settings line shows the budget and the spool folder in effect.
+func TestMemorySettings(t *testing.T) {
+	cm := Layer{Name: "ConfigMap velero/s3compat-config", TunablesOnly: true,
+		Values: map[string]string{"memoryBudget": "32Mi", "spoolDir": "/scratch"}}
+	c, err := ParseObjectStore(bsl(), cm)
+	require.NoError(t, err)
+	assert.Equal(t, int64(32<<20), c.MemoryBudget)
+	f := c.Fields()
+	assert.Equal(t, "32MiB for the whole plugin process (ConfigMap velero/s3compat-config)", f["memoryBudget"])
+	assert.Equal(t, "/scratch (ConfigMap velero/s3compat-config)", f["spoolDir"])
+
+	c, err = ParseObjectStore(bsl())
+	require.NoError(t, err)
+	f = c.Fields()
+	assert.Equal(t, "48MiB for the whole plugin process (default)", f["memoryBudget"])
+	assert.Equal(t, os.TempDir()+", the OS temp dir (default)", f["spoolDir"])
+	assert.Equal(t, "8MiB (default)", f["multipartPartSize"])
+}
+
+func TestShowSize(t *testing.T) {
+	for n, want := range map[int64]string{48 << 20: "48MiB", 5 << 30: "5GiB", 10_000_000: "10000000 bytes", 512 << 10: "512KiB", 0: "0 bytes"} {
+		assert.Equal(t, want, ShowSize(n), "%d", n)
 	}
 }

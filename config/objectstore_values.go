@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 )
@@ -28,6 +29,29 @@ func positiveDuration(dst *time.Duration, v string) error {
 	}
 	*dst = d
 	return err
+}
+
+// setSpoolDir takes an absolute folder ("" for the OS temp dir). Whether
+// it exists and can be written is checked at Init, where I/O belongs.
+func setSpoolDir(o *ObjectStore, v string) error {
+	v = strings.TrimSpace(v)
+	if v != "" && !filepath.IsAbs(v) {
+		return fmt.Errorf("is not an absolute path")
+	}
+	o.SpoolDir = ""
+	if v != "" {
+		o.SpoolDir = filepath.Clean(v)
+	}
+	return nil
+}
+
+// SpoolPath is the folder spooled parts go to: SpoolDir, else the OS
+// temp dir ($TMPDIR, else /tmp).
+func (o *ObjectStore) SpoolPath() string {
+	if o.SpoolDir == "" {
+		return os.TempDir()
+	}
+	return o.SpoolDir
 }
 
 func readable(dst *string, v string) error {

@@ -96,13 +96,14 @@ func checkFor(key string) *bodyCheck {
 }
 
 // streamCheck runs a bodyCheck over an upload's parts in order as they
-// stream past.
+// stream past, reading each where it is: in memory or in its spool file.
 type streamCheck struct {
-	check *bodyCheck
-	parts chan *part
-	cur   *part
-	off   int
-	done  chan error
+	check   *bodyCheck
+	parts   chan *part
+	cur     *part
+	off     int64
+	readErr error // a spool file that could not be read: not the body's fault
+	done    chan error
 }
 
 func newStreamCheck(c *bodyCheck, depth int) *streamCheck {
@@ -127,7 +128,7 @@ func newStreamCheck(c *bodyCheck, depth int) *streamCheck {
 
 // Read feeds the check from the queued parts.
 func (g *streamCheck) Read(p []byte) (int, error) {
-	for g.cur == nil || g.off == len(g.cur.data) {
+	for g.cur == nil || g.off == g.cur.size {
 		if g.cur != nil {
 			g.cur.release()
 			g.cur = nil
@@ -138,8 +139,12 @@ func (g *streamCheck) Read(p []byte) (int, error) {
 		}
 		g.cur, g.off = next, 0
 	}
-	n := copy(p, g.cur.data[g.off:])
-	g.off += n
+	n, err := g.cur.ReadAt(p, g.off)
+	g.off += int64(n)
+	if err != nil && !errors.Is(err, io.EOF) {
+		g.readErr = err
+		return n, err
+	}
 	return n, nil
 }
 
@@ -154,6 +159,9 @@ func (g *streamCheck) result(total int64) error {
 	err := <-g.done
 	if err == nil {
 		return nil
+	}
+	if g.readErr != nil {
+		return fmt.Errorf("read a spooled part back for the body check: %w", g.readErr)
 	}
 	return fmt.Errorf("%w: the stream (%d bytes received) %s: %v", ErrTruncated, total, g.check.what(err), err)
 }

@@ -43,10 +43,17 @@ type checksum struct {
 
 func sum(alg string, data []byte) checksum {
 	h := newHash(alg)
+	if h != nil {
+		h.Write(data)
+	}
+	return hashSum(alg, h)
+}
+
+// hashSum is h's value (h fed by the caller), nil for none.
+func hashSum(alg string, h hash.Hash) checksum {
 	if h == nil {
 		return checksum{}
 	}
-	h.Write(data)
 	return checksum{alg: alg, value: base64.StdEncoding.EncodeToString(h.Sum(nil))}
 }
 

@@ -68,9 +68,10 @@ func newHTTPClient(c *config.ObjectStore) (*awshttp.BuildableClient, error) {
 			tr.TLSClientConfig = tlsConf
 			tr.MaxIdleConnsPerHost = 2*c.Concurrency + 4
 			tr.ResponseHeaderTimeout = 2 * c.StallTimeout // a backstop: the stall timer fires first, with a clear error
-			// Bigger socket buffers: parts are megabytes, not kilobytes.
-			tr.WriteBufferSize = 256 << 10
-			tr.ReadBufferSize = 256 << 10
+			// Per connection, outside memoryBudget: big enough for few
+			// syscalls, small enough that many connections stay cheap.
+			tr.WriteBufferSize = 64 << 10
+			tr.ReadBufferSize = 64 << 10
 			tr.DisableCompression = true // objects are already gzip; keep bytes as stored
 		}), nil
 }

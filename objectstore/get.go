@@ -15,7 +15,7 @@ import (
 
 const (
 	getChunk = 512 << 10 // bytes per read-ahead chunk
-	getDepth = 16        // chunks read ahead: 8 MiB
+	getDepth = 16        // chunks read ahead: 8 MiB, taken from memoryBudget
 )
 
 // GetObject opens bucket/key and reads it ahead in the background, so S3
@@ -24,7 +24,8 @@ const (
 // loses its connection or gets a 5xx is made again, and a download that
 // breaks resumes from where it stopped with a ranged GET of the same ETag,
 // up to MaxRetries times in all; otherwise it ends in an error, never in
-// a short body.
+// a short body. The read-ahead takes its chunks from the process-wide
+// memoryBudget: with many transfers at once each reads ahead less.
 func (s *Store) GetObject(bucket, key string) (io.ReadCloser, error) {
 	log := s.log.WithFields(logrus.Fields{"bucket": bucket, "key": key})
 	ctx, cancel := context.WithCancelCause(context.Background())
@@ -32,12 +33,13 @@ func (s *Store) GetObject(bucket, key string) (io.ReadCloser, error) {
 		s: s, log: log, bucket: bucket, key: key, cancel: cancel,
 		tr:     startTransfer(log, "download", s.cfg.ProgressInterval, s.cfg.StallTimeout),
 		chunks: make(chan chunk, getDepth),
-		free:   make(chan []byte, getDepth+2),
 		stop:   make(chan struct{}),
 	}
 	d.tries = s.newTries(log, d.tr, "range")
+	d.end = buffers.begin()
 	body, err := d.open(ctx, 0)
 	if err != nil {
+		d.end()
 		d.tr.finish(err)
 		cancel(nil)
 		return nil, translate("get", bucket, key, err)
@@ -58,10 +60,10 @@ type download struct {
 	key    string
 	cancel context.CancelCauseFunc
 	tr     *transfer
-	chunks chan chunk
-	free   chan []byte
+	chunks chan chunk    // each chunk's buffer is from buffers; whoever drops it puts it back
 	stop   chan struct{} // closed by Close: nobody reads chunks any more
 	tries  *tries        // every request and resume; pump is its one user after open
+	end    func()        // counts the download out of buffers' transfers
 
 	size  int64  // from the first response
 	sized bool   // it had a Content-Length
@@ -139,7 +141,7 @@ func (d *download) pump(ctx context.Context, body *rangeBody) {
 	defer close(d.chunks)
 	var off int64
 	for {
-		err := d.stream(body, &off)
+		err := d.stream(ctx, body, &off)
 		body.Close()
 		switch {
 		case errors.Is(err, errReaderGone):
@@ -165,17 +167,24 @@ func (d *download) pump(ctx context.Context, body *rangeBody) {
 // stream hands body's bytes on as chunks, counting them into off, until
 // the body ends (io.EOF), breaks (the read error, a stall's included) or
 // the reader is gone (errReaderGone).
-func (d *download) stream(body *rangeBody, off *int64) error {
+func (d *download) stream(ctx context.Context, body *rangeBody, off *int64) error {
 	timer := d.tr.watch("reading the object from S3", body.cancel)
 	defer timer.stop()
 	for {
-		buf := d.buffer()
+		timer.stop() // waiting for memory is not a stall
+		buf, err := buffers.get(ctx, getChunk)
+		if err != nil {
+			return errReaderGone // only Close ends ctx
+		}
 		n, err := readWatched(body, buf, timer)
-		timer.stop() // waiting for Velero to take the chunk is not a stall
+		timer.stop() // nor is waiting for Velero to take the chunk
 		*off += int64(n)
 		d.tr.add(n)
-		if n > 0 && !d.send(chunk{data: buf[:n]}) {
-			return errReaderGone
+		if n == 0 || !d.send(chunk{data: buf[:n]}) {
+			buffers.put(buf)
+			if n > 0 {
+				return errReaderGone
+			}
 		}
 		if err != nil {
 			return cause(body.ctx, err)
@@ -195,15 +204,6 @@ func readWatched(r io.Reader, buf []byte, timer *stallTimer) (int, error) {
 		}
 	}
 	return n, nil
-}
-
-func (d *download) buffer() []byte {
-	select {
-	case b := <-d.free:
-		return b[:getChunk]
-	default:
-		return make([]byte, getChunk)
-	}
 }
 
 // send hands a chunk to the reader; false when the reader was closed.
@@ -232,10 +232,7 @@ func (d *download) Read(p []byte) (int, error) {
 			return n, nil
 		}
 		if d.cur != nil {
-			select {
-			case d.free <- d.cur[:cap(d.cur)]:
-			default:
-			}
+			buffers.put(d.cur)
 			d.cur = nil
 		}
 		c, ok := <-d.chunks
@@ -252,8 +249,9 @@ func (d *download) Read(p []byte) (int, error) {
 	return 0, d.err
 }
 
-// Close stops the read-ahead and releases the connection. It is safe to
-// call more than once.
+// Close stops the read-ahead, releases the connection and gives the
+// read-ahead's memory back. It is safe to call more than once, not while
+// a Read runs.
 func (d *download) Close() error {
 	d.closeOnce.Do(func() {
 		var err error
@@ -262,6 +260,18 @@ func (d *download) Close() error {
 		}
 		close(d.stop)
 		d.cancel(errors.New("reader closed"))
+		if d.cur != nil {
+			buffers.put(d.cur)
+			d.cur = nil
+		}
+		go func() { // until the pump, stopping now, closes chunks
+			for c := range d.chunks {
+				if c.data != nil {
+					buffers.put(c.data)
+				}
+			}
+			d.end()
+		}()
 		d.tr.finish(err)
 	})
 	return nil

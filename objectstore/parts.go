@@ -5,8 +5,6 @@ import (
 	"errors"
 	"hash"
 	"io"
-	"runtime/debug"
-	"sync"
 	"sync/atomic"
 
 	"example.io/velero-plugin-s3csi/config"
@@ -18,8 +16,8 @@ const partTier = 800
 
 // partSize is the size of part n (1-based) for a first part size of base:
 // base for the first partTier parts, then doubling every partTier parts,
-// never above S3's 5 GiB. Small backups keep small parts (low memory);
-// an object of unknown size up to 5 TiB still fits in 10,000 parts.
+// never above S3's 5 GiB. Small backups keep small parts; an object of
+// unknown size up to 5 TiB still fits in 10,000 parts.
 func partSize(base int64, n int) int64 {
 	size := base
 	for tier := (n - 1) / partTier; tier > 0 && size < config.MaxPartSize; tier-- {
@@ -28,104 +26,136 @@ func partSize(base int64, n int) int64 {
 	return min(size, config.MaxPartSize)
 }
 
-// MemoryOverhead is the Go heap a transfer needs beside its part buffers
-// (gRPC messages, HTTP buffers, read-ahead). With the binary's own pages
-// the process stays within part size × (concurrency + 1) + 64 MiB.
-const MemoryOverhead = 24 << 20
-
-var memLimit struct {
-	sync.Mutex
-	bytes int64
+// planPart is the plan for part n of an upload: its size, and whether it
+// is spooled to a file because it is larger than the whole memory budget.
+// A part that fits waits for its bytes in the budget's queue, so as parts
+// grow fewer of them are in memory at once, down to one.
+func planPart(base int64, n int, budget int64) (size int64, spool bool) {
+	size = partSize(base, n)
+	return size, size > budget
 }
 
-// raiseMemoryLimit makes the Go runtime's soft memory limit at least
-// partSize × (concurrency + 1) + MemoryOverhead, the bound a transfer
-// keeps to. Without it the collector lets the heap grow to twice the live
-// part buffers before it runs (GOGC=100), and the process's RSS with it.
-func raiseMemoryLimit(partSize int64, concurrency int) {
-	want := partSize*int64(concurrency+1) + MemoryOverhead
-	memLimit.Lock()
-	defer memLimit.Unlock()
-	if want > memLimit.bytes {
-		memLimit.bytes = want
-		debug.SetMemoryLimit(want)
-	}
-}
-
-// bufPool bounds the part buffers alive at once: a token is held from the
-// moment a buffer is filled until its upload (and body check) is done.
-type bufPool struct {
-	tokens chan struct{}
-	free   chan []byte
-}
-
-func newBufPool(n int) *bufPool {
-	return &bufPool{tokens: make(chan struct{}, n), free: make(chan []byte, n)}
-}
-
-func (b *bufPool) get(ctx context.Context, size int64) ([]byte, error) {
-	select {
-	case b.tokens <- struct{}{}:
-	case <-ctx.Done():
-		return nil, context.Cause(ctx)
-	}
-	select {
-	case buf := <-b.free:
-		if int64(cap(buf)) >= size {
-			return buf[:size], nil
-		}
-	default:
-	}
-	return make([]byte, size), nil
-}
-
-func (b *bufPool) put(buf []byte) {
-	select {
-	case b.free <- buf:
-	default:
-	}
-	<-b.tokens
-}
-
-// part is one filled buffer, shared by its upload and the body check; the
-// buffer goes back to the pool when both have released it.
+// part is one part of an upload, in memory (data) or spooled (file). Its
+// upload and the body check each hold a reference; the last to let go
+// gives its memory or file back, and its slot in the upload.
 type part struct {
 	num  int
-	data []byte
-	buf  []byte
-	refs atomic.Int32
-	pool *bufPool
+	size int64
+	last bool         // the body ends with this part
+	data []byte       // in memory: from buffers
+	file *spoolFile   // spooled
+	sum  checksum     // of a spooled part, computed as it was written
+	refs atomic.Int32 // 0 for a part that holds nothing (an empty body)
+	free func()       // gives the slot back
 }
 
 func (p *part) release() {
-	if p.refs.Add(-1) == 0 {
-		p.pool.put(p.buf)
+	if p.refs.Add(-1) != 0 {
+		return
 	}
+	if p.data != nil {
+		buffers.put(p.data)
+	}
+	if p.file != nil {
+		p.file.release()
+	}
+	p.free()
+}
+
+// ReadAt reads the part's bytes, from memory or from its file.
+func (p *part) ReadAt(b []byte, off int64) (int, error) {
+	if off >= p.size {
+		return 0, io.EOF
+	}
+	want := len(b)
+	b = b[:min(int64(len(b)), p.size-off)]
+	var n int
+	var err error
+	if p.file != nil {
+		n, err = p.file.ReadAt(b, off)
+	} else {
+		n = copy(b, p.data[off:p.size])
+	}
+	if err == nil && n < want {
+		err = io.EOF
+	}
+	return n, err
+}
+
+// body is a fresh reader of the whole part: every attempt to send it
+// starts from the first byte, a spooled part's from its file.
+func (p *part) body() io.ReadSeeker { return io.NewSectionReader(p, 0, p.size) }
+
+// checksum is the part's value of the configured checksum.
+func (p *part) checksum(alg string) checksum {
+	if p.file != nil {
+		return p.sum
+	}
+	return sum(alg, p.data[:p.size])
 }
 
 // readChunk caps each read of the host's stream: Velero's StreamReadCloser
-// buffers until it can fill the whole slice asked for, so a 16 MiB read
-// would cost another 16-32 MiB inside the framework.
-const readChunk = 128 << 10
+// buffers until it can fill the whole slice asked for (in a buffer that
+// grows to twice the read), so a 16 MiB read would cost another 16-32 MiB
+// inside the framework, per upload.
+const readChunk = 32 << 10
 
-// fill reads until buf is full or the body ends; eof reports the end.
-func fill(body io.Reader, buf []byte, timer *stallTimer, tr *transfer) (n int, eof bool, err error) {
+// spoolChunk is the buffer a spooled part is copied through, per upload.
+const spoolChunk = 64 << 10
+
+// source is Velero's stream with one byte of lookahead, so that a full
+// part is known to be the last one before the next part takes memory.
+type source struct {
+	ctx    context.Context // the upload's: once it ends, reading stops
+	r      io.Reader
+	timer  *stallTimer
+	tr     *transfer
+	peeked []byte // 0 or 1 byte read ahead
+	one    [1]byte
+}
+
+// fill reads until buf is full or the body ends; eof reports the end,
+// which for a full buf is looked for with one byte read ahead.
+func (s *source) fill(buf []byte) (n int, eof bool, err error) {
+	n = copy(buf, s.peeked)
+	s.peeked = nil
 	for n < len(buf) {
+		if err := context.Cause(s.ctx); err != nil {
+			return n, false, err
+		}
 		end := min(n+readChunk, len(buf))
-		timer.kick()
-		m, err := body.Read(buf[n:end])
+		s.timer.kick()
+		m, err := s.r.Read(buf[n:end])
 		n += m
-		tr.add(m)
+		s.tr.add(m)
 		switch {
 		case errors.Is(err, io.EOF):
 			return n, true, nil
 		case err != nil:
 			return n, false, err
-		case m == 0:
-			continue
 		}
 	}
 	return n, false, nil
+}
+
+// atEnd reads one byte ahead: true when the body has ended.
+func (s *source) atEnd() (bool, error) {
+	for len(s.peeked) == 0 {
+		s.timer.kick()
+		m, err := s.r.Read(s.one[:])
+		s.tr.add(m)
+		if m == 1 {
+			s.peeked = s.one[:]
+			return false, nil
+		}
+		if errors.Is(err, io.EOF) {
+			return true, nil
+		}
+		if err != nil {
+			return false, err
+		}
+	}
+	return false, nil
 }
 
 // fullHash keeps a whole-object checksum when S3 needs one (CRC64NVME

@@ -1,7 +1,6 @@
 package objectstore
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -117,12 +116,12 @@ func (s *stallTimer) stop() { s.t.Stop() }
 // the stall timer, so a connection that stops taking bytes fails the
 // attempt. It seeks, so the SDK can hash it.
 type watchedBody struct {
-	*bytes.Reader
+	io.ReadSeeker
 	timer *stallTimer
 }
 
 func (w *watchedBody) Read(p []byte) (int, error) {
-	n, err := w.Reader.Read(p)
+	n, err := w.ReadSeeker.Read(p)
 	w.timer.kick()
 	return n, err
 }

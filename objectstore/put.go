@@ -1,7 +1,6 @@
 package objectstore
 
 import (
-	"bytes"
 	"cmp"
 	"context"
 	"encoding/base64"
@@ -10,6 +9,7 @@ import (
 	"io"
 	"slices"
 	"sync"
+	"sync/atomic"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -26,6 +26,12 @@ import (
 // half-written. A .gz body whose gzip stream is cut short or corrupt, and
 // a .json body that is not one whole JSON value, are never committed.
 //
+// Parts take their memory from the process-wide memoryBudget, shared with
+// every other transfer. A part larger than the whole budget, or one that
+// finds the budget taken by others while its upload has none in memory,
+// is spooled to a file in spoolDir instead, gone once the part is stored
+// or the upload ends.
+//
 // Velero's host reports a plugin's PutObject error as a bare EOF, so the
 // real cause is logged here at Error level.
 func (s *Store) PutObject(bucket, key string, body io.Reader) error {
@@ -33,18 +39,22 @@ func (s *Store) PutObject(bucket, key string, body io.Reader) error {
 }
 
 type upload struct {
-	s       *Store
-	log     logrus.FieldLogger
-	bucket  string
-	key     string
-	tr      *transfer
-	pool    *bufPool
-	check   *streamCheck // nil for keys whose format says nothing
-	stop    context.CancelCauseFunc
-	full    hash.Hash
-	total   int64
-	parts   chan *part
-	readErr error // set by read before it closes parts
+	s        *Store
+	log      logrus.FieldLogger
+	bucket   string
+	key      string
+	tr       *transfer
+	slots    chan struct{} // parts of this upload in flight: Concurrency + 1
+	spools   chan struct{} // of which spooled: spoolDepth
+	stage    []byte        // what a spooled part is copied through
+	spooling bool          // a part was spooled (logged once)
+	inFlight atomic.Int32  // parts in memory not yet released
+	check    *streamCheck  // nil for keys whose format says nothing
+	stop     context.CancelCauseFunc
+	full     hash.Hash
+	total    int64
+	parts    chan *part
+	readErr  error // set by read before it closes parts
 }
 
 func (s *Store) putObject(log logrus.FieldLogger, bucket, key string, body io.Reader) (err error) {
@@ -53,11 +63,13 @@ func (s *Store) putObject(log logrus.FieldLogger, bucket, key string, body io.Re
 	defer cancel(nil)
 	u := &upload{
 		s: s, log: log, bucket: bucket, key: key,
-		tr:   startTransfer(log, "upload", c.ProgressInterval, c.StallTimeout),
-		pool: newBufPool(c.Concurrency + 1),
-		full: fullHash(c.ChecksumAlgorithm),
-		stop: cancel,
+		tr:     startTransfer(log, "upload", c.ProgressInterval, c.StallTimeout),
+		slots:  make(chan struct{}, c.Concurrency+1),
+		spools: make(chan struct{}, spoolDepth),
+		full:   fullHash(c.ChecksumAlgorithm),
+		stop:   cancel,
 	}
+	defer buffers.begin()()
 	defer func() {
 		u.tr.finish(err)
 		if err != nil {
@@ -77,92 +89,14 @@ func (s *Store) putObject(log logrus.FieldLogger, bucket, key string, body io.Re
 	if first == nil { // Velero sends no message for an empty body; a direct caller may
 		return u.putSingle(ctx, &part{num: 1})
 	}
-	second, err := u.next(ctx)
-	if err != nil {
-		first.release()
+	if !first.last {
+		return u.multipart(ctx, cancel, first)
+	}
+	defer first.release()
+	if _, err := u.next(ctx); err != nil { // the end, and the body check's verdict
 		return err
 	}
-	if second == nil {
-		defer first.release()
-		return u.putSingle(ctx, first)
-	}
-	return u.multipart(ctx, cancel, first, second)
-}
-
-// next returns the next filled part, nil at the end of a body that was
-// read whole (and passed its check), or the error that stopped it.
-func (u *upload) next(ctx context.Context) (*part, error) {
-	select {
-	case p, ok := <-u.parts:
-		if ok {
-			return p, nil
-		}
-		err := u.readErr
-		if err == nil {
-			err = u.checkEnd()
-		}
-		if err != nil {
-			return nil, translate("put", u.bucket, u.key, cause(ctx, err))
-		}
-		return nil, nil
-	case <-ctx.Done():
-		return nil, translate("put", u.bucket, u.key, context.Cause(ctx))
-	}
-}
-
-// read fills parts from the host's stream in order and closes out when the
-// stream ends. It runs apart from the uploads so a host that stops
-// sending is caught by the stall timer instead of blocking the method: the
-// whole transfer stalls then, since nothing can ask Velero again.
-func (u *upload) read(ctx context.Context, body io.Reader, out chan<- *part) {
-	defer close(out)
-	if u.check != nil {
-		defer u.check.end()
-	}
-	timer := u.tr.watch("reading the object from Velero", u.stop)
-	defer timer.stop()
-	base := u.s.cfg.PartSize
-	for n := 1; ; n++ {
-		size := partSize(base, n)
-		if n > 1 && size != partSize(base, n-1) {
-			raiseMemoryLimit(size, u.s.cfg.Concurrency) // only objects past partTier parts
-		}
-		buf, err := u.pool.get(ctx, size)
-		if err != nil {
-			u.readErr = err
-			return
-		}
-		got, eof, err := fill(body, buf, timer, u.tr)
-		timer.stop() // waiting for a free buffer or an upload slot is not a stall
-		if err != nil {
-			u.pool.put(buf)
-			u.readErr = fmt.Errorf("read body from Velero: %w", err)
-			return
-		}
-		if got == 0 {
-			u.pool.put(buf)
-			return
-		}
-		p := &part{num: n, data: buf[:got], buf: buf, pool: u.pool}
-		p.refs.Store(1)
-		if u.check != nil {
-			p.refs.Add(1)
-			u.check.add(p)
-		}
-		if u.full != nil {
-			u.full.Write(p.data)
-		}
-		u.total += int64(got)
-		select {
-		case out <- p:
-		case <-ctx.Done():
-			p.release()
-			return
-		}
-		if eof {
-			return
-		}
-	}
+	return u.putSingle(ctx, first)
 }
 
 // checkEnd runs once the whole body has been read: the body check's verdict.
@@ -179,13 +113,13 @@ func (u *upload) putSingle(ctx context.Context, p *part) error {
 	in := &s3.PutObjectInput{
 		Bucket:        aws.String(u.bucket),
 		Key:           aws.String(u.key),
-		ContentLength: aws.Int64(int64(len(p.data))),
+		ContentLength: aws.Int64(p.size),
 	}
 	u.s.sse.applyPut(in)
 	if c.Tagging != "" {
 		in.Tagging = aws.String(c.Tagging)
 	}
-	sum(c.ChecksumAlgorithm, p.data).applyPut(in)
+	p.checksum(c.ChecksumAlgorithm).applyPut(in)
 	err := u.s.newTries(u.log, u.tr, "object").do(ctx, func() error {
 		return u.attempt(ctx, "sending the object to S3", p, func(actx context.Context, body io.ReadSeeker) error {
 			in.Body = body
@@ -196,22 +130,23 @@ func (u *upload) putSingle(ctx context.Context, p *part) error {
 	if err != nil {
 		return translate("put", u.bucket, u.key, err)
 	}
-	u.log.WithField("bytes", len(p.data)).Debug("object written in one request")
+	u.log.WithField("bytes", p.size).Debug("object written in one request")
 	return nil
 }
 
-// attempt sends p's bytes once, in a request of its own context that a
-// stall timer cancels when the bytes stop moving (or no answer comes), so
-// a stall ends this attempt and not the transfer.
+// attempt sends p's bytes once, from the first (a spooled part's from its
+// file), in a request of its own context that a stall timer cancels when
+// the bytes stop moving (or no answer comes), so a stall ends this attempt
+// and not the transfer.
 func (u *upload) attempt(ctx context.Context, step string, p *part, send func(context.Context, io.ReadSeeker) error) error {
 	actx, acancel := context.WithCancelCause(ctx)
 	defer acancel(nil)
 	timer := u.tr.watch(step, acancel)
 	defer timer.stop()
-	return cause(actx, send(actx, &watchedBody{Reader: bytes.NewReader(p.data), timer: timer}))
+	return cause(actx, send(actx, &watchedBody{ReadSeeker: p.body(), timer: timer}))
 }
 
-func (u *upload) multipart(ctx context.Context, cancel context.CancelCauseFunc, first, second *part) (err error) {
+func (u *upload) multipart(ctx context.Context, cancel context.CancelCauseFunc, first *part) (err error) {
 	c := u.s.cfg
 	create := &s3.CreateMultipartUploadInput{Bucket: aws.String(u.bucket), Key: aws.String(u.key)}
 	u.s.sse.applyCreate(create)
@@ -230,7 +165,6 @@ func (u *upload) multipart(ctx context.Context, cancel context.CancelCauseFunc, 
 	rcancel()
 	if err != nil {
 		first.release()
-		second.release()
 		return translate("start multipart upload of", u.bucket, u.key, cause(ctx, err))
 	}
 	uploadID := aws.ToString(out.UploadId)
@@ -272,9 +206,8 @@ func (u *upload) multipart(ctx context.Context, cancel context.CancelCauseFunc, 
 		done = append(done, cp)
 		mu.Unlock()
 	}
-	wg.Add(2)
+	wg.Add(1)
 	go send(first)
-	go send(second)
 	var readErr error
 	for {
 		p, e := u.next(ctx)
@@ -299,18 +232,19 @@ func (u *upload) multipart(ctx context.Context, cancel context.CancelCauseFunc, 
 }
 
 // uploadPart sends one part, again on a new connection after a transient
-// failure while retrying lasts: the part is in memory until it is stored.
+// failure while retrying lasts: the part is in memory or in its spool file
+// until it is stored.
 func (u *upload) uploadPart(ctx, retrying context.Context, uploadID string, p *part) (types.CompletedPart, error) {
 	in := &s3.UploadPartInput{
 		Bucket:        aws.String(u.bucket),
 		Key:           aws.String(u.key),
 		UploadId:      aws.String(uploadID),
 		PartNumber:    aws.Int32(int32(p.num)), //nolint:gosec // at most 10,000
-		ContentLength: aws.Int64(int64(len(p.data))),
+		ContentLength: aws.Int64(p.size),
 	}
 	u.s.sse.applyPart(in)
 	cp := types.CompletedPart{PartNumber: in.PartNumber}
-	sum(u.s.cfg.ChecksumAlgorithm, p.data).applyPart(in, &cp)
+	p.checksum(u.s.cfg.ChecksumAlgorithm).applyPart(in, &cp)
 	log := u.log.WithFields(logrus.Fields{"uploadId": uploadID, "part": p.num})
 	err := u.s.newTries(log, u.tr, "part").do(retrying, func() error {
 		return u.attempt(ctx, fmt.Sprintf("sending part %d to S3", p.num), p, func(actx context.Context, body io.ReadSeeker) error {

@@ -44,6 +44,9 @@ type Store struct {
 	dataOpts []func(*s3.Options)
 	// swept holds the buckets whose stale uploads this Init already swept.
 	swept sync.Map
+	// spoolOK: the spool folder took a file at Init, so parts may go
+	// there to spare the memory budget, not only when they must.
+	spoolOK bool
 }
 
 var _ velero.ObjectStore = (*Store)(nil)
@@ -55,9 +58,10 @@ func New(log logrus.FieldLogger, k kube.Reader) *Store {
 }
 
 // Init reads the plugin ConfigMap, parses and checks the BSL config over
-// it, reads the SSE-C key's Secret if one is named, then builds the S3
-// clients. It makes no S3 request, except to find the bucket's region on
-// AWS when neither region nor s3Url is set.
+// it, checks the spool folder, reads the SSE-C key's Secret if one is
+// named, then builds the S3 clients and sets the process's memory budget.
+// It makes no S3 request, except to find the bucket's region on AWS when
+// neither region nor s3Url is set.
 func (s *Store) Init(cfg map[string]string) error {
 	pc, err := s.kube.PluginConfig(context.Background(), common.PluginKindObjectStore, Name) // within kube.Timeout
 	if err != nil {
@@ -68,6 +72,9 @@ func (s *Store) Init(cfg map[string]string) error {
 		return fmt.Errorf("%s: %w", Name, err)
 	}
 	logging.Apply(s.log, c.LogLevel)
+	if err := s.checkSpool(c); err != nil {
+		return err
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), c.RequestTimeout)
 	defer cancel()
 	if ref := c.CustomerKeySecret; ref.Name != "" {
@@ -104,7 +111,7 @@ func (s *Store) Init(cfg map[string]string) error {
 	if !strings.HasPrefix(c.S3URL, "http://") {
 		s.dataOpts = append(s.dataOpts, s3.WithAPIOptions(v4.SwapComputePayloadSHA256ForUnsignedPayloadMiddleware))
 	}
-	raiseMemoryLimit(c.PartSize, c.Concurrency)
+	buffers.resize(c.MemoryBudget) // the latest Init's budget is the process's
 	pc.Log(s.log, c.Fields(), "object store settings (value and where it came from)")
 	return nil
 }

@@ -1,10 +1,13 @@
 // Command bench measures PutObject and GetObject of large gzip objects
 // through Velero's plugin host for this plugin and velero-plugin-for-aws
 // on the same local MinIO, with a direct minio-go client as the machine's
-// limit, and prints MB/s and each plugin process's peak RSS; then times
-// CSI snapshots through the host against direct driver calls. `make bench`
-// runs it; BENCH_SIZES (e.g. "256Mi,1Gi"), BENCH_RUNS and BENCH_ONLY (s3 or
-// csi) change the plan.
+// limit, and prints MB/s and each plugin process's peak RSS; then the
+// memory table (peak RSS of large and concurrent uploads against a sink
+// endpoint, by memoryBudget, see mem.go); then times CSI snapshots through
+// the host against direct driver calls. `make bench` runs it; BENCH_SIZES
+// (e.g. "256Mi,1Gi"), BENCH_RUNS, BENCH_MEM_SIZES (default "1Gi,8Gi,64Gi"),
+// BENCH_MEM_CONCURRENT (default "16x256Mi", "none" for none) and
+// BENCH_ONLY (s3, mem or csi, or a comma list) change the plan.
 package main
 
 import (
@@ -16,6 +19,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -24,6 +28,7 @@ import (
 
 	"github.com/minio/minio-go/v7"
 	"github.com/sirupsen/logrus"
+	"github.com/vmware-tanzu/velero/pkg/plugin/velero"
 
 	"example.io/velero-plugin-s3csi/config"
 	"example.io/velero-plugin-s3csi/internal/testenv"
@@ -54,10 +59,14 @@ func main() {
 	sizes := parseSizes(s, envOr("BENCH_SIZES", "1Gi,4Gi"))
 	runs, _ := strconv.Atoi(envOr("BENCH_RUNS", "3"))
 	only := os.Getenv("BENCH_ONLY")
-	if only != "csi" {
+	run := func(part string) bool { return only == "" || slices.Contains(strings.Split(only, ","), part) }
+	if run("s3") {
 		benchS3(s, sizes, runs)
 	}
-	if only != "s3" {
+	if run("mem") {
+		benchMemory(s)
+	}
+	if run("csi") {
 		benchCSI(s, 20)
 	}
 }
@@ -69,11 +78,7 @@ func benchS3(s *testenv.Script, sizes []int64, runs int) {
 		s.Fatalf("make bucket: %v", err)
 	}
 	creds := srv.CredentialsFile(s)
-	awsDir := s.TempDir()
-	awsBin := testenv.Tool(s, "velero-plugin-for-aws")
-	if err := os.Symlink(awsBin, filepath.Join(awsDir, "velero-plugin-for-aws")); err != nil {
-		s.Fatal(err)
-	}
+	awsDir := awsPluginDir(s)
 	clients := []client{
 		{name: "minio-go direct"},
 		{name: "velero-plugin-for-aws v1.14.3", plugin: "velero.io/aws", dir: awsDir, binaries: "velero-plugin-for-aws",
@@ -137,15 +142,8 @@ func measure(s *testenv.Script, srv *testenv.S3Server, c client, op, data string
 		}
 		return mbps(size, time.Since(start)), 0
 	}
-	h := testenv.StartHost(s, c.dir, logrus.WarnLevel, "--log-level=warning")
-	defer h.Manager.CleanupClients()
-	store, err := h.Manager.GetObjectStore(c.plugin)
-	if err != nil {
-		s.Fatal(err)
-	}
-	if err := store.Init(c.config); err != nil {
-		s.Fatalf("%s init: %v", c.name, err)
-	}
+	store, stop := startStore(s, c)
+	defer stop()
 	cpu0, self0 := pluginCPU(c.binaries), selfCPU()
 	start = time.Now()
 	if op == "put" {
@@ -164,6 +162,20 @@ func measure(s *testenv.Script, srv *testenv.S3Server, c client, op, data string
 	gib := float64(size) / (1 << 30)
 	fmt.Printf("    CPU per GiB: plugin %.2fs, host %.2fs\n", (pluginCPU(c.binaries)-cpu0).Seconds()/gib, (selfCPU()-self0).Seconds()/gib)
 	return mbps(size, elapsed), testenv.PeakRSS(testenv.PluginPID(c.binaries))
+}
+
+// startStore starts c's plugin in a fresh process under Velero's host
+// and inits it; stop ends the process.
+func startStore(s *testenv.Script, c client) (store velero.ObjectStore, stop func()) {
+	h := testenv.StartHost(s, c.dir, logrus.WarnLevel, "--log-level=warning")
+	store, err := h.Manager.GetObjectStore(c.plugin)
+	if err != nil {
+		s.Fatal(err)
+	}
+	if err := store.Init(c.config); err != nil {
+		s.Fatalf("%s init: %v", c.name, err)
+	}
+	return store, h.Manager.CleanupClients
 }
 
 func drain(r io.Reader, size int64) error {
