@@ -97,3 +97,43 @@ func TestNoKubeAPIWarnsOnce(t *testing.T) {
 	}
 	assert.Equal(t, 1, warns)
 }
+
+// A BSL without s3Url works for this plugin on AWS, but Velero's own
+// repository code (file-system backups, the data mover) then refuses it:
+// Init says so once per process and location, and never with s3Url set.
+func TestInitWarnsWithoutS3URL(t *testing.T) {
+	h := testenv.StartHost(t, testenv.PluginDir(t), logrus.InfoLevel, "--log-level=info")
+	initStore := func(bsl map[string]string) error { // a new restartable store per BSL, as Velero does
+		s, err := h.Manager.GetObjectStore("example.io/s3compat")
+		require.NoError(t, err)
+		return s.Init(bsl)
+	}
+	isWarning := func(e *logrus.Entry) bool {
+		return e.Level == logrus.WarnLevel && strings.HasPrefix(e.Message, "s3Url is not set")
+	}
+	aws := map[string]string{"bucket": "backups", "region": "eu-west-1"} // a region: Init asks AWS nothing
+	require.NoError(t, initStore(aws))
+	require.NoError(t, initStore(aws))
+	require.Equal(t, 2, h.Logs.Count(2, func(e *logrus.Entry) bool { return strings.HasPrefix(e.Message, "object store settings") }))
+	warnings := func() []*logrus.Entry {
+		var out []*logrus.Entry
+		for _, e := range h.Logs.Entries() {
+			if isWarning(e) {
+				out = append(out, e)
+			}
+		}
+		return out
+	}
+	w := warnings()
+	require.Len(t, w, 1, "one warning for two Inits of one location:\n%s", h.Logs.Text())
+	assert.Contains(t, w[0].Message, "file-system backups and CSI data mover on this BSL will fail")
+	assert.Contains(t, w[0].Message, "https://s3.<region>.amazonaws.com")
+	assert.Equal(t, "backups", w[0].Data["bucket"])
+
+	require.NoError(t, initStore(map[string]string{"bucket": "backups", "prefix": "cluster-b", "region": "eu-west-1"}))
+	require.NoError(t, initStore(map[string]string{"bucket": "backups", "region": "eu-west-1", "s3Url": "https://s3.eu-west-1.amazonaws.com"}))
+	require.Equal(t, 4, h.Logs.Count(4, func(e *logrus.Entry) bool { return strings.HasPrefix(e.Message, "object store settings") }))
+	w = warnings()
+	require.Len(t, w, 2, "another prefix is another location; s3Url set warns nothing:\n%s", h.Logs.Text())
+	assert.Equal(t, "cluster-b", w[1].Data["prefix"])
+}

@@ -113,7 +113,29 @@ func (s *Store) Init(cfg map[string]string) error {
 	}
 	buffers.resize(c.MemoryBudget) // the latest Init's budget is the process's
 	pc.Log(s.log, c.Fields(), "object store settings (value and where it came from)")
+	s.warnNoS3URL(c)
 	return nil
+}
+
+// noS3URLWarned holds the bucket/prefix locations already warned about.
+var noS3URLWarned sync.Map
+
+// warnNoS3URL warns once per process and location when s3Url is empty:
+// Velero's own repository code (kopia: file-system backups, the CSI data
+// mover) reads the BSL itself, and for a provider other than
+// velero.io/aws, azure or gcp it takes the S3 backend only when s3Url is
+// set (GetBackendType in pkg/repository/config).
+func (s *Store) warnNoS3URL(c *config.ObjectStore) {
+	if c.S3URL != "" {
+		return
+	}
+	if _, seen := noS3URLWarned.LoadOrStore(c.Bucket+"/"+c.Prefix, true); seen {
+		return
+	}
+	s.log.WithFields(logrus.Fields{"bucket": c.Bucket, "prefix": c.Prefix}).Warn(
+		"s3Url is not set: Velero's file-system backups and CSI data mover on this BSL will fail, " +
+			"since Velero's repository code uses its S3 backend for provider " + Name + " only when s3Url is set; " +
+			"on AWS set s3Url to https://s3.<region>.amazonaws.com")
 }
 
 // ObjectExists is false only when S3 says the key is not there; any other
