@@ -21,6 +21,7 @@ import (
 	"example.io/velero-plugin-s3csi/objectstore"
 	"example.io/velero-plugin-s3csi/relay"
 	"example.io/velero-plugin-s3csi/snapshotter"
+	"example.io/velero-plugin-s3csi/undelete"
 )
 
 // version is stamped at build time with -ldflags "-X main.version=...".
@@ -44,6 +45,12 @@ func main() {
 	if len(os.Args) > 1 && os.Args[1] == "csi-relay" { // a container in the CSI driver's controller pod
 		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 		code := relay.Main(ctx, os.Args[2:], os.Stdout, os.Stderr)
+		stop()
+		os.Exit(code)
+	}
+	if len(os.Args) > 1 && os.Args[1] == "undelete" { // an operator's way back after a `velero backup delete` on a versioned bucket
+		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+		code := undelete.Main(ctx, os.Args[2:], os.Stdout, os.Stderr)
 		stop()
 		os.Exit(code)
 	}

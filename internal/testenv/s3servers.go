@@ -109,11 +109,25 @@ func (s *S3Server) Restart(down time.Duration) {
 // backend on a fresh folder, and stops it when the test ends.
 func StartVersityGW(t T) *S3Server {
 	t.Helper()
+	return startVersityGW(t, false)
+}
+
+// StartVersityGWVersioned starts versitygw as StartVersityGW does, with a
+// versioning folder, so that its buckets can have versioning and Object
+// Lock.
+func StartVersityGWVersioned(t T) *S3Server {
+	t.Helper()
+	return startVersityGW(t, true)
+}
+
+func startVersityGW(t T, versioning bool) *S3Server {
+	t.Helper()
 	bin := Tool(t, "versitygw")
 	dir := t.TempDir()
 	root := filepath.Join(dir, "root")
 	side := filepath.Join(dir, "meta")
-	for _, d := range []string{root, side} {
+	versions := filepath.Join(dir, "versions")
+	for _, d := range []string{root, side, versions} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			t.Fatal(err)
 		}
@@ -121,7 +135,11 @@ func StartVersityGW(t T) *S3Server {
 	port := FreePort(t)
 	s := &S3Server{Name: "versitygw", AccessKey: "vgwadmin", SecretKey: "vgw-secret-key-123", t: t, Features: map[string]bool{}}
 	args := []string{"--port", fmt.Sprintf("127.0.0.1:%d", port), "--access", s.AccessKey, "--secret", s.SecretKey,
-		"posix", "--sidecar", side, root}
+		"posix", "--sidecar", side}
+	if versioning {
+		args = append(args, "--versioning-dir", versions)
+	}
+	args = append(args, root)
 	s.Endpoint = fmt.Sprintf("http://127.0.0.1:%d", port)
 	startProcess(t, "versitygw", bin, args, nil, dir)
 	s.waitReady(30 * time.Second)
@@ -153,6 +171,36 @@ func (s *S3Server) MakeBucket(t T) string {
 	name := fmt.Sprintf("b-%d", time.Now().UnixNano())
 	if err := s.Client().MakeBucket(context.Background(), name, minio.MakeBucketOptions{}); err != nil {
 		t.Fatalf("make bucket %s on %s: %v", name, s.Name, err)
+	}
+	return name
+}
+
+// MakeLockedBucket creates a new bucket with Object Lock enabled (and so
+// versioning), as a user would for immutable backups; mode and days, when
+// set, become its default retention.
+func (s *S3Server) MakeLockedBucket(t T, mode minio.RetentionMode, days uint) string {
+	t.Helper()
+	name := fmt.Sprintf("lock-%d", time.Now().UnixNano())
+	ctx := context.Background()
+	if err := s.Client().MakeBucket(ctx, name, minio.MakeBucketOptions{ObjectLocking: true}); err != nil {
+		t.Fatalf("make lock-enabled bucket %s on %s: %v", name, s.Name, err)
+	}
+	if mode != "" {
+		validity, unit := days, minio.Days
+		if err := s.Client().SetObjectLockConfig(ctx, name, &mode, &validity, &unit); err != nil {
+			t.Fatalf("set default retention %s %dd on %s/%s: %v", mode, days, s.Name, name, err)
+		}
+	}
+	return name
+}
+
+// MakeVersionedBucket creates a new bucket with versioning on and no
+// Object Lock.
+func (s *S3Server) MakeVersionedBucket(t T) string {
+	t.Helper()
+	name := s.MakeBucket(t)
+	if err := s.Client().EnableVersioning(context.Background(), name); err != nil {
+		t.Fatalf("enable versioning on %s/%s: %v", s.Name, name, err)
 	}
 	return name
 }

@@ -1,0 +1,189 @@
+package undelete
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/smithy-go"
+)
+
+// s3API is the part of the S3 client undelete uses.
+type s3API interface {
+	ListObjectVersions(context.Context, *s3.ListObjectVersionsInput, ...func(*s3.Options)) (*s3.ListObjectVersionsOutput, error)
+	DeleteObject(context.Context, *s3.DeleteObjectInput, ...func(*s3.Options)) (*s3.DeleteObjectOutput, error)
+}
+
+var _ s3API = (*s3.Client)(nil)
+
+// Sentinel errors: S3 and TLS errors are translated into these here, once.
+var (
+	ErrAccessDenied = errors.New("access denied")
+	ErrCredentials  = errors.New("the server does not accept the credentials")
+	ErrNoSuchBucket = errors.New("no such bucket")
+	ErrTLS          = errors.New("TLS verification failed")
+)
+
+// The permissions each call needs, named in an access-denied error.
+const (
+	permList   = "s3:ListBucketVersions"
+	permDelete = "s3:DeleteObjectVersion (on MinIO also s3:DeleteObject)"
+)
+
+// translate puts the sentinel that fits err in front of it, with a hint
+// of what to do; perm is the permission the failed call needs.
+func translate(err error, bucket, perm string) error {
+	if err == nil {
+		return nil
+	}
+	if isCertificateError(err) {
+		return fmt.Errorf("%w (give the server's CA with --ca-cert): %w", ErrTLS, err)
+	}
+	var api smithy.APIError
+	if errors.As(err, &api) {
+		switch api.ErrorCode() {
+		case "AccessDenied", "Forbidden", "AllAccessDisabled":
+			return fmt.Errorf("%w (the credentials need %s on bucket %s): %w", ErrAccessDenied, perm, bucket, err)
+		case "InvalidAccessKeyId", "SignatureDoesNotMatch", "InvalidToken", "ExpiredToken":
+			return fmt.Errorf("%w (check --credentials-file and --profile): %w", ErrCredentials, err)
+		case "NoSuchBucket":
+			return fmt.Errorf("%w %s: %w", ErrNoSuchBucket, bucket, err)
+		}
+	}
+	var resp interface{ HTTPStatusCode() int }
+	if errors.As(err, &resp) && resp.HTTPStatusCode() == http.StatusForbidden {
+		return fmt.Errorf("%w (the credentials need %s on bucket %s): %w", ErrAccessDenied, perm, bucket, err)
+	}
+	return err
+}
+
+// isCertificateError is true when the server's certificate was refused.
+func isCertificateError(err error) bool {
+	var verify *tls.CertificateVerificationError
+	var authority x509.UnknownAuthorityError
+	var host x509.HostnameError
+	var invalid x509.CertificateInvalidError
+	return errors.As(err, &verify) || errors.As(err, &authority) || errors.As(err, &host) || errors.As(err, &invalid)
+}
+
+// newClient builds the S3 client: path-style at o.S3URL, or AWS itself.
+func newClient(ctx context.Context, o *Options) (*s3.Client, error) {
+	tlsConf := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: o.InsecureSkipTLSVerify} //nolint:gosec // the user's explicit choice
+	if len(o.caPEM) > 0 {
+		pool, err := x509.SystemCertPool()
+		if err != nil {
+			pool = x509.NewCertPool()
+		}
+		if !pool.AppendCertsFromPEM(o.caPEM) {
+			return nil, fmt.Errorf("--ca-cert %s: no PEM certificate in it", o.CACert)
+		}
+		tlsConf.RootCAs = pool
+	}
+	hc := awshttp.NewBuildableClient().
+		WithDialerOptions(func(d *net.Dialer) { d.Timeout = 30 * time.Second }).
+		WithTransportOptions(func(tr *http.Transport) { tr.TLSClientConfig = tlsConf })
+	opts := []func(*awsconfig.LoadOptions) error{
+		awsconfig.WithHTTPClient(hc),
+		awsconfig.WithRetryer(func() aws.Retryer {
+			return retry.NewStandard(func(so *retry.StandardOptions) {
+				// A refused certificate is configuration: no retry fixes it.
+				so.Retryables = append([]retry.IsErrorRetryable{retry.IsErrorRetryableFunc(func(err error) aws.Ternary {
+					if isCertificateError(err) {
+						return aws.FalseTernary
+					}
+					return aws.UnknownTernary
+				})}, so.Retryables...)
+			})
+		}),
+	}
+	region := o.Region
+	if region == "" && o.S3URL != "" {
+		region = defaultRegion
+	}
+	if region != "" {
+		opts = append(opts, awsconfig.WithRegion(region))
+	}
+	if o.profileSet || o.CredentialsFile != "" {
+		opts = append(opts, awsconfig.WithSharedConfigProfile(o.Profile))
+	}
+	if o.CredentialsFile != "" {
+		opts = append(opts,
+			awsconfig.WithSharedCredentialsFiles([]string{o.CredentialsFile}),
+			awsconfig.WithSharedConfigFiles([]string{o.CredentialsFile}))
+	}
+	cfg, err := awsconfig.LoadDefaultConfig(ctx, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("load AWS configuration (profile %q): %w", o.Profile, err)
+	}
+	if cfg.Region == "" {
+		return nil, usageError{errors.New("--region is required for AWS (or set AWS_REGION, or a region in the profile)")}
+	}
+	if o.CredentialsFile != "" {
+		shared, err := awsconfig.LoadSharedConfigProfile(ctx, o.Profile, func(so *awsconfig.LoadSharedConfigOptions) {
+			so.CredentialsFiles = []string{o.CredentialsFile}
+			so.ConfigFiles = []string{o.CredentialsFile}
+		})
+		if err != nil {
+			return nil, fmt.Errorf("--credentials-file %s, profile %q: %w", o.CredentialsFile, o.Profile, err)
+		}
+		if shared.Credentials.HasKeys() { // the file's keys win over AWS_* variables
+			cfg.Credentials = aws.NewCredentialsCache(credentials.StaticCredentialsProvider{Value: shared.Credentials})
+		}
+	}
+	return s3.NewFromConfig(cfg, func(so *s3.Options) {
+		so.RequestChecksumCalculation = aws.RequestChecksumCalculationWhenRequired
+		so.ResponseChecksumValidation = aws.ResponseChecksumValidationWhenRequired
+		if o.S3URL != "" {
+			so.BaseEndpoint = aws.String(o.S3URL)
+			so.UsePathStyle = true
+		}
+	}), nil
+}
+
+// listVersions returns every version and delete marker under prefix.
+func listVersions(ctx context.Context, c s3API, bucket, prefix string) ([]Version, error) {
+	var out []Version
+	in := &s3.ListObjectVersionsInput{Bucket: aws.String(bucket), Prefix: aws.String(prefix)}
+	for {
+		page, err := c.ListObjectVersions(ctx, in)
+		if err != nil {
+			return nil, fmt.Errorf("list versions of s3://%s/%s: %w", bucket, prefix, translate(err, bucket, permList))
+		}
+		for _, v := range page.Versions {
+			out = append(out, Version{Key: aws.ToString(v.Key), VersionID: aws.ToString(v.VersionId),
+				IsLatest: aws.ToBool(v.IsLatest), Size: aws.ToInt64(v.Size), LastModified: aws.ToTime(v.LastModified)})
+		}
+		for _, m := range page.DeleteMarkers {
+			out = append(out, Version{Key: aws.ToString(m.Key), VersionID: aws.ToString(m.VersionId),
+				IsLatest: aws.ToBool(m.IsLatest), DeleteMarker: true, LastModified: aws.ToTime(m.LastModified)})
+		}
+		if !aws.ToBool(page.IsTruncated) {
+			return out, nil
+		}
+		if page.NextKeyMarker == nil && page.NextVersionIdMarker == nil {
+			return nil, fmt.Errorf("list versions of s3://%s/%s: the server said the list goes on but gave no marker to go on from", bucket, prefix)
+		}
+		in.KeyMarker, in.VersionIdMarker = page.NextKeyMarker, page.NextVersionIdMarker
+	}
+}
+
+// removeMarker deletes one delete marker by its version id. A marker that
+// is gone already counts as removed.
+func removeMarker(ctx context.Context, c s3API, bucket, key, versionID string) error {
+	_, err := c.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(bucket), Key: aws.String(key), VersionId: aws.String(versionID)})
+	if err != nil {
+		return fmt.Errorf("remove delete marker %s of s3://%s/%s: %w", versionID, bucket, key, translate(err, bucket, permDelete))
+	}
+	return nil
+}
