@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/sirupsen/logrus"
 )
@@ -39,6 +40,11 @@ func (o *ObjectStore) Fields() logrus.Fields {
 		f["sseCustomerKey"] = fmt.Sprintf("%v (%s in %s)", o.CustomerKey, from, o.Origin[from])
 	}
 	add("checksumAlgorithm", orNone(o.ChecksumAlgorithm, "none"))
+	if _, set := o.Origin["checksumAlgorithm"]; !set && o.ObjectLockMode != "" {
+		f["checksumAlgorithm"] = o.ChecksumAlgorithm + " (default: objectLockMode needs one)"
+	}
+	add("objectLockMode", orNone(o.ObjectLockMode, "none"))
+	add("objectLockRetention", showRetention(o.ObjectLockRetention))
 	add("multipartPartSize", ShowSize(o.PartSize))
 	add("multipartConcurrency", o.Concurrency)
 	add("requestTimeout", o.RequestTimeout)
@@ -50,6 +56,18 @@ func (o *ObjectStore) Fields() logrus.Fields {
 	add("memoryBudget", ShowSize(o.MemoryBudget)+" for the whole plugin process")
 	add("spoolDir", orNone(o.SpoolDir, o.SpoolPath()+", the OS temp dir"))
 	return f
+}
+
+// showRetention prints a retention as a duration and, when whole, in days.
+func showRetention(d time.Duration) string {
+	const day = 24 * time.Hour
+	switch {
+	case d == 0:
+		return "none"
+	case d%day == 0:
+		return fmt.Sprintf("%s = %d days", d, d/day)
+	}
+	return d.String()
 }
 
 // ShowSize prints a byte size in the largest binary unit that divides it

@@ -341,6 +341,10 @@ var objectStoreTarget = fuzzTarget{
 			[][]string{{"customerKeyEncryptionFile"}, {"customerKeyEncryptionSecret"}}},
 		{regexp.MustCompile(`^an SSE-C key \(customerKeyEncryptionFile or customerKeyEncryptionSecret\) cannot be combined with kmsKeyId or serverSideEncryption$`),
 			[][]string{{"customerKeyEncryptionFile", "customerKeyEncryptionSecret"}, {"kmsKeyId", "serverSideEncryption"}}},
+		{regexp.MustCompile(`^objectLockMode (GOVERNANCE|COMPLIANCE) needs objectLockRetention \(for example 720h\): set both or neither$`), [][]string{{"objectLockMode"}}},
+		{regexp.MustCompile(`^objectLockRetention needs objectLockMode \(GOVERNANCE or COMPLIANCE\): set both or neither$`), [][]string{{"objectLockRetention"}}},
+		{regexp.MustCompile(`^objectLockMode needs a checksum on every upload .* but checksumAlgorithm is "" in (BSL config|ConfigMap velero/s3compat-config): remove it or choose one of `),
+			[][]string{{"objectLockMode"}, {"objectLockRetention"}, {"checksumAlgorithm"}}},
 	},
 	check: func(t *testing.T, r fuzzResult, eff map[string]string, files map[string][]byte) {
 		o := r.value.(*ObjectStore)
@@ -353,6 +357,10 @@ var objectStoreTarget = fuzzTarget{
 			o.RequestTimeout <= 0 || o.StallTimeout <= 0 || o.ProgressInterval < 0 || o.StaleUploadAge < 0 || !slices.Contains(ChecksumAlgorithms, o.ChecksumAlgorithm) ||
 			o.MemoryBudget < MinMemoryBudget || !filepath.IsAbs(o.SpoolPath()) {
 			t.Fatalf("a setting out of range: %+v", o)
+		}
+		if !slices.Contains(ObjectLockModes, o.ObjectLockMode) || (o.ObjectLockMode == "") != (o.ObjectLockRetention == 0) ||
+			o.ObjectLockRetention < 0 || o.ObjectLockRetention > MaxLockRetention || (o.ObjectLockMode != "" && o.ChecksumAlgorithm == "") {
+			t.Fatalf("Object Lock settings out of range: mode %q, retention %s, checksum %q", o.ObjectLockMode, o.ObjectLockRetention, o.ChecksumAlgorithm)
 		}
 		if want, ok := files[eff["customerKeyEncryptionFile"]]; ok && string(o.CustomerKey) != string(want) {
 			t.Fatalf("SSE-C key is not the file's content")
@@ -452,6 +460,8 @@ func FuzzObjectStoreConfig(f *testing.F) {
 		"customerKeyEncryptionSecret": {"sse/key", "no-slash", "a/b/c"},
 		"tagging":                     {"team=backup&env=prod", "a=1;b", "=v", "a=" + strings.Repeat("v", 257)},
 		"checksumAlgorithm":           {"md5", "CRC64NVME", "CRC16", ""},
+		"objectLockMode":              {"GOVERNANCE", "compliance", "", "LEGAL"},
+		"objectLockRetention":         {"720h", "30d", "0s", "876001h"},
 		"signatureVersion":            {"4", "2"},
 		"enableSharedConfig":          {"true", "maybe"},
 		"multipartPartSize":           {"16Mi", "64MiB", "10MB", "12XB", "1Mi", "6Gi", "99999999999999999999"},

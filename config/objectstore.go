@@ -49,6 +49,11 @@ type ObjectStore struct {
 	// (Content-MD5), or an S3 flexible checksum: CRC32, CRC32C, CRC64NVME,
 	// SHA1, SHA256. The plugin computes it and sends it as a header.
 	ChecksumAlgorithm string
+	// ObjectLockMode is "" (no Object Lock asked for), GOVERNANCE or
+	// COMPLIANCE: every object written carries this mode and a retain-until
+	// date ObjectLockRetention after its upload started. Location only.
+	ObjectLockMode      string
+	ObjectLockRetention time.Duration
 
 	PartSize         int64         // first multipart part size; grows after
 	Concurrency      int           // parts uploaded at once
@@ -118,6 +123,8 @@ var objectStoreKeys = map[string]func(o *ObjectStore, v string) error{
 	"customerKeyEncryptionSecret": setCustomerKeySecret,
 	"tagging":                     setTagging,
 	"checksumAlgorithm":           setChecksum,
+	"objectLockMode":              setLockMode,
+	"objectLockRetention":         setLockRetention,
 	"signatureVersion": func(_ *ObjectStore, v string) error {
 		if v != "4" {
 			return fmt.Errorf("is not supported: only signature version 4 is")
@@ -255,6 +262,9 @@ func (o *ObjectStore) finish() error {
 			o.ChecksumAlgorithm = "CRC32" // what velero-plugin-for-aws sends to AWS
 		}
 	}
+	if err := o.finishLock(present); err != nil {
+		return err
+	}
 	if o.KMSKeyID != "" {
 		switch o.ServerSideEncryption {
 		case "":
@@ -270,5 +280,25 @@ func (o *ObjectStore) finish() error {
 	if (len(o.CustomerKey) > 0 || o.CustomerKeySecret.Name != "") && (o.KMSKeyID != "" || o.ServerSideEncryption != "") {
 		return fmt.Errorf("an SSE-C key (customerKeyEncryptionFile or customerKeyEncryptionSecret) cannot be combined with kmsKeyId or serverSideEncryption")
 	}
+	return nil
+}
+
+// finishLock checks that objectLockMode and objectLockRetention come
+// together, and gives Object Lock the checksum S3 demands of every write
+// that carries it (Content-MD5 or an x-amz-checksum-* header): CRC32 when
+// checksumAlgorithm is not set, an error when it is set to none.
+func (o *ObjectStore) finishLock(present func(string) bool) error {
+	switch {
+	case o.ObjectLockMode != "" && o.ObjectLockRetention == 0:
+		return fmt.Errorf("objectLockMode %s needs objectLockRetention (for example 720h): set both or neither", o.ObjectLockMode)
+	case o.ObjectLockMode == "" && o.ObjectLockRetention != 0:
+		return fmt.Errorf("objectLockRetention needs objectLockMode (GOVERNANCE or COMPLIANCE): set both or neither")
+	case o.ObjectLockMode == "" || o.ChecksumAlgorithm != "":
+		return nil
+	case present("checksumAlgorithm"):
+		return fmt.Errorf("objectLockMode needs a checksum on every upload (S3 refuses Object Lock writes without Content-MD5 or x-amz-checksum-*), "+
+			"but checksumAlgorithm is \"\" in %s: remove it or choose one of MD5, CRC32, CRC32C, CRC64NVME, SHA1, SHA256", o.Origin["checksumAlgorithm"])
+	}
+	o.ChecksumAlgorithm = "CRC32"
 	return nil
 }

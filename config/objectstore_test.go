@@ -160,7 +160,10 @@ func TestParseObjectStoreEveryKey(t *testing.T) {
 		})
 	}
 	for _, k := range ObjectStoreKeys() {
-		if k != "customerKeyEncryptionSecret" { // needs an API: TestCustomerKeyFromSecret
+		switch k {
+		case "customerKeyEncryptionSecret": // needs an API: TestCustomerKeyFromSecret
+		case "objectLockMode", "objectLockRetention": // go together: TestObjectLockSettings
+		default:
 			assert.True(t, seen[k], "key %s has no test", k)
 		}
 	}
@@ -285,4 +288,95 @@ func TestShowSize(t *testing.T) {
 	for n, want := range map[int64]string{48 << 20: "48MiB", 5 << 30: "5GiB", 10_000_000: "10000000 bytes", 512 << 10: "512KiB", 0: "0 bytes"} {
 		assert.Equal(t, want, ShowSize(n), "%d", n)
 	}
+}
+
+// objectLockMode and objectLockRetention are location keys that go
+// together; with them every upload needs a checksum, CRC32 by default.
+func TestObjectLockSettings(t *testing.T) {
+	t.Run("accepted", func(t *testing.T) {
+		tests := []struct {
+			mode, retention string
+			extra           []string
+			wantMode        string
+			wantRetention   time.Duration
+			wantChecksum    string
+			wantLine        string // Fields["checksumAlgorithm"]
+		}{
+			{"GOVERNANCE", "720h", nil, "GOVERNANCE", 720 * time.Hour, "CRC32", "CRC32 (default: objectLockMode needs one)"},
+			{"compliance", "24h", nil, "COMPLIANCE", 24 * time.Hour, "CRC32", "CRC32 (default: objectLockMode needs one)"},
+			{" Governance ", "90m", []string{"checksumAlgorithm", "md5"}, "GOVERNANCE", 90 * time.Minute, "MD5", "MD5 (BSL config)"},
+			{"COMPLIANCE", "876000h", []string{"checksumAlgorithm", "SHA256"}, "COMPLIANCE", MaxLockRetention, "SHA256", "SHA256 (BSL config)"},
+		}
+		for _, tt := range tests {
+			t.Run(tt.mode+"/"+tt.retention, func(t *testing.T) {
+				c, err := ParseObjectStore(bsl(append([]string{"s3Url", "http://minio:9000", "objectLockMode", tt.mode, "objectLockRetention", tt.retention}, tt.extra...)...))
+				require.NoError(t, err)
+				assert.Equal(t, tt.wantMode, c.ObjectLockMode)
+				assert.Equal(t, tt.wantRetention, c.ObjectLockRetention)
+				assert.Equal(t, tt.wantChecksum, c.ChecksumAlgorithm)
+				f := c.Fields()
+				assert.Equal(t, tt.wantLine, f["checksumAlgorithm"])
+				assert.Equal(t, tt.wantMode+" (BSL config)", f["objectLockMode"])
+			})
+		}
+	})
+	t.Run("settings line", func(t *testing.T) {
+		c, err := ParseObjectStore(bsl("objectLockMode", "GOVERNANCE", "objectLockRetention", "720h"))
+		require.NoError(t, err)
+		assert.Equal(t, "720h0m0s = 30 days (BSL config)", c.Fields()["objectLockRetention"])
+		c, err = ParseObjectStore(bsl("s3Url", "http://minio:9000"))
+		require.NoError(t, err)
+		f := c.Fields()
+		assert.Equal(t, "none (default)", f["objectLockMode"])
+		assert.Equal(t, "none (default)", f["objectLockRetention"])
+		assert.Equal(t, "none (default)", f["checksumAlgorithm"], "no lock: no checksum with s3Url")
+		assert.Empty(t, c.ObjectLockMode)
+	})
+	t.Run("refused", func(t *testing.T) {
+		cm := func(kv ...string) Layer {
+			l := Layer{Name: "ConfigMap velero/s3compat-config", TunablesOnly: true, Values: map[string]string{}}
+			for i := 0; i+1 < len(kv); i += 2 {
+				l.Values[kv[i]] = kv[i+1]
+			}
+			return l
+		}
+		tests := []struct {
+			name   string
+			layers []Layer
+			err    string
+		}{
+			{"bad mode", []Layer{bsl("objectLockMode", "LEGAL", "objectLockRetention", "24h")},
+				`invalid value for "objectLockMode" in BSL config: "LEGAL" is not GOVERNANCE or COMPLIANCE`},
+			{"days are not a Go duration", []Layer{bsl("objectLockMode", "GOVERNANCE", "objectLockRetention", "30d")},
+				`invalid value for "objectLockRetention" in BSL config: "30d" is not a duration (for example 720h for 30 days)`},
+			{"zero retention", []Layer{bsl("objectLockMode", "GOVERNANCE", "objectLockRetention", "0s")},
+				`invalid value for "objectLockRetention" in BSL config: "0s" must be greater than zero`},
+			{"negative retention", []Layer{bsl("objectLockMode", "GOVERNANCE", "objectLockRetention", "-24h")},
+				`invalid value for "objectLockRetention" in BSL config: "-24h" must be greater than zero`},
+			{"over 100 years", []Layer{bsl("objectLockMode", "COMPLIANCE", "objectLockRetention", "876001h")},
+				`invalid value for "objectLockRetention" in BSL config: "876001h" is over 100 years (876000h), the longest retention S3 takes`},
+			{"mode alone", []Layer{bsl("objectLockMode", "compliance")},
+				`objectLockMode COMPLIANCE needs objectLockRetention (for example 720h): set both or neither`},
+			{"retention alone", []Layer{bsl("objectLockRetention", "24h")},
+				`objectLockRetention needs objectLockMode (GOVERNANCE or COMPLIANCE): set both or neither`},
+			{"empty mode with retention", []Layer{bsl("objectLockMode", "", "objectLockRetention", "24h")},
+				`objectLockRetention needs objectLockMode (GOVERNANCE or COMPLIANCE): set both or neither`},
+			{"checksum turned off in the BSL", []Layer{bsl("objectLockMode", "GOVERNANCE", "objectLockRetention", "24h", "checksumAlgorithm", "")},
+				`objectLockMode needs a checksum on every upload (S3 refuses Object Lock writes without Content-MD5 or x-amz-checksum-*), but checksumAlgorithm is "" in BSL config: remove it or choose one of MD5`},
+			{"checksum turned off in the ConfigMap", []Layer{bsl("objectLockMode", "GOVERNANCE", "objectLockRetention", "24h"), cm("checksumAlgorithm", "")},
+				`but checksumAlgorithm is "" in ConfigMap velero/s3compat-config: remove it`},
+			{"mode in the ConfigMap", []Layer{bsl(), cm("objectLockMode", "GOVERNANCE")},
+				`key "objectLockMode" is not allowed in ConfigMap velero/s3compat-config: it belongs in the location's config`},
+			{"retention in the ConfigMap", []Layer{bsl("objectLockMode", "GOVERNANCE"), cm("objectLockRetention", "24h")},
+				`key "objectLockRetention" is not allowed in ConfigMap velero/s3compat-config: it belongs in the location's config`},
+		}
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				c, err := ParseObjectStore(tt.layers...)
+				require.Error(t, err)
+				assert.Nil(t, c)
+				assert.Contains(t, err.Error(), tt.err)
+			})
+		}
+	})
 }

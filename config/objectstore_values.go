@@ -171,6 +171,38 @@ func setChecksum(o *ObjectStore, v string) error {
 	return fmt.Errorf("is not one of MD5, CRC32, CRC32C, CRC64NVME, SHA1, SHA256 or empty")
 }
 
+// ObjectLockModes are the values objectLockMode takes ("" is none).
+var ObjectLockModes = []string{"", "GOVERNANCE", "COMPLIANCE"}
+
+// MaxLockRetention is the longest retention S3 takes: 100 years of days.
+const MaxLockRetention = 100 * 365 * 24 * time.Hour
+
+func setLockMode(o *ObjectStore, v string) error {
+	for _, m := range ObjectLockModes {
+		if strings.EqualFold(strings.TrimSpace(v), m) {
+			o.ObjectLockMode = m
+			return nil
+		}
+	}
+	return fmt.Errorf("is not GOVERNANCE or COMPLIANCE")
+}
+
+// setLockRetention takes a Go duration (720h for 30 days): how long each
+// object is kept from the start of its upload.
+func setLockRetention(o *ObjectStore, v string) error {
+	d, err := time.ParseDuration(strings.TrimSpace(v))
+	switch {
+	case err != nil:
+		return fmt.Errorf("is not a duration (for example 720h for 30 days)")
+	case d <= 0:
+		return fmt.Errorf("must be greater than zero")
+	case d > MaxLockRetention:
+		return fmt.Errorf("is over 100 years (876000h), the longest retention S3 takes")
+	}
+	o.ObjectLockRetention = d
+	return nil
+}
+
 // SecretKeyRef names one key of a Secret in Velero's namespace.
 type SecretKeyRef struct {
 	Name string // the Secret

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"strings"
 	"syscall"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -23,6 +24,10 @@ var (
 	ErrAccessDenied = errors.New("access denied")
 	ErrTruncated    = errors.New("truncated upload")
 	ErrTLS          = errors.New("TLS verification failed")
+	// ErrObjectLocked is S3 refusing because of Object Lock: a version
+	// under retention or legal hold, a locked write without a checksum,
+	// or a bucket state Object Lock forbids. Never retried.
+	ErrObjectLocked = errors.New("refused by Object Lock")
 	// The transient ones: a part, a single put or a download range that
 	// meets one of these is tried again, up to maxRetries times.
 	ErrStalled    = errors.New("transfer stalled")
@@ -31,7 +36,7 @@ var (
 	ErrThrottled  = errors.New("throttled by S3")
 )
 
-var sentinels = []error{ErrNotFound, ErrNoSuchBucket, ErrAccessDenied, ErrTruncated, ErrTLS, ErrStalled, ErrConnection, ErrServer, ErrThrottled}
+var sentinels = []error{ErrNotFound, ErrNoSuchBucket, ErrAccessDenied, ErrObjectLocked, ErrTruncated, ErrTLS, ErrStalled, ErrConnection, ErrServer, ErrThrottled}
 
 // translate names the operation and object and maps the error to a
 // sentinel where one fits, keeping the original error as the cause.
@@ -54,10 +59,45 @@ func mark(err error) error {
 			return err
 		}
 	}
+	if why := lockRefusal(err); why != "" {
+		return fmt.Errorf("%w: %s: %w", ErrObjectLocked, why, err)
+	}
 	if s := kind(err); s != nil {
 		return fmt.Errorf("%w: %w", s, err)
 	}
 	return err
+}
+
+// lockRefusal says in plain words why Object Lock refused the request
+// that err answers, "" when it did not.
+func lockRefusal(err error) string {
+	var api smithy.APIError
+	if !errors.As(err, &api) {
+		return ""
+	}
+	msg := strings.ToLower(api.ErrorMessage())
+	switch code := api.ErrorCode(); {
+	case code == "InvalidBucketState":
+		return "the bucket's versioning or Object Lock state does not allow this"
+	case code == "MissingContentMD5",
+		code == "InvalidRequest" && strings.Contains(msg, "content-md5") && strings.Contains(msg, "object lock"):
+		return "S3 wants Content-MD5 or an x-amz-checksum header on writes under Object Lock; set checksumAlgorithm"
+	case code == "ObjectLocked", (code == "AccessDenied" || code == "InvalidRequest") && mentionsLock(msg):
+		return "the object version is under retention or legal hold until its date"
+	}
+	return ""
+}
+
+// mentionsLock is true for an error message (lower case) about Object
+// Lock: MinIO's "Object is WORM protected and cannot be overwritten", AWS's
+// "Access Denied because object protected by object lock".
+func mentionsLock(msg string) bool {
+	for _, word := range []string{"worm", "retention", "object lock", "legal hold"} {
+		if strings.Contains(msg, word) {
+			return true
+		}
+	}
+	return false
 }
 
 // kind is the sentinel that fits err, nil when none does.
@@ -69,6 +109,9 @@ func kind(err error) error {
 	}
 	if isCertificateError(err) {
 		return ErrTLS
+	}
+	if lockRefusal(err) != "" {
+		return ErrObjectLocked
 	}
 	var api smithy.APIError
 	if errors.As(err, &api) {

@@ -38,7 +38,12 @@ func operation(err error) error {
 
 // answered is an S3 error answer; code "" is one without a body (HEAD).
 func answered(status int, code string) error {
-	var inner error = &smithy.GenericAPIError{Code: code, Message: "from the table"}
+	return answeredWith(status, code, "from the table")
+}
+
+// answeredWith is an S3 error answer with the server's message.
+func answeredWith(status int, code, message string) error {
+	var inner error = &smithy.GenericAPIError{Code: code, Message: message}
 	if code == "" {
 		inner = fmt.Errorf("http %d", status)
 	}
@@ -108,6 +113,16 @@ func TestErrorTranslation(t *testing.T) {
 		{"cancelled by the caller", unsent(context.Canceled), nil, permanent},
 		{"our own deadline", unsent(context.DeadlineExceeded), nil, permanent},
 		{"truncated body from Velero", fmt.Errorf("%w: cut", ErrTruncated), ErrTruncated, permanent},
+		{"MinIO: version under retention", answeredWith(400, "InvalidRequest", "Object is WORM protected and cannot be overwritten"), ErrObjectLocked, permanent},
+		{"AWS: version under retention", answeredWith(403, "AccessDenied", "Access Denied because object protected by object lock."), ErrObjectLocked, permanent},
+		{"legal hold", answeredWith(403, "AccessDenied", "Object is under legal hold"), ErrObjectLocked, permanent},
+		{"ObjectLocked code", answeredWith(409, "ObjectLocked", "locked"), ErrObjectLocked, permanent},
+		{"AWS: lock write without checksum", answeredWith(400, "InvalidRequest",
+			"Content-MD5 OR x-amz-checksum- HTTP header is required for Put Object requests with Object Lock parameters"), ErrObjectLocked, permanent},
+		{"MinIO: lock write without checksum", answeredWith(400, "MissingContentMD5", "Missing required header for this request: Content-Md5."), ErrObjectLocked, permanent},
+		{"409 InvalidBucketState", answeredWith(409, "InvalidBucketState", "Object Lock configuration cannot be enabled on existing buckets"), ErrObjectLocked, permanent},
+		{"AccessDenied about something else", answeredWith(403, "AccessDenied", "Access Denied."), ErrAccessDenied, permanent},
+		{"InvalidRequest about something else", answeredWith(400, "InvalidRequest", "Missing required header for this request: x-amz-content-sha256"), nil, permanent},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -131,6 +146,19 @@ func TestErrorTranslation(t *testing.T) {
 		})
 	}
 	assert.Nil(t, translate("get", "b", "k", nil))
+}
+
+// A refusal by Object Lock says so plainly, before the server's words.
+func TestObjectLockRefusalSaysWhy(t *testing.T) {
+	for msg, want := range map[error]string{
+		answeredWith(400, "InvalidRequest", "Object is WORM protected and cannot be overwritten"):        "delete b/k: refused by Object Lock: the object version is under retention or legal hold until its date: ",
+		answeredWith(400, "MissingContentMD5", "Missing required header for this request: Content-Md5."): "delete b/k: refused by Object Lock: S3 wants Content-MD5 or an x-amz-checksum header on writes under Object Lock; set checksumAlgorithm: ",
+		answeredWith(409, "InvalidBucketState", "x"):                                                     "delete b/k: refused by Object Lock: the bucket's versioning or Object Lock state does not allow this: ",
+	} {
+		got := translate("delete", "b", "k", msg)
+		assert.True(t, strings.HasPrefix(got.Error(), want), got.Error())
+		assert.NotErrorIs(t, got, ErrAccessDenied)
+	}
 }
 
 // A unit of work is retried after transient failures only, and the error

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -25,6 +26,8 @@ import (
 // failure, or the last retry's, aborts the upload, so nothing is ever
 // half-written. A .gz body whose gzip stream is cut short or corrupt, and
 // a .json body that is not one whole JSON value, are never committed.
+// With objectLockMode the object carries that mode and a retain-until
+// date objectLockRetention after its upload started.
 //
 // Parts take their memory from the process-wide memoryBudget, shared with
 // every other transfer. A part larger than the whole budget, or one that
@@ -52,6 +55,7 @@ type upload struct {
 	check    *streamCheck  // nil for keys whose format says nothing
 	stop     context.CancelCauseFunc
 	full     hash.Hash
+	until    time.Time // retain-until date with objectLockMode
 	total    int64
 	parts    chan *part
 	readErr  error // set by read before it closes parts
@@ -67,6 +71,7 @@ func (s *Store) putObject(log logrus.FieldLogger, bucket, key string, body io.Re
 		slots:  make(chan struct{}, c.Concurrency+1),
 		spools: make(chan struct{}, spoolDepth),
 		full:   fullHash(c.ChecksumAlgorithm),
+		until:  lockUntil(c),
 		stop:   cancel,
 	}
 	defer buffers.begin()()
@@ -116,6 +121,7 @@ func (u *upload) putSingle(ctx context.Context, p *part) error {
 		ContentLength: aws.Int64(p.size),
 	}
 	u.s.sse.applyPut(in)
+	applyLockPut(in, c.ObjectLockMode, u.until)
 	if c.Tagging != "" {
 		in.Tagging = aws.String(c.Tagging)
 	}
@@ -150,6 +156,7 @@ func (u *upload) multipart(ctx context.Context, cancel context.CancelCauseFunc, 
 	c := u.s.cfg
 	create := &s3.CreateMultipartUploadInput{Bucket: aws.String(u.bucket), Key: aws.String(u.key)}
 	u.s.sse.applyCreate(create)
+	applyLockCreate(create, c.ObjectLockMode, u.until)
 	if c.Tagging != "" {
 		create.Tagging = aws.String(c.Tagging)
 	}

@@ -101,6 +101,7 @@ func TestBadCredentialsFailFast(t *testing.T) {
 	cfg := map[string]string{"bucket": bucket, "s3Url": proxy.URL,
 		"credentialsFile": testenv.WriteCredentialsFile(t, "default", srv.AccessKey, "wrong-secret")}
 	s, _ := newStore(t, srv, cfg)
+	proxy.Reset() // Init's look at the bucket's Object Lock, refused and ignored
 
 	err := s.PutObject(bucket, "k", stream([]byte("x")))
 	require.Error(t, err)

@@ -60,8 +60,10 @@ func New(log logrus.FieldLogger, k kube.Reader) *Store {
 // Init reads the plugin ConfigMap, parses and checks the BSL config over
 // it, checks the spool folder, reads the SSE-C key's Secret if one is
 // named, then builds the S3 clients and sets the process's memory budget.
-// It makes no S3 request, except to find the bucket's region on AWS when
-// neither region nor s3Url is set.
+// Its S3 requests: the bucket's region on AWS when neither region nor
+// s3Url is set; with objectLockMode, the bucket's versioning and Object
+// Lock state, which must both be on; without it, once per process and
+// bucket, a best-effort look at the bucket's default retention (logged).
 func (s *Store) Init(cfg map[string]string) error {
 	pc, err := s.kube.PluginConfig(context.Background(), common.PluginKindObjectStore, Name) // within kube.Timeout
 	if err != nil {
@@ -101,6 +103,9 @@ func (s *Store) Init(cfg map[string]string) error {
 	}
 	awsCfg.Region = c.Region
 	client := newS3Client(awsCfg, c, c.S3URL)
+	if err := s.checkLock(c, client); err != nil {
+		return err
+	}
 	s.presign = s3.NewPresignClient(client)
 	if c.PublicURL != "" {
 		s.presign = s3.NewPresignClient(newS3Client(awsCfg, c, c.PublicURL))
@@ -210,7 +215,10 @@ func (s *Store) list(bucket, prefix, delimiter string, each func(*s3.ListObjects
 }
 
 // DeleteObject is idempotent: deleting a key that is not there succeeds
-// (a missing bucket is still an error).
+// (a missing bucket is still an error). It names no version: on a
+// versioned bucket (Object Lock ones among them) S3 adds a delete marker,
+// so the key leaves listings and ObjectExists while its versions stay,
+// locked ones until their retain-until date.
 func (s *Store) DeleteObject(bucket, key string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.RequestTimeout)
 	defer cancel()

@@ -1,0 +1,176 @@
+package objectstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+	"github.com/aws/smithy-go"
+	"github.com/sirupsen/logrus"
+
+	"example.io/velero-plugin-s3csi/config"
+)
+
+// lockProbeTimeout bounds the best-effort look at a bucket's Object Lock
+// when objectLockMode is not set: it must never hold Init up for long.
+const lockProbeTimeout = 10 * time.Second
+
+// lockFixHint says how a bucket gets Object Lock.
+const lockFixHint = "Object Lock can be turned on only when a bucket is created on most S3 servers " +
+	"(`aws s3api create-bucket --bucket %[1]s --object-lock-enabled-for-bucket`, `mc mb --with-lock`); " +
+	"on AWS an existing bucket takes it once versioning is on: " +
+	"`aws s3api put-bucket-versioning --bucket %[1]s --versioning-configuration Status=Enabled` then " +
+	"`aws s3api put-object-lock-configuration --bucket %[1]s --object-lock-configuration ObjectLockEnabled=Enabled`"
+
+// checkLock makes sure that a bucket which objectLockMode writes to can
+// keep locked versions: versioning Enabled and Object Lock enabled. With
+// objectLockMode unset it only looks, once per process and bucket, for a
+// default retention worth a line in the log.
+func (s *Store) checkLock(c *config.ObjectStore, client s3API) error {
+	if c.ObjectLockMode == "" {
+		s.probeDefaultRetention(c, client)
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), c.RequestTimeout)
+	defer cancel()
+	b := aws.String(c.Bucket)
+	var missing []string
+	v, err := client.GetBucketVersioning(ctx, &s3.GetBucketVersioningInput{Bucket: b})
+	if err != nil {
+		return lockCheckError(c, "versioning", "s3:GetBucketVersioning", err)
+	}
+	if v.Status != types.BucketVersioningStatusEnabled {
+		state := "off"
+		if v.Status != "" {
+			state = string(v.Status)
+		}
+		missing = append(missing, "versioning Enabled (it is "+state+")")
+	}
+	l, err := client.GetObjectLockConfiguration(ctx, &s3.GetObjectLockConfigurationInput{Bucket: b})
+	switch {
+	case err != nil && lockNotConfigured(err):
+		missing = append(missing, "Object Lock enabled (it is not: "+errorCode(err)+")")
+	case err != nil:
+		return lockCheckError(c, "Object Lock configuration", "s3:GetBucketObjectLockConfiguration", err)
+	case l.ObjectLockConfiguration == nil || l.ObjectLockConfiguration.ObjectLockEnabled != types.ObjectLockEnabledEnabled:
+		missing = append(missing, "Object Lock enabled (it is not)")
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	fix := fmt.Sprintf(lockFixHint, c.Bucket)
+	if len(missing) == 1 && strings.HasPrefix(missing[0], "versioning") {
+		fix = fmt.Sprintf("`aws s3api put-bucket-versioning --bucket %s --versioning-configuration Status=Enabled`", c.Bucket)
+	}
+	return fmt.Errorf("%s: objectLockMode %s needs bucket %q to have %s: %s", Name, c.ObjectLockMode, c.Bucket, strings.Join(missing, " and "), fix)
+}
+
+// lockCheckError explains a failed read of the bucket's versioning or
+// Object Lock state.
+func lockCheckError(c *config.ObjectStore, what, permission string, err error) error {
+	err = translate("read "+what+" of bucket", c.Bucket, "", err)
+	if errors.Is(err, ErrAccessDenied) {
+		return fmt.Errorf("%s: objectLockMode %s needs to check bucket %q, and the BSL's credentials may not: they need %s (and %s): %w",
+			Name, c.ObjectLockMode, c.Bucket, permission, otherLockPermission(permission), err)
+	}
+	return fmt.Errorf("%s: objectLockMode %s: %w", Name, c.ObjectLockMode, err)
+}
+
+func otherLockPermission(p string) string {
+	if p == "s3:GetBucketVersioning" {
+		return "s3:GetBucketObjectLockConfiguration"
+	}
+	return "s3:GetBucketVersioning"
+}
+
+// lockNotConfigured is the answer of a bucket without Object Lock (AWS,
+// MinIO and Ceph say ObjectLockConfigurationNotFoundError), or of a server
+// that has no Object Lock at all.
+func lockNotConfigured(err error) bool {
+	switch errorCode(err) {
+	case "ObjectLockConfigurationNotFoundError", "ObjectLockConfigurationNotFound", "NoSuchObjectLockConfiguration", "NotImplemented":
+		return true
+	case "NoSuchBucket":
+		return false
+	}
+	return kind(err) == ErrNotFound
+}
+
+// errorCode is the S3 error code of err, or its HTTP status when it has
+// none.
+func errorCode(err error) string {
+	var api smithy.APIError
+	if errors.As(err, &api) && api.ErrorCode() != "" {
+		return api.ErrorCode()
+	}
+	var resp interface{ HTTPStatusCode() int }
+	if errors.As(err, &resp) && resp.HTTPStatusCode() != 0 {
+		return fmt.Sprintf("HTTP %d", resp.HTTPStatusCode())
+	}
+	return err.Error()
+}
+
+// lockProbed holds the buckets whose Object Lock this process has looked at.
+var lockProbed sync.Map
+
+// probeDefaultRetention logs, once per process and bucket, that the
+// bucket keeps every version for a default retention: Velero's deletions
+// then only hide objects. Any failure is ignored: the look is a courtesy.
+func (s *Store) probeDefaultRetention(c *config.ObjectStore, client s3API) {
+	if _, seen := lockProbed.LoadOrStore(c.Bucket, true); seen {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), min(c.RequestTimeout, lockProbeTimeout))
+	defer cancel()
+	out, err := client.GetObjectLockConfiguration(ctx, &s3.GetObjectLockConfigurationInput{Bucket: aws.String(c.Bucket)}, oneAttempt)
+	log := s.log.WithField("bucket", c.Bucket)
+	if err != nil {
+		log.WithError(err).Debug("no Object Lock configuration read; the bucket is taken to have none")
+		return
+	}
+	lc := out.ObjectLockConfiguration
+	if lc == nil || lc.Rule == nil || lc.Rule.DefaultRetention == nil {
+		return
+	}
+	r := lc.Rule.DefaultRetention
+	period := plural(aws.ToInt32(r.Days), "day")
+	if r.Years != nil {
+		period = plural(aws.ToInt32(r.Years), "year")
+	}
+	log.WithFields(logrus.Fields{"mode": string(r.Mode), "retention": period}).Info(
+		"bucket has a default Object Lock retention: Velero's deletions leave delete markers; versions stay until their date")
+}
+
+func plural(n int32, unit string) string {
+	if n == 1 {
+		return "1 " + unit
+	}
+	return fmt.Sprintf("%d %ss", n, unit)
+}
+
+// lockUntil is the retain-until date of an object whose upload starts
+// now, zero without objectLockMode.
+func lockUntil(c *config.ObjectStore) time.Time {
+	if c.ObjectLockMode == "" {
+		return time.Time{}
+	}
+	return time.Now().UTC().Add(c.ObjectLockRetention)
+}
+
+func applyLockPut(in *s3.PutObjectInput, mode string, until time.Time) {
+	if mode != "" {
+		in.ObjectLockMode, in.ObjectLockRetainUntilDate = types.ObjectLockMode(mode), aws.Time(until)
+	}
+}
+
+func applyLockCreate(in *s3.CreateMultipartUploadInput, mode string, until time.Time) {
+	if mode != "" {
+		in.ObjectLockMode, in.ObjectLockRetainUntilDate = types.ObjectLockMode(mode), aws.Time(until)
+	}
+}
