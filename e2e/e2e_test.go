@@ -41,6 +41,7 @@ const (
 	ns     = "velero"
 	app    = "demo"
 	bucket = "velero"
+	locked = "velero-locked" // Object Lock enabled: the immutable-backups BSL
 	backup = "e2e-backup"
 )
 
@@ -84,6 +85,7 @@ func TestBackupRestoreDelete(t *testing.T) {
 	st.done("etcd and kube-apiserver up")
 	srv := testenv.StartMinIO(t, testenv.MinIOOptions{})
 	require.NoError(t, srv.Client().MakeBucket(ctx, bucket, minio.MakeBucketOptions{}))
+	require.NoError(t, srv.Client().MakeBucket(ctx, locked, minio.MakeBucketOptions{ObjectLocking: true}))
 	driver := testenv.StartGCEPDDriver(t)
 	veleroBin := testenv.Tool(t, "velero")
 	pluginDir := testenv.PluginDir(t)
@@ -128,6 +130,19 @@ func TestBackupRestoreDelete(t *testing.T) {
 			Credential:  &corev1.SecretKeySelector{LocalObjectReference: corev1.LocalObjectReference{Name: "s3compat-credentials"}, Key: "cloud"},
 		},
 	})
+	// A second BSL with immutable backups: every object version kept under
+	// GOVERNANCE retention for a day. Velero's sync controller runs once a
+	// minute whatever the BSL's backupSyncPeriod says.
+	applyVelero(t, dyn, bslGVR, &velerov1.BackupStorageLocation{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "velero.io/v1", Kind: "BackupStorageLocation"},
+		ObjectMeta: metav1.ObjectMeta{Name: "locked", Namespace: ns},
+		Spec: velerov1.BackupStorageLocationSpec{
+			Provider:    "example.io/s3compat",
+			StorageType: velerov1.StorageType{ObjectStorage: &velerov1.ObjectStorageLocation{Bucket: locked, Prefix: "cluster-a"}},
+			Config:      map[string]string{"s3Url": srv.Endpoint, "objectLockMode": "GOVERNANCE", "objectLockRetention": "24h"},
+			Credential:  &corev1.SecretKeySelector{LocalObjectReference: corev1.LocalObjectReference{Name: "s3compat-credentials"}, Key: "cloud"},
+		},
+	})
 	// The CSI controller is reached through a csi-relay, as in a cluster
 	// whose driver keeps its controller socket inside its own pod: the
 	// README's steps, certificates from `csi-relay certs`, the client's
@@ -151,11 +166,13 @@ func TestBackupRestoreDelete(t *testing.T) {
 		"--default-volume-snapshot-locations", "example.io/csi:csi",
 		"--store-validation-frequency", "10s",
 	}, []string{"VELERO_NAMESPACE=" + ns, "KUBECONFIG=" + kc}, dir)
-	waitFor(t, 2*time.Minute, "BSL Available", func() bool {
-		u, err := dyn.Resource(bslGVR).Namespace(ns).Get(ctx, "default", metav1.GetOptions{})
-		return err == nil && nested(u, "status", "phase") == "Available"
-	})
-	st.done("velero server up, BSL Available")
+	for _, name := range []string{"default", "locked"} {
+		waitFor(t, 2*time.Minute, "BSL "+name+" Available", func() bool {
+			u, err := dyn.Resource(bslGVR).Namespace(ns).Get(ctx, name, metav1.GetOptions{})
+			return err == nil && nested(u, "status", "phase") == "Available"
+		})
+	}
+	st.done("velero server up, BSLs default and locked (Object Lock) Available")
 
 	// The application: a ConfigMap, a Secret, a Deployment and a bound PV/PVC on a CSI volume.
 	vol := driver.CreateVolume(t, "demo-data", 10<<30)
@@ -254,6 +271,8 @@ func TestBackupRestoreDelete(t *testing.T) {
 	assert.Contains(t, kopiaKeys, "cluster-a/kopia/"+app+"/kopia.repository", "the kopia repository is under the BSL prefix")
 	st.done(fmt.Sprintf("kopia BackupRepository %s Ready on this BSL: %d objects under cluster-a/kopia/%s/", repo, len(kopiaKeys), app))
 
+	immutableBackup(t, st, srv, velero, dyn, kube, pluginDir, creds, serverLog)
+
 	// The plugin's ConfigMap settings reached the plugin, and its lines the server log.
 	server = readFile(t, serverLog)
 	assert.Contains(t, server, "ConfigMap velero/s3compat-config")
@@ -267,6 +286,82 @@ func TestBackupRestoreDelete(t *testing.T) {
 	}
 	assert.NotContains(t, relayLog, "BEGIN", "no certificate or key material in the relay's log")
 	st.done(fmt.Sprintf("csi-relay forwarded %d calls", strings.Count(relayLog, "csi-relay call")))
+}
+
+// immutableBackup backs up to the Object Lock BSL, deletes the backup
+// with Velero (delete markers: every version stays), brings it back with
+// `velero-plugin-s3csi undelete`, waits for Velero's sync to show it
+// again, and restores from it.
+func immutableBackup(t *testing.T, st *steps, srv *testenv.S3Server, velero func(...string) string, dyn dynamic.Interface,
+	kube kubernetes.Interface, pluginDir, creds, serverLog string) {
+	ctx := context.Background()
+	const name = "e2e-locked"
+	dir := "cluster-a/backups/" + name + "/"
+	velero("backup", "create", name, "--storage-location", "locked", "--include-namespaces", app, "--snapshot-volumes=false", "--wait")
+	require.Equal(t, "Completed", waitPhase(t, dyn, backupGVR, name), "backup phase; server log:\n%s", tailFile(serverLog))
+	stored := map[string]minio.ObjectInfo{}
+	for o := range srv.Client().ListObjects(ctx, locked, minio.ListObjectsOptions{Prefix: dir, Recursive: true}) {
+		require.NoError(t, o.Err)
+		stored[o.Key] = o
+	}
+	require.Contains(t, stored, dir+"velero-backup.json")
+	for key := range stored {
+		mode, until, err := srv.Client().GetObjectRetention(ctx, locked, key, "")
+		require.NoError(t, err, key)
+		require.NotNil(t, mode, key)
+		assert.Equal(t, minio.Governance, *mode, key)
+		assert.WithinDuration(t, time.Now().Add(24*time.Hour), *until, 10*time.Minute, key)
+	}
+	st.done(fmt.Sprintf("backup %s Completed on the Object Lock BSL: %d objects, each under GOVERNANCE retention for 24h", name, len(stored)))
+
+	velero("backup", "delete", name, "--confirm")
+	waitFor(t, 3*time.Minute, "backup "+name+" deleted", func() bool {
+		_, err := dyn.Resource(backupGVR).Namespace(ns).Get(ctx, name, metav1.GetOptions{})
+		return apierrors.IsNotFound(err)
+	})
+	assert.Empty(t, listBucket(t, srv, locked, dir, false), "Velero's view: no objects")
+	versions := listBucket(t, srv, locked, dir, true)
+	for key := range stored {
+		assert.Contains(t, versions, key, "a version of %s is still stored", key)
+	}
+	st.done(fmt.Sprintf("velero backup delete %s Completed: delete markers only, %d versions still stored", name, len(versions)))
+
+	credsFile := filepath.Join(t.TempDir(), "credentials")
+	require.NoError(t, os.WriteFile(credsFile, []byte(creds), 0o600))
+	out, err := exec.Command(filepath.Join(pluginDir, "velero-plugin-s3csi"), "undelete", "--bucket", locked, "--prefix", "cluster-a",
+		"--backup", name, "--s3-url", srv.Endpoint, "--credentials-file", credsFile).CombinedOutput()
+	require.NoError(t, err, string(out))
+	for key, o := range stored {
+		got, err := srv.Client().StatObject(ctx, locked, key, minio.StatObjectOptions{})
+		require.NoError(t, err, key)
+		assert.Equal(t, o.ETag, got.ETag, "%s is the version Velero wrote", key)
+	}
+	waitFor(t, 2*time.Minute, "backup "+name+" synced back", func() bool {
+		u, err := dyn.Resource(backupGVR).Namespace(ns).Get(ctx, name, metav1.GetOptions{})
+		return err == nil && nested(u, "status", "phase") == "Completed"
+	})
+	st.done(fmt.Sprintf("velero-plugin-s3csi undelete: %d objects back; Velero's sync shows backup %s again", len(stored), name))
+
+	require.NoError(t, kube.CoreV1().ConfigMaps(app).Delete(ctx, "settings", metav1.DeleteOptions{}))
+	velero("restore", "create", name+"-restore", "--from-backup", name, "--include-resources", "configmaps", "--wait")
+	require.Equal(t, "Completed", waitPhase(t, dyn, restoreGVR, name+"-restore"), "restore phase; server log:\n%s", tailFile(serverLog))
+	cm, err := kube.CoreV1().ConfigMaps(app).Get(ctx, "settings", metav1.GetOptions{})
+	require.NoError(t, err)
+	assert.Equal(t, "blue", cm.Data["color"])
+	st.done(fmt.Sprintf("restore from the undeleted backup %s Completed", name))
+}
+
+// listBucket lists the keys under prefix, the latest ones, or with
+// versions every key that has a stored version (delete markers left out).
+func listBucket(t *testing.T, srv *testenv.S3Server, bucket, prefix string, versions bool) map[string]bool {
+	keys := map[string]bool{}
+	for o := range srv.Client().ListObjects(context.Background(), bucket, minio.ListObjectsOptions{Prefix: prefix, Recursive: true, WithVersions: versions}) {
+		require.NoError(t, o.Err)
+		if !o.IsDeleteMarker {
+			keys[o.Key] = true
+		}
+	}
+	return keys
 }
 
 type e2eRelay struct {
