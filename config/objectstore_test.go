@@ -189,6 +189,9 @@ func TestParseObjectStoreRejects(t *testing.T) {
 		{"bad sse", bsl("serverSideEncryption", "AES128"), []string{`"serverSideEncryption"`, `"AES128"`}},
 		{"short customer key", bsl("customerKeyEncryptionFile", key31), []string{`"customerKeyEncryptionFile"`, "exactly 32 bytes", "holds 31"}},
 		{"missing customer key", bsl("customerKeyEncryptionFile", "/nonexistent/key"), []string{`"customerKeyEncryptionFile"`, "cannot be read"}},
+		{"customer key from a device", bsl("customerKeyEncryptionFile", "/dev/zero"), []string{`"customerKeyEncryptionFile" in BSL config: "/dev/zero" is not a regular file (Dc---------)`}},
+		{"long customer key", bsl("customerKeyEncryptionFile", writeFile(t, "k40", make([]byte, 40))), []string{"exactly 32 bytes", "holds more"}},
+		{"credentials from a folder", bsl("credentialsFile", "/"), []string{`"credentialsFile" in BSL config: "/" is not a regular file (d---------)`}},
 		{"customer key secret malformed", bsl("customerKeyEncryptionSecret", "no-slash"), []string{`"customerKeyEncryptionSecret"`, "not secretName/key"}},
 		{"sse-c with kms", bsl("customerKeyEncryptionFile", writeFile(t, "k32", make([]byte, 32)), "kmsKeyId", "k"), []string{"cannot be combined"}},
 		{"kms with AES256", bsl("kmsKeyId", "k", "serverSideEncryption", "AES256"), []string{"kmsKeyId needs serverSideEncryption aws:kms"}},
@@ -379,4 +382,27 @@ func TestObjectLockSettings(t *testing.T) {
 			})
 		}
 	})
+}
+
+// An unreadable file's error shows the path once, as the value (with a
+// URL's password redacted), never again inside the OS error.
+func TestFileErrorsShowThePathOnce(t *testing.T) {
+	for _, key := range []string{"credentialsFile", "customerKeyEncryptionFile"} {
+		_, err := ParseObjectStore(bsl(key, "https://admin:hunter2secret@minio/"))
+		require.Error(t, err)
+		assert.Contains(t, err.Error(), "cannot be read: no such file or directory")
+		assert.NotContains(t, err.Error(), "hunter2secret")
+		assert.Equal(t, 1, strings.Count(err.Error(), "minio/"), err.Error())
+	}
+}
+
+// A tagging value with several bad tags names the same one every time.
+func TestTaggingErrorIsStable(t *testing.T) {
+	_, first := ParseObjectStore(bsl("tagging", "z=1&z=2&b=1&b=2&m=1&m=2"))
+	require.Error(t, first)
+	assert.Contains(t, first.Error(), `repeats tag "b"`)
+	for range 20 {
+		_, err := ParseObjectStore(bsl("tagging", "z=1&z=2&b=1&b=2&m=1&m=2"))
+		require.EqualError(t, err, first.Error())
+	}
 }

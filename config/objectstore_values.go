@@ -4,10 +4,15 @@ import (
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/pem"
+	"errors"
 	"fmt"
+	"io"
+	"io/fs"
+	"maps"
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 )
@@ -55,13 +60,42 @@ func (o *ObjectStore) SpoolPath() string {
 }
 
 func readable(dst *string, v string) error {
-	f, err := os.Open(v)
+	f, err := openRegular(v)
 	if err != nil {
-		return fmt.Errorf("cannot be read: %v", err)
+		return err
 	}
 	f.Close()
 	*dst = v
 	return nil
+}
+
+// openRegular opens a regular file (through symlinks, as Kubernetes
+// mounts Secrets). Anything else is refused before it is opened: a FIFO
+// would block the open and a device like /dev/zero never ends. The error
+// gives the reason without the path, which the caller shows as the value
+// (with a URL's password redacted).
+func openRegular(path string) (*os.File, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return nil, fmt.Errorf("cannot be read: %v", bareOSError(err))
+	}
+	if !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("is not a regular file (%s)", st.Mode().Type())
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("cannot be read: %v", bareOSError(err))
+	}
+	return f, nil
+}
+
+// bareOSError is an os error without the path it repeats.
+func bareOSError(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
 }
 
 // setCACert takes the PEM that Velero passes (the BSL's caCert field,
@@ -114,9 +148,17 @@ func setCustomerKey(o *ObjectStore, path string) error {
 	if path == "" {
 		return nil
 	}
-	key, err := os.ReadFile(path)
+	f, err := openRegular(path)
 	if err != nil {
-		return fmt.Errorf("cannot be read: %v", err)
+		return err
+	}
+	defer f.Close()
+	key, err := io.ReadAll(io.LimitReader(f, 33)) // one byte more than a key tells a longer file
+	if err != nil {
+		return fmt.Errorf("cannot be read: %v", bareOSError(err))
+	}
+	if len(key) > 32 {
+		return fmt.Errorf("must hold exactly 32 bytes (an AES-256 key), holds more")
 	}
 	return setAESKey(o, key)
 }
@@ -142,7 +184,8 @@ func setTagging(o *ObjectStore, v string) error {
 	if len(q) > 10 {
 		return fmt.Errorf("has %d tags; S3 allows 10 per object", len(q))
 	}
-	for k, vals := range q {
+	for _, k := range slices.Sorted(maps.Keys(q)) { // the same input names the same tag
+		vals := q[k]
 		switch {
 		case k == "":
 			return fmt.Errorf("has a tag with an empty key")
