@@ -2,8 +2,6 @@ package objectstore
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -14,6 +12,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/smithy-go"
+
+	"example.io/velero-plugin-s3csi/internal/tlserr"
 )
 
 // Sentinel errors: S3 and network errors are translated into these once,
@@ -107,7 +107,7 @@ func kind(err error) error {
 			return s
 		}
 	}
-	if isCertificateError(err) {
+	if tlserr.IsCertificateError(err) {
 		return ErrTLS
 	}
 	if lockRefusal(err) != "" {
@@ -170,19 +170,9 @@ func connectionError(err error) bool {
 	return retry.RetryableConnectionError{}.IsErrorRetryable(err) == aws.TrueTernary
 }
 
-// isCertificateError is true when the server's certificate was refused: a
-// wrong caCert is configuration, and no retry will fix it.
-func isCertificateError(err error) bool {
-	var verify *tls.CertificateVerificationError
-	var authority x509.UnknownAuthorityError
-	var host x509.HostnameError
-	var invalid x509.CertificateInvalidError
-	return errors.As(err, &verify) || errors.As(err, &authority) || errors.As(err, &host) || errors.As(err, &invalid)
-}
-
 // notCertificateError stops the SDK's retries of a TLS verification failure.
 func notCertificateError(err error) aws.Ternary {
-	if isCertificateError(err) {
+	if tlserr.IsCertificateError(err) {
 		return aws.FalseTernary
 	}
 	return aws.UnknownTernary

@@ -17,6 +17,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/smithy-go"
+
+	"example.io/velero-plugin-s3csi/internal/tlserr"
 )
 
 // s3API is the part of the S3 client undelete uses.
@@ -47,7 +49,7 @@ func translate(err error, bucket, perm string) error {
 	if err == nil {
 		return nil
 	}
-	if isCertificateError(err) {
+	if tlserr.IsCertificateError(err) {
 		return fmt.Errorf("%w (give the server's CA with --ca-cert): %w", ErrTLS, err)
 	}
 	var api smithy.APIError
@@ -66,15 +68,6 @@ func translate(err error, bucket, perm string) error {
 		return fmt.Errorf("%w (the credentials need %s on bucket %s): %w", ErrAccessDenied, perm, bucket, err)
 	}
 	return err
-}
-
-// isCertificateError is true when the server's certificate was refused.
-func isCertificateError(err error) bool {
-	var verify *tls.CertificateVerificationError
-	var authority x509.UnknownAuthorityError
-	var host x509.HostnameError
-	var invalid x509.CertificateInvalidError
-	return errors.As(err, &verify) || errors.As(err, &authority) || errors.As(err, &host) || errors.As(err, &invalid)
 }
 
 // newClient builds the S3 client: path-style at o.S3URL, or AWS itself.
@@ -99,7 +92,7 @@ func newClient(ctx context.Context, o *Options) (*s3.Client, error) {
 			return retry.NewStandard(func(so *retry.StandardOptions) {
 				// A refused certificate is configuration: no retry fixes it.
 				so.Retryables = append([]retry.IsErrorRetryable{retry.IsErrorRetryableFunc(func(err error) aws.Ternary {
-					if isCertificateError(err) {
+					if tlserr.IsCertificateError(err) {
 						return aws.FalseTernary
 					}
 					return aws.UnknownTernary
