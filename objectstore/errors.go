@@ -54,18 +54,14 @@ func translate(op, bucket, key string, err error) error {
 // mark puts the sentinel that fits err in front of it, unless err already
 // carries one.
 func mark(err error) error {
-	for _, s := range sentinels {
-		if errors.Is(err, s) {
-			return err
-		}
-	}
-	if why := lockRefusal(err); why != "" {
-		return fmt.Errorf("%w: %s: %w", ErrObjectLocked, why, err)
-	}
-	if s := kind(err); s != nil {
+	switch s := kind(err); {
+	case s == nil || errors.Is(err, s):
+		return err
+	case s == ErrObjectLocked:
+		return fmt.Errorf("%w: %s: %w", ErrObjectLocked, lockRefusal(err), err)
+	default:
 		return fmt.Errorf("%w: %w", s, err)
 	}
-	return err
 }
 
 // lockRefusal says in plain words why Object Lock refused the request
