@@ -132,7 +132,7 @@ func (d *download) request(ctx context.Context, offset int64) (*rangeBody, error
 	return &rangeBody{ReadCloser: out.Body, ctx: actx, cancel: acancel}, nil
 }
 
-// errReaderGone ends the pump when Close was called.
+// errReaderGone is why Close cancels the download; it ends the pump.
 var errReaderGone = errors.New("reader closed")
 
 // pump reads the body into chunks until the end or an error it cannot
@@ -259,7 +259,7 @@ func (d *download) Close() error {
 			err = errors.New("closed before the end")
 		}
 		close(d.stop)
-		d.cancel(errors.New("reader closed"))
+		d.cancel(errReaderGone)
 		if d.cur != nil {
 			buffers.put(d.cur)
 			d.cur = nil
