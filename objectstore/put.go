@@ -95,7 +95,7 @@ func (s *Store) putObject(log logrus.FieldLogger, bucket, key string, body io.Re
 		return u.putSingle(ctx, &part{num: 1})
 	}
 	if !first.last {
-		return u.multipart(ctx, cancel, first)
+		return u.multipart(ctx, first)
 	}
 	defer first.release()
 	if _, err := u.next(ctx); err != nil { // the end, and the body check's verdict
@@ -152,7 +152,7 @@ func (u *upload) attempt(ctx context.Context, step string, p *part, send func(co
 	return cause(actx, send(actx, &watchedBody{ReadSeeker: p.body(), timer: timer}))
 }
 
-func (u *upload) multipart(ctx context.Context, cancel context.CancelCauseFunc, first *part) (err error) {
+func (u *upload) multipart(ctx context.Context, first *part) (err error) {
 	c := u.s.cfg
 	create := &s3.CreateMultipartUploadInput{Bucket: aws.String(u.bucket), Key: aws.String(u.key)}
 	u.s.sse.applyCreate(create)
@@ -197,7 +197,7 @@ func (u *upload) multipart(ctx context.Context, cancel context.CancelCauseFunc, 
 		mu.Lock()
 		if firstErr == nil {
 			firstErr = e
-			cancel(e)
+			u.stop(e)
 		}
 		mu.Unlock()
 	}
