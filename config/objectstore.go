@@ -168,7 +168,7 @@ var objectStoreKeys = map[string]func(o *ObjectStore, v string) error{
 	"memoryBudget": func(o *ObjectStore, v string) error {
 		n, err := ParseSize(v)
 		if err == nil && n < MinMemoryBudget {
-			err = fmt.Errorf("is below 10MiB: the budget holds at least two parts of S3's 5MiB minimum")
+			err = fmt.Errorf("is below %s: the budget holds at least two parts of S3's %s minimum", ShowSize(MinMemoryBudget), ShowSize(MinPartSize))
 		}
 		o.MemoryBudget = n
 		return err
