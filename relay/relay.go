@@ -156,7 +156,9 @@ func (r *Relay) pass(ctx context.Context, method string, stream grpc.ServerStrea
 	if !Forwarded[method] {
 		return status.Errorf(codes.PermissionDenied, "csi-relay does not forward %s: it passes on only the calls the example.io/csi snapshotter makes", method)
 	}
-	var req frame
+	var req, resp frame
+	defer req.free()  // unless sent on
+	defer resp.free() // likewise
 	if err := stream.RecvMsg(&req); err != nil {
 		return err
 	}
@@ -167,7 +169,6 @@ func (r *Relay) pass(ctx context.Context, method string, stream grpc.ServerStrea
 			out[k] = v
 		}
 	}
-	var resp frame
 	var header, trailer metadata.MD
 	err := r.upstream.Invoke(metadata.NewOutgoingContext(ctx, out), method, &req, &resp,
 		grpc.ForceCodecV2(rawCodec{}), grpc.Header(&header), grpc.Trailer(&trailer), grpc.WaitForReady(false))
