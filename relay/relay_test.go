@@ -156,15 +156,19 @@ func TestDrainAndSecrets(t *testing.T) {
 	d := testenv.StartGCEPDDriver(t)
 	certs := testenv.NewRelayCerts(t)
 	var slow atomic.Bool
+	var r *testenv.Relay
 	entered := make(chan struct{}, 1)
+	// The held call goes on to the driver only once the relay is draining,
+	// so it is surely in flight when SIGTERM comes.
 	hold := grpc.ChainStreamInterceptor(func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, h grpc.StreamHandler) error {
 		if slow.Load() {
 			entered <- struct{}{}
-			time.Sleep(time.Second)
+			assert.NotNil(t, r.Logs.Find(func(e *logrus.Entry) bool { return e.Message == "csi-relay draining calls in flight" }),
+				"the relay began draining with the call held")
 		}
 		return h(srv, ss)
 	})
-	r := testenv.StartRelay(t, d.Endpoint, certs, hold)
+	r = testenv.StartRelay(t, d.Endpoint, certs, hold)
 	conn := client(t, r.Addr, certs.ClientCert, certs.ClientKey, certs.CAFile, testenv.RelayServerName)
 	vol := d.CreateVolume(t, "drain-src", 1<<30)
 
