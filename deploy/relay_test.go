@@ -95,9 +95,6 @@ func loadRelay(t *testing.T) relayManifests {
 	require.NoError(t, err)
 	require.NotEmpty(t, files)
 	m := relayManifests{issuers: map[string]*cmIssuer{}, certs: map[string]*cmCertificate{}}
-	one := func(f, kind string, seen bool) {
-		require.False(t, seen, "%s: a second %s; the checks below expect one", f, kind)
-	}
 	for _, f := range files {
 		for _, d := range docs(t, f) {
 			var k meta
@@ -105,21 +102,13 @@ func loadRelay(t *testing.T) relayManifests {
 			var obj any
 			switch k.Kind {
 			case "Deployment":
-				one(f, k.Kind, m.patch != nil)
-				m.patch = &appsv1.Deployment{}
-				obj = m.patch
+				obj = single(t, f, &m.patch)
 			case "Service":
-				one(f, k.Kind, m.svc != nil)
-				m.svc = &corev1.Service{}
-				obj = m.svc
+				obj = single(t, f, &m.svc)
 			case "NetworkPolicy":
-				one(f, k.Kind, m.policy != nil)
-				m.policy = &networkingv1.NetworkPolicy{}
-				obj = m.policy
+				obj = single(t, f, &m.policy)
 			case "VolumeSnapshotLocation":
-				one(f, k.Kind, m.vsl != nil)
-				m.vsl = &velerov1.VolumeSnapshotLocation{}
-				obj = m.vsl
+				obj = single(t, f, &m.vsl)
 			case "ClusterIssuer":
 				is := &cmIssuer{}
 				require.NoError(t, yaml.UnmarshalStrict(d, is), f)
@@ -151,6 +140,14 @@ func loadRelay(t *testing.T) relayManifests {
 	require.NotEmpty(t, m.roles, "no Role")
 	require.NotEmpty(t, m.bindings, "no RoleBinding")
 	return m
+}
+
+// single makes the one object of its kind that the checks expect, in *slot.
+func single[T any](t *testing.T, f string, slot **T) *T {
+	t.Helper()
+	require.Nil(t, *slot, "%s: a second %T; the checks below expect one", f, *slot)
+	*slot = new(T)
+	return *slot
 }
 
 // ebsController is the part of aws-ebs-csi-driver's controller Deployment
@@ -374,21 +371,24 @@ func TestRelayServiceAndPolicy(t *testing.T) {
 	nodeAgent := labels.Set(veleroinstall.DaemonSet("velero").Spec.Template.Labels)
 	veleroNS := labels.Set{"kubernetes.io/metadata.name": "velero"}
 	covers := func(p networkingv1.NetworkPolicyPort, port int32) bool {
+		if p.Port == nil {
+			return false
+		}
 		end := p.Port.IntVal
 		if p.EndPort != nil {
 			end = *p.EndPort
 		}
-		return p.Port != nil && p.Port.IntVal <= port && port <= end
+		return p.Port.IntVal <= port && port <= end
 	}
+	admits := func(rule networkingv1.NetworkPolicyIngressRule, port int32) bool {
+		// A rule without ports admits every port.
+		return len(rule.Ports) == 0 || slices.ContainsFunc(rule.Ports, func(p networkingv1.NetworkPolicyPort) bool { return covers(p, port) })
+	}
+	healthPort := hostPort(t, flagValues(relay.Args)["health-listen"])
 	admitted := 0
 	for _, rule := range np.Ingress {
-		var relayRule bool
-		for _, p := range rule.Ports {
-			relayRule = relayRule || covers(p, relayPort)
-			assert.False(t, covers(p, hostPort(t, flagValues(relay.Args)["health-listen"])),
-				"the health port is the kubelet's, which NetworkPolicy always admits from the node")
-		}
-		if !relayRule {
+		assert.False(t, admits(rule, healthPort), "the health port is the kubelet's, which NetworkPolicy always admits from the node")
+		if !admits(rule, relayPort) {
 			continue
 		}
 		admitted++
