@@ -24,6 +24,20 @@ import (
 // driver made under that name is found the same way and deleted: nothing
 // is left that no backup or PV refers to.
 
+// byName wraps a create RPC in s.call as a create by name: asked again
+// after an answer that may mean "still in progress", for as long as ctx
+// lasts.
+func byName[R any](s *Snapshotter, what string, rpc func(context.Context) (R, error)) func(context.Context) (R, error) {
+	return func(ctx context.Context) (R, error) {
+		var resp R
+		err := s.call(ctx, what, true, func(ctx context.Context) (err error) {
+			resp, err = rpc(ctx)
+			return err
+		})
+		return resp, err
+	}
+}
+
 // CreateSnapshot snapshots volumeID and waits, up to snapshotReadyTimeout
 // in all, until the driver reports the snapshot ready to use.
 func (s *Snapshotter) CreateSnapshot(volumeID, _ string, tags map[string]string) (string, error) {
@@ -35,14 +49,9 @@ func (s *Snapshotter) CreateSnapshot(volumeID, _ string, tags map[string]string)
 	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.SnapshotReadyTimeout)
 	defer cancel()
 	req := &csi.CreateSnapshotRequest{SourceVolumeId: volumeID, Name: name, Secrets: s.csiCreds, Parameters: s.cfg.SnapshotParameters}
-	create := func(ctx context.Context) (*csi.CreateSnapshotResponse, error) {
-		var resp *csi.CreateSnapshotResponse
-		err := s.call(ctx, "create snapshot "+name+" of "+volumeID, true, func(ctx context.Context) (err error) {
-			resp, err = s.csi.CreateSnapshot(ctx, req)
-			return err
-		})
-		return resp, err
-	}
+	create := byName(s, "create snapshot "+name+" of "+volumeID, func(ctx context.Context) (*csi.CreateSnapshotResponse, error) {
+		return s.csi.CreateSnapshot(ctx, req)
+	})
 	start := time.Now()
 	// A driver often answers "not ready" once, then is ready.
 	poll := backoff.Policy{Initial: 25 * time.Millisecond, Max: s.cfg.PollInterval, Multiplier: 2, Jitter: 0.2}.Start()
@@ -134,14 +143,9 @@ func (s *Snapshotter) CreateVolumeFromSnapshot(snapshotID, volumeType, _ string,
 		VolumeContentSource: &csi.VolumeContentSource{Type: &csi.VolumeContentSource_Snapshot{
 			Snapshot: &csi.VolumeContentSource_SnapshotSource{SnapshotId: snapshotID}}},
 	}
-	create := func(ctx context.Context) (*csi.CreateVolumeResponse, error) {
-		var resp *csi.CreateVolumeResponse
-		err := s.call(ctx, "create volume "+name+" from snapshot "+snapshotID, true, func(ctx context.Context) (err error) {
-			resp, err = s.csi.CreateVolume(ctx, req)
-			return err
-		})
-		return resp, err
-	}
+	create := byName(s, "create volume "+name+" from snapshot "+snapshotID, func(ctx context.Context) (*csi.CreateVolumeResponse, error) {
+		return s.csi.CreateVolume(ctx, req)
+	})
 	resp, err := create(ctx)
 	if err != nil {
 		s.cleanupVolume(log, create, err)
