@@ -98,15 +98,10 @@ func StartRelay(t T, csiEndpoint string, certs *RelayCerts, opts ...grpc.ServerO
 func (r *Relay) Restart(t T, drain time.Duration) {
 	t.Helper()
 	r.cfg.DrainTimeout = drain
-	r.stopServing(t)
-	r.serve(t)
-}
-
-func (r *Relay) stopServing(t T) {
-	t.Helper()
 	if err := r.Stop(); err != nil {
 		t.Fatal(err)
 	}
+	r.serve(t)
 }
 
 func (r *Relay) serve(t T) {
