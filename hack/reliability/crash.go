@@ -215,15 +215,18 @@ func (e *s3env) canaryHits() canaryResult {
 		e.s.Fatal(err)
 	}
 	canaries := []string{e.srv.SecretKey, e.srv.AccessKey, u.Query().Get("X-Amz-Signature")}
+	for i, c := range canaries {
+		if c == "" { // an empty canary would find nothing and pass
+			e.s.Fatalf("canary %d is empty (no X-Amz-Signature in the signed URL?)", i)
+		}
+	}
 	var text string
 	for _, h := range e.hosts {
 		text += h.Logs.Text()
 	}
 	res := canaryResult{lines: strings.Count(text, "\n")}
 	for _, c := range canaries {
-		if c != "" {
-			res.hits += strings.Count(text, c)
-		}
+		res.hits += strings.Count(text, c)
 	}
 	return res
 }

@@ -85,34 +85,27 @@ func (e *s3env) store(more ...string) velero.ObjectStore {
 	}
 }
 
-// faultMix is what the i-th upload or download meets.
-func (e *s3env) faultMix(i int, kind string) (string, func()) {
-	clear := func() { e.proxy.ClearFaults(); e.proxy.SetLatency(0); e.proxy.SetBandwidth(0) }
+// faultMix puts in force what the i-th upload or download meets, until
+// e.proxy.ClearFaults.
+func (e *s3env) faultMix(i int, kind string) {
 	one := func(f testenv.Fault) { f.Match, f.Times = testenv.OfKind(kind), max(f.Times, 1); e.proxy.Inject(f) }
 	switch i % 7 {
 	case 1:
 		one(testenv.Fault{Kind: testenv.FaultReset, After: 3 << 20})
-		return "reset", clear
 	case 2:
 		f := testenv.Fault{Kind: testenv.FaultStall, After: 1 << 20, Times: 1, Hold: 10 * time.Second}
 		f.Match = e.stalls.strike(testenv.OfKind(kind))
 		e.proxy.Inject(f)
-		return "stall", clear
 	case 3:
 		one(testenv.Fault{Kind: testenv.FaultStatus, Status: 503, Code: "SlowDown", Times: 2})
-		return "503 SlowDown", clear
 	case 4:
 		one(testenv.Fault{Kind: testenv.FaultStatus, Status: 500})
-		return "500", clear
 	case 5:
 		one(testenv.Fault{Kind: testenv.FaultDown, After: 2 << 20, For: 3 * time.Second})
-		return "down 3 s", clear
 	case 6:
 		e.proxy.SetLatency(50 * time.Millisecond)
 		e.proxy.SetBandwidth(64 << 20)
-		return "latency and 64 MB/s", clear
 	}
-	return "none", clear
 }
 
 // retries is how many units have succeeded after retrying so far.
@@ -144,16 +137,16 @@ func (e *s3env) uploads(n int) *row {
 	for i := 0; i < n; i++ {
 		key := fmt.Sprintf("rel/backups/up-%d/up-%d.tar.gz", i, i)
 		body := e.bodies[i%len(e.bodies)]
-		_, clear := e.faultMix(i, []string{"UploadPart", "UploadPart", "CompleteMultipartUpload", "CreateMultipartUpload"}[i%4])
+		e.faultMix(i, []string{"UploadPart", "UploadPart", "CompleteMultipartUpload", "CreateMultipartUpload"}[i%4])
 		before := e.retries()
 		var err error
 		r.attempted++
 		if !within(func() { err = st.PutObject(e.bucket, key, bytes.NewReader(body)) }) {
 			r.hung++
-			clear()
+			e.proxy.ClearFaults()
 			continue
 		}
-		clear()
+		e.proxy.ClearFaults()
 		e.judgeUpload(r, key, body, err, e.retries() > before)
 	}
 	r.orphanUploads = e.incompleteUploads()
@@ -212,17 +205,17 @@ func (e *s3env) downloads(n int) *row {
 	}
 	for i := 0; i < n; i++ {
 		body, key := e.bodies[i%len(keys)], keys[i%len(keys)]
-		_, clear := e.faultMix(i, "GetObject")
+		e.faultMix(i, "GetObject")
 		before := e.retries()
 		var got []byte
 		var err error
 		r.attempted++
 		if !within(func() { got, err = readAll(st, e.bucket, key) }) {
 			r.hung++
-			clear()
+			e.proxy.ClearFaults()
 			continue
 		}
-		clear()
+		e.proxy.ClearFaults()
 		switch {
 		case err != nil:
 			r.failedCleanly++
