@@ -12,13 +12,12 @@ package main
 
 import (
 	"bufio"
-	"compress/gzip"
 	"context"
-	"crypto/rand"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"sort"
 	"strconv"
@@ -72,7 +71,6 @@ func main() {
 }
 
 func benchS3(s *testenv.Script, sizes []int64, runs int) {
-
 	srv := testenv.StartMinIO(s, testenv.MinIOOptions{})
 	if err := srv.Client().MakeBucket(context.Background(), bucket, minio.MakeBucketOptions{}); err != nil {
 		s.Fatalf("make bucket: %v", err)
@@ -86,7 +84,7 @@ func benchS3(s *testenv.Script, sizes []int64, runs int) {
 		{name: "example.io/s3compat", plugin: "example.io/s3compat", dir: testenv.PluginDir(s), binaries: "velero-plugin-s3csi",
 			config: map[string]string{"bucket": bucket, "s3Url": srv.Endpoint, "credentialsFile": creds}},
 	}
-	fmt.Printf("MinIO %s on 127.0.0.1, %d CPUs; gzip objects streamed through Velero v1.18.3's plugin host (16 KiB gRPC chunks)\n\n", srv.Endpoint, 2)
+	fmt.Printf("MinIO %s on 127.0.0.1, %d CPUs; gzip objects streamed through Velero v1.18.3's plugin host (16 KiB gRPC chunks)\n\n", srv.Endpoint, runtime.NumCPU())
 
 	table := map[string]map[int64]map[string]*result{}
 	for _, size := range sizes {
@@ -186,8 +184,8 @@ func drain(r io.Reader, size int64) error {
 	return err
 }
 
-// makeGzip writes a gzip stream of exactly size bytes (random, stored
-// blocks) so the plugins see what Velero uploads: an incompressible .tar.gz.
+// makeGzip writes newGzipSource's stream of size bytes to a file,
+// so every client reads the same data, and returns its path and size.
 func makeGzip(s *testenv.Script, size int64) (string, int64) {
 	p := filepath.Join(s.TempDir(), "bench.gz")
 	f, err := os.Create(p)
@@ -195,30 +193,11 @@ func makeGzip(s *testenv.Script, size int64) (string, int64) {
 		s.Fatal(err)
 	}
 	defer f.Close()
-	w := bufio.NewWriterSize(f, 4<<20)
-	zw, _ := gzip.NewWriterLevel(w, gzip.NoCompression)
-	buf := make([]byte, 4<<20)
-	// Stored blocks add 5 bytes per 64 KiB, plus an 18-byte frame.
-	payload := size - 18 - 5*((size+65534)/65535)
-	for payload > 0 {
-		_, _ = rand.Read(buf)
-		n := min(int64(len(buf)), payload)
-		if _, err := zw.Write(buf[:n]); err != nil {
-			s.Fatal(err)
-		}
-		payload -= n
-	}
-	if err := zw.Close(); err != nil {
-		s.Fatal(err)
-	}
-	if err := w.Flush(); err != nil {
-		s.Fatal(err)
-	}
-	st, err := f.Stat()
+	n, err := io.Copy(f, newGzipSource(size, 0))
 	if err != nil {
 		s.Fatal(err)
 	}
-	return p, st.Size()
+	return p, n
 }
 
 // pluginCPU is the user+system CPU time of the plugin process so far.
