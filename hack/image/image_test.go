@@ -146,21 +146,9 @@ func TestArchiveLayout(t *testing.T) {
 // (checking each is dated Created) and returns the binary's bytes.
 func layerEntries(t *testing.T, img v1.Image) ([]string, []byte) {
 	t.Helper()
-	layers, err := img.Layers()
-	require.NoError(t, err)
-	require.Len(t, layers, 1)
-	rc, err := layers[0].Uncompressed()
-	require.NoError(t, err)
-	defer rc.Close()
 	var entries []string
 	var bin []byte
-	tr := tar.NewReader(rc)
-	for {
-		h, err := tr.Next()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		require.NoError(t, err)
+	eachEntry(t, onlyLayer(t, img), func(h *tar.Header, body io.Reader) {
 		kind := map[byte]string{tar.TypeDir: "dir", tar.TypeReg: "file"}[h.Typeflag]
 		if kind == "" {
 			kind = string(h.Typeflag)
@@ -168,11 +156,39 @@ func layerEntries(t *testing.T, img v1.Image) ([]string, []byte) {
 		entries = append(entries, fmt.Sprintf("%s %s %04o %d:%d", h.Name, kind, h.Mode, h.Uid, h.Gid))
 		assert.True(t, h.ModTime.Equal(testOptions.Created), "%s dated %s", h.Name, h.ModTime)
 		if h.Typeflag == tar.TypeReg {
-			bin, err = io.ReadAll(tr)
+			var err error
+			bin, err = io.ReadAll(body)
 			require.NoError(t, err)
 		}
-	}
+	})
 	return entries, bin
+}
+
+// onlyLayer is the image's one layer, uncompressed; it is closed when the
+// test ends.
+func onlyLayer(t *testing.T, img v1.Image) io.Reader {
+	t.Helper()
+	layers, err := img.Layers()
+	require.NoError(t, err)
+	require.Len(t, layers, 1)
+	rc, err := layers[0].Uncompressed()
+	require.NoError(t, err)
+	t.Cleanup(func() { rc.Close() })
+	return rc
+}
+
+// eachEntry calls f with each entry of the tar stream r, in order.
+func eachEntry(t *testing.T, r io.Reader, f func(h *tar.Header, body io.Reader)) {
+	t.Helper()
+	tr := tar.NewReader(r)
+	for {
+		h, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			return
+		}
+		require.NoError(t, err)
+		f(h, tr)
+	}
 }
 
 // Two builds of the same sources give the same index digest and the same
@@ -189,18 +205,12 @@ func TestBuildIsReproducible(t *testing.T) {
 	f, err := os.Open(second)
 	require.NoError(t, err)
 	defer f.Close()
-	tr := tar.NewReader(f)
 	var names []string
-	for {
-		h, err := tr.Next()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		require.NoError(t, err)
+	eachEntry(t, f, func(h *tar.Header, _ io.Reader) {
 		names = append(names, h.Name)
 		assert.True(t, h.ModTime.Equal(testOptions.Created), "%s dated %s", h.Name, h.ModTime)
 		assert.Equal(t, 0, h.Uid+h.Gid, h.Name)
-	}
+	})
 	assert.IsNonDecreasing(t, names)
 	assert.Equal(t, []string{"blobs/", "blobs/sha256/"}, names[:2])
 	assert.Equal(t, []string{"index.json", "oci-layout"}, names[len(names)-2:])

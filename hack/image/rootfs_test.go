@@ -2,7 +2,6 @@ package main
 
 import (
 	"archive/tar"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -89,19 +88,7 @@ func imageFor(t *testing.T, idx v1.ImageIndex, arch string) v1.Image {
 // their modes and owners, as a runtime's snapshotter does.
 func unpackLayer(t *testing.T, img v1.Image, root string) {
 	t.Helper()
-	layers, err := img.Layers()
-	require.NoError(t, err)
-	require.Len(t, layers, 1)
-	rc, err := layers[0].Uncompressed()
-	require.NoError(t, err)
-	defer rc.Close()
-	tr := tar.NewReader(rc)
-	for {
-		h, err := tr.Next()
-		if errors.Is(err, io.EOF) {
-			return
-		}
-		require.NoError(t, err)
+	eachEntry(t, onlyLayer(t, img), func(h *tar.Header, body io.Reader) {
 		require.True(t, filepath.IsLocal(h.Name), h.Name)
 		p := filepath.Join(root, h.Name)
 		switch h.Typeflag {
@@ -110,7 +97,7 @@ func unpackLayer(t *testing.T, img v1.Image, root string) {
 		case tar.TypeReg:
 			f, err := os.OpenFile(p, os.O_CREATE|os.O_EXCL|os.O_WRONLY, os.FileMode(h.Mode).Perm())
 			require.NoError(t, err)
-			_, err = io.Copy(f, tr)
+			_, err = io.Copy(f, body)
 			require.NoError(t, err)
 			require.NoError(t, f.Close())
 		default:
@@ -118,7 +105,7 @@ func unpackLayer(t *testing.T, img v1.Image, root string) {
 		}
 		require.NoError(t, os.Chmod(p, os.FileMode(h.Mode).Perm()))
 		require.NoError(t, os.Lchown(p, h.Uid, h.Gid))
-	}
+	})
 }
 
 // parseUser reads a numeric USER uid:gid; a name would need /etc/passwd,
