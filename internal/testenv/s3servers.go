@@ -152,17 +152,22 @@ func (s *S3Server) Client() *minio.Client {
 	u := strings.TrimPrefix(strings.TrimPrefix(s.Endpoint, "http://"), "https://")
 	opts := &minio.Options{Creds: credentials.NewStaticV4(s.AccessKey, s.SecretKey, ""), Secure: strings.HasPrefix(s.Endpoint, "https"), Region: "us-east-1"}
 	if len(s.CAPEM) > 0 {
-		pool := x509.NewCertPool()
-		pool.AppendCertsFromPEM(s.CAPEM)
-		tr := http.DefaultTransport.(*http.Transport).Clone()
-		tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
-		opts.Transport = tr
+		opts.Transport = s.transport()
 	}
 	c, err := minio.New(u, opts)
 	if err != nil {
 		s.t.Fatalf("minio client for %s: %v", s.Endpoint, err)
 	}
 	return c
+}
+
+// transport is an HTTP transport that trusts the server's certificate.
+func (s *S3Server) transport() *http.Transport {
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(s.CAPEM)
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	return tr
 }
 
 // MakeBucket creates a bucket with a unique name and returns it.
@@ -215,8 +220,18 @@ func (s *S3Server) CredentialsFile(t T) string {
 // WriteCredentialsFile writes a shared-credentials file with one profile.
 func WriteCredentialsFile(t T, profile, access, secret string) string {
 	t.Helper()
+	return writeCredentials(t, profile, access, secret, "")
+}
+
+// writeCredentials writes a shared-credentials file with one profile, and
+// its session token when there is one.
+func writeCredentials(t T, profile, access, secret, token string) string {
+	t.Helper()
 	p := filepath.Join(t.TempDir(), "credentials")
 	body := fmt.Sprintf("[%s]\naws_access_key_id = %s\naws_secret_access_key = %s\n", profile, access, secret)
+	if token != "" {
+		body += "aws_session_token = " + token + "\n"
+	}
 	if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
 		t.Fatal(err)
 	}

@@ -1,12 +1,7 @@
 package testenv
 
 import (
-	"crypto/tls"
-	"crypto/x509"
-	"fmt"
 	"net/http"
-	"os"
-	"path/filepath"
 
 	"github.com/minio/minio-go/v7/pkg/credentials"
 )
@@ -25,22 +20,12 @@ func (s *S3Server) RestrictedCredentialsFile(t T, policy string) string {
 	}
 	var v credentials.Value
 	if len(s.CAPEM) > 0 {
-		pool := x509.NewCertPool()
-		pool.AppendCertsFromPEM(s.CAPEM)
-		tr := http.DefaultTransport.(*http.Transport).Clone()
-		tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
-		v, err = creds.GetWithContext(&credentials.CredContext{Client: &http.Client{Transport: tr}})
+		v, err = creds.GetWithContext(&credentials.CredContext{Client: &http.Client{Transport: s.transport()}})
 	} else {
 		v, err = creds.Get()
 	}
 	if err != nil {
 		t.Fatalf("assume role on %s with a session policy: %v", s.Name, err)
 	}
-	p := filepath.Join(t.TempDir(), "credentials")
-	body := fmt.Sprintf("[default]\naws_access_key_id = %s\naws_secret_access_key = %s\naws_session_token = %s\n",
-		v.AccessKeyID, v.SecretAccessKey, v.SessionToken)
-	if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return p
+	return writeCredentials(t, "default", v.AccessKeyID, v.SecretAccessKey, v.SessionToken)
 }
