@@ -6,6 +6,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"runtime/debug"
@@ -34,6 +35,13 @@ var version = "dev"
 // once lost a third of their speed at 16 MiB); more only adds RSS.
 const heapAllowance = 24 << 20
 
+// commands are the subcommands that run until done or signalled and
+// return an exit code.
+var commands = map[string]func(ctx context.Context, args []string, stdout, stderr io.Writer) int{
+	"csi-relay": relay.Main,    // a container in the CSI driver's controller pod
+	"undelete":  undelete.Main, // an operator's way back after a `velero backup delete` on a versioned bucket
+}
+
 func main() {
 	if len(os.Args) > 1 && os.Args[1] == "install" { // the init container's entrypoint
 		if err := install.Run(os.Args[2:], os.Stdout); err != nil {
@@ -42,15 +50,9 @@ func main() {
 		}
 		return
 	}
-	if len(os.Args) > 1 && os.Args[1] == "csi-relay" { // a container in the CSI driver's controller pod
+	if len(os.Args) > 1 && commands[os.Args[1]] != nil {
 		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
-		code := relay.Main(ctx, os.Args[2:], os.Stdout, os.Stderr)
-		stop()
-		os.Exit(code)
-	}
-	if len(os.Args) > 1 && os.Args[1] == "undelete" { // an operator's way back after a `velero backup delete` on a versioned bucket
-		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
-		code := undelete.Main(ctx, os.Args[2:], os.Stdout, os.Stderr)
+		code := commands[os.Args[1]](ctx, os.Args[2:], os.Stdout, os.Stderr)
 		stop()
 		os.Exit(code)
 	}
