@@ -278,7 +278,7 @@ func TestRelayRestartMidCreate(t *testing.T) {
 		done <- result{id, err}
 	}()
 	require.Eventually(t, func() bool { return faults.Calls(createSnapshot) == 1 }, 10*time.Second, 10*time.Millisecond)
-	r.Restart(t, 100*time.Millisecond) // the held call is cut after 100 ms
+	r.Restart(t) // the held call is cut after testenv.RelayDrain
 	res := <-done
 	require.NoError(t, res.err)
 	assert.GreaterOrEqual(t, faults.Calls(createSnapshot), 2, "the plugin asked again after the relay came back")

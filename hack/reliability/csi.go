@@ -63,7 +63,7 @@ func csiRelayRestarts(s *testenv.Script, rounds int) *row {
 			for faults.Calls(create) == calls {
 				time.Sleep(10 * time.Millisecond)
 			}
-			rl.Restart(s, 100*time.Millisecond)
+			rl.Restart(s) // a held call is cut after testenv.RelayDrain
 		}
 		var res result
 		if !within(func() { res = <-done }) {

@@ -86,18 +86,21 @@ func StartRelay(t T, csiEndpoint string, certs *RelayCerts, opts ...grpc.ServerO
 	r.setAddrs(t, "")
 	r.cfg = relay.Config{CSIAddress: csiEndpoint, Listen: r.Addr, CertFile: certs.ServerCert,
 		KeyFile: certs.ServerKey, ClientCAFile: certs.CAFile, ClientName: "velero", HealthListen: r.Health,
-		DrainTimeout: 5 * time.Second}
+		DrainTimeout: RelayDrain}
 	r.opts = opts
 	r.serve(t)
 	t.Cleanup(func() { r.Stop() })
 	return r
 }
 
-// Restart stops an in-process relay, cutting the calls still in flight
-// after drain, and serves it again on the same address.
-func (r *Relay) Restart(t T, drain time.Duration) {
+// RelayDrain is how long an in-process relay lets calls in flight finish
+// when it stops; a call still held then is cut.
+const RelayDrain = 5 * time.Second
+
+// Restart stops an in-process relay, which cuts the calls still in flight
+// after RelayDrain, and serves it again on the same address.
+func (r *Relay) Restart(t T) {
 	t.Helper()
-	r.cfg.DrainTimeout = drain
 	if err := r.Stop(); err != nil {
 		t.Fatal(err)
 	}
