@@ -2,8 +2,6 @@ package objectstore
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"fmt"
 	"net"
 	"net/http"
@@ -15,11 +13,11 @@ import (
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/feature/s3/manager"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"example.io/velero-plugin-s3csi/config"
+	"example.io/velero-plugin-s3csi/internal/awsconn"
 )
 
 // s3API is the part of the S3 client the store uses.
@@ -53,16 +51,9 @@ var (
 // connection: the S3 client, the presign client and the credential
 // providers (STS, SSO) all share it through aws.Config.
 func newHTTPClient(c *config.ObjectStore) (*awshttp.BuildableClient, error) {
-	tlsConf := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: c.InsecureSkipTLSVerify} //nolint:gosec // user's explicit choice
-	if len(c.CACert) > 0 {
-		pool, err := x509.SystemCertPool()
-		if err != nil {
-			pool = x509.NewCertPool()
-		}
-		if !pool.AppendCertsFromPEM(c.CACert) {
-			return nil, fmt.Errorf("caCert: no certificate could be added")
-		}
-		tlsConf.RootCAs = pool
+	tlsConf, err := awsconn.TLSConfig(c.CACert, c.InsecureSkipTLSVerify)
+	if err != nil {
+		return nil, fmt.Errorf("caCert: no certificate could be added")
 	}
 	return awshttp.NewBuildableClient().
 		WithDialerOptions(func(d *net.Dialer) { d.Timeout = 30 * time.Second }).
@@ -89,7 +80,7 @@ func loadAWSConfig(ctx context.Context, c *config.ObjectStore, hc *awshttp.Build
 				o.MaxAttempts = c.MaxRetries + 1
 				o.Backoff = sdkBackoff(retryWait)
 				o.RateLimiter = ratelimit.None // a backup must not fail on a spent retry quota
-				o.Retryables = append([]retry.IsErrorRetryable{retry.IsErrorRetryableFunc(notCertificateError)}, o.Retryables...)
+				o.Retryables = append([]retry.IsErrorRetryable{awsconn.NoCertificateRetry}, o.Retryables...)
 			})
 		}),
 	}
@@ -115,16 +106,8 @@ func loadAWSConfig(ctx context.Context, c *config.ObjectStore, hc *awshttp.Build
 	if profile == "" {
 		profile = "default"
 	}
-	shared, err := awsconfig.LoadSharedConfigProfile(ctx, profile, func(o *awsconfig.LoadSharedConfigOptions) {
-		o.CredentialsFiles = []string{c.CredentialsFile}
-		o.ConfigFiles = []string{c.CredentialsFile}
-	})
-	if err != nil {
+	if err := awsconn.FileCredentials(ctx, &cfg, c.CredentialsFile, profile); err != nil {
 		return aws.Config{}, fmt.Errorf("credentialsFile %q, profile %q: %w", c.CredentialsFile, profile, err)
-	}
-	if shared.Credentials.HasKeys() {
-		// Static keys in the file win over AWS_* variables in the pod.
-		cfg.Credentials = aws.NewCredentialsCache(credentials.StaticCredentialsProvider{Value: shared.Credentials})
 	}
 	if _, err := cfg.Credentials.Retrieve(ctx); err != nil {
 		return aws.Config{}, fmt.Errorf("credentialsFile %q, profile %q: %w", c.CredentialsFile, profile, err)

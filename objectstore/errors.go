@@ -13,7 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/smithy-go"
 
-	"example.io/velero-plugin-s3csi/internal/tlserr"
+	"example.io/velero-plugin-s3csi/internal/awsconn"
 )
 
 // Sentinel errors: S3 and network errors are translated into these once,
@@ -103,7 +103,7 @@ func kind(err error) error {
 			return s
 		}
 	}
-	if tlserr.IsCertificateError(err) {
+	if awsconn.IsCertificateError(err) {
 		return ErrTLS
 	}
 	if lockRefusal(err) != "" {
@@ -164,14 +164,6 @@ func connectionError(err error) bool {
 		}
 	}
 	return retry.RetryableConnectionError{}.IsErrorRetryable(err) == aws.TrueTernary
-}
-
-// notCertificateError stops the SDK's retries of a TLS verification failure.
-func notCertificateError(err error) aws.Ternary {
-	if tlserr.IsCertificateError(err) {
-		return aws.FalseTernary
-	}
-	return aws.UnknownTernary
 }
 
 // isNotFound is true for a missing key (or a HEAD 404, which has no body).

@@ -23,6 +23,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"example.io/velero-plugin-s3csi/internal/awsconn"
 	"example.io/velero-plugin-s3csi/internal/backoff"
 	"example.io/velero-plugin-s3csi/internal/testenv"
 )
@@ -141,7 +142,7 @@ func TestErrorTranslation(t *testing.T) {
 			assert.Equal(t, tt.retry, classify(tt.err), "retried or final")
 			assert.Equal(t, tt.retry, classify(got), "the same after translation")
 			if tt.sentinel == ErrTLS {
-				assert.Equal(t, "false", fmt.Sprint(notCertificateError(tt.err)), "the SDK does not retry it either")
+				assert.Equal(t, "false", fmt.Sprint(awsconn.NoCertificateRetry.IsErrorRetryable(tt.err)), "the SDK does not retry it either")
 			}
 		})
 	}

@@ -2,8 +2,6 @@ package undelete
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
@@ -14,11 +12,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/smithy-go"
 
-	"example.io/velero-plugin-s3csi/internal/tlserr"
+	"example.io/velero-plugin-s3csi/internal/awsconn"
 )
 
 // s3API is the part of the S3 client undelete uses.
@@ -49,7 +46,7 @@ func translate(err error, bucket, perm string) error {
 	if err == nil {
 		return nil
 	}
-	if tlserr.IsCertificateError(err) {
+	if awsconn.IsCertificateError(err) {
 		return fmt.Errorf("%w (give the server's CA with --ca-cert): %w", ErrTLS, err)
 	}
 	var api smithy.APIError
@@ -72,16 +69,9 @@ func translate(err error, bucket, perm string) error {
 
 // newClient builds the S3 client: path-style at o.S3URL, or AWS itself.
 func newClient(ctx context.Context, o *Options) (*s3.Client, error) {
-	tlsConf := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: o.InsecureSkipTLSVerify} //nolint:gosec // the user's explicit choice
-	if len(o.caPEM) > 0 {
-		pool, err := x509.SystemCertPool()
-		if err != nil {
-			pool = x509.NewCertPool()
-		}
-		if !pool.AppendCertsFromPEM(o.caPEM) {
-			return nil, fmt.Errorf("--ca-cert %s: no PEM certificate in it", o.CACert)
-		}
-		tlsConf.RootCAs = pool
+	tlsConf, err := awsconn.TLSConfig(o.caPEM, o.InsecureSkipTLSVerify)
+	if err != nil {
+		return nil, fmt.Errorf("--ca-cert %s: %w", o.CACert, err)
 	}
 	hc := awshttp.NewBuildableClient().
 		WithDialerOptions(func(d *net.Dialer) { d.Timeout = 30 * time.Second }).
@@ -90,13 +80,7 @@ func newClient(ctx context.Context, o *Options) (*s3.Client, error) {
 		awsconfig.WithHTTPClient(hc),
 		awsconfig.WithRetryer(func() aws.Retryer {
 			return retry.NewStandard(func(so *retry.StandardOptions) {
-				// A refused certificate is configuration: no retry fixes it.
-				so.Retryables = append([]retry.IsErrorRetryable{retry.IsErrorRetryableFunc(func(err error) aws.Ternary {
-					if tlserr.IsCertificateError(err) {
-						return aws.FalseTernary
-					}
-					return aws.UnknownTernary
-				})}, so.Retryables...)
+				so.Retryables = append([]retry.IsErrorRetryable{awsconn.NoCertificateRetry}, so.Retryables...)
 			})
 		}),
 	}
@@ -123,15 +107,8 @@ func newClient(ctx context.Context, o *Options) (*s3.Client, error) {
 		return nil, usageError{errors.New("--region is required for AWS (or set AWS_REGION, or a region in the profile)")}
 	}
 	if o.CredentialsFile != "" {
-		shared, err := awsconfig.LoadSharedConfigProfile(ctx, o.Profile, func(so *awsconfig.LoadSharedConfigOptions) {
-			so.CredentialsFiles = []string{o.CredentialsFile}
-			so.ConfigFiles = []string{o.CredentialsFile}
-		})
-		if err != nil {
+		if err := awsconn.FileCredentials(ctx, &cfg, o.CredentialsFile, o.Profile); err != nil {
 			return nil, fmt.Errorf("--credentials-file %s, profile %q: %w", o.CredentialsFile, o.Profile, err)
-		}
-		if shared.Credentials.HasKeys() { // the file's keys win over AWS_* variables
-			cfg.Credentials = aws.NewCredentialsCache(credentials.StaticCredentialsProvider{Value: shared.Credentials})
 		}
 	}
 	return s3.NewFromConfig(cfg, func(so *s3.Options) {
