@@ -15,6 +15,7 @@ require (
 	github.com/aws/smithy-go v1.27.1
 	github.com/container-storage-interface/spec v1.12.0
 	github.com/google/go-containerregistry v0.22.1
+	github.com/hashicorp/go-plugin v1.7.0
 	github.com/minio/minio-go/v7 v7.0.99
 	github.com/sirupsen/logrus v1.9.4
 	github.com/spf13/pflag v1.0.10
@@ -24,6 +25,7 @@ require (
 	k8s.io/api v0.33.12
 	k8s.io/apimachinery v0.33.12
 	k8s.io/client-go v0.33.12
+	sigs.k8s.io/yaml v1.4.0
 )
 
 require (
@@ -68,7 +70,6 @@ require (
 	github.com/google/go-cmp v0.7.0 // indirect
 	github.com/google/uuid v1.6.0 // indirect
 	github.com/hashicorp/go-hclog v1.6.3 // indirect
-	github.com/hashicorp/go-plugin v1.7.0 // indirect
 	github.com/hashicorp/yamux v0.1.2 // indirect
 	github.com/inconshreveable/mousetrap v1.1.0 // indirect
 	github.com/josharian/intern v1.0.0 // indirect
@@ -127,5 +128,4 @@ require (
 	sigs.k8s.io/json v0.0.0-20241010143419-9aa6b5e7a4b3 // indirect
 	sigs.k8s.io/randfill v1.0.0 // indirect
 	sigs.k8s.io/structured-merge-diff/v4 v4.6.0 // indirect
-	sigs.k8s.io/yaml v1.4.0 // indirect
 )

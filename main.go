@@ -14,10 +14,10 @@ import (
 
 	"github.com/sirupsen/logrus"
 	"github.com/spf13/pflag"
-	"github.com/vmware-tanzu/velero/pkg/plugin/framework"
 
 	"example.io/velero-plugin-s3csi/config"
 	"example.io/velero-plugin-s3csi/install"
+	"example.io/velero-plugin-s3csi/internal/veleroplugin"
 	"example.io/velero-plugin-s3csi/kube"
 	"example.io/velero-plugin-s3csi/objectstore"
 	"example.io/velero-plugin-s3csi/relay"
@@ -29,7 +29,7 @@ import (
 var version = "dev"
 
 // heapAllowance is the Go heap beside the transfer buffers: the
-// framework's gRPC messages, HTTP and TLS buffers, clients, the body
+// plugin gRPC messages, HTTP and TLS buffers, clients, the body
 // checks, and room for the garbage of Velero's 16 KiB messages. With less
 // the collector runs without pause when the budget is full (16 uploads at
 // once lost a third of their speed at 16 MiB); more only adds RSS.
@@ -57,8 +57,9 @@ func main() {
 		os.Exit(code)
 	}
 	flags := pflag.CommandLine
-	server := framework.NewServer().BindFlags(flags) // also allows unknown flags
-	features := config.BindFeatures(flags)           // Velero passes --features; the framework ignores it
+	server := veleroplugin.New()
+	server.BindFlags(flags)                // --log-level; also lets the host's other flags through
+	features := config.BindFeatures(flags) // Velero passes --features
 	showVersion := flags.Bool("version", false, "print the version and exit")
 	if err := flags.Parse(os.Args[1:]); err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -76,12 +77,14 @@ func main() {
 		objectstore.OnMemoryBudget(func(budget int64) { debug.SetMemoryLimit(budget + heapAllowance) })
 	}
 	k := kube.New() // one Kubernetes client for both plugins
-	server.
-		RegisterObjectStore(objectstore.Name, func(log logrus.FieldLogger) (any, error) {
-			return objectstore.New(log, k), nil
-		}).
-		RegisterVolumeSnapshotter(snapshotter.Name, func(log logrus.FieldLogger) (any, error) {
-			return snapshotter.New(log, features, k), nil
-		}).
-		Serve()
+	server.RegisterObjectStore(objectstore.Name, func(log logrus.FieldLogger) veleroplugin.ObjectStore {
+		return objectstore.New(log, k)
+	})
+	server.RegisterVolumeSnapshotter(snapshotter.Name, func(log logrus.FieldLogger) veleroplugin.VolumeSnapshotter {
+		return snapshotter.New(log, features, k)
+	})
+	if err := server.Serve(); err != nil {
+		fmt.Fprintln(os.Stderr, "velero-plugin-s3csi:", err)
+		os.Exit(2)
+	}
 }

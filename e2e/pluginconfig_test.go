@@ -33,7 +33,7 @@ func TestPluginConfigMapRealAPI(t *testing.T) {
 		require.NoError(t, err)
 	}
 	load := func() (config.PluginConfig, error) {
-		return kube.New().PluginConfig(ctx, common.PluginKindObjectStore, "example.io/s3compat")
+		return kube.New().PluginConfig(ctx, string(common.PluginKindObjectStore), "example.io/s3compat")
 	}
 	s3 := testenv.PluginLabels("example.io/s3compat", "ObjectStore")
 

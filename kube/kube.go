@@ -11,9 +11,9 @@ import (
 	"sync"
 	"time"
 
-	"github.com/vmware-tanzu/velero/pkg/plugin/framework/common"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/serializer"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 
@@ -31,19 +31,30 @@ var ErrNoAPI = errors.New("no Kubernetes API: no in-cluster service account and 
 // Reader is what the plugins read of Kubernetes.
 type Reader interface {
 	// PluginConfig finds the plugin's ConfigMap in Velero's namespace.
-	PluginConfig(ctx context.Context, kind common.PluginKind, name string) (config.PluginConfig, error)
+	PluginConfig(ctx context.Context, kind, name string) (config.PluginConfig, error)
 	// Secret returns the data of a Secret. Callers pass it on and never
 	// log it.
 	Secret(ctx context.Context, namespace, name string) (map[string][]byte, error)
 }
 
-// Client reads through client-go with the pod's service account, or with
-// $KUBECONFIG when the plugin runs outside a cluster (the local demo,
-// `velero server --kubeconfig`).
+// Client reads through client-go's REST client with the pod's service
+// account, or with $KUBECONFIG when the plugin runs outside a cluster (the
+// local demo, `velero server --kubeconfig`). It knows core/v1 only: the
+// typed clientset would register every API group at process start, about
+// 10 MiB of a plugin's memory for two kinds of reads.
 type Client struct {
 	mu      sync.Mutex
-	byWhere map[string]kubernetes.Interface
+	byWhere map[string]rest.Interface
 }
+
+// coreV1 decodes core/v1 objects and the API's Status errors.
+var coreV1 = func() serializer.CodecFactory {
+	scheme := runtime.NewScheme()
+	if err := corev1.AddToScheme(scheme); err != nil {
+		panic(err) // a fixed set of types: cannot fail at run time
+	}
+	return serializer.NewCodecFactory(scheme)
+}()
 
 var _ Reader = (*Client)(nil)
 
@@ -55,7 +66,7 @@ func New() *Client {
 
 // clientset is built at the first read and then reused by every Init,
 // once per place the API is found at (tests move $KUBECONFIG).
-func (c *Client) clientset() (kubernetes.Interface, error) {
+func (c *Client) clientset() (rest.Interface, error) {
 	where := os.Getenv("KUBERNETES_SERVICE_HOST") + "|" + os.Getenv("KUBECONFIG")
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -73,12 +84,18 @@ func (c *Client) clientset() (kubernetes.Interface, error) {
 		}
 	}
 	cfg.Timeout = Timeout
-	cs, err := kubernetes.NewForConfig(cfg)
+	cfg.APIPath = "/api"
+	cfg.GroupVersion = &corev1.SchemeGroupVersion
+	cfg.NegotiatedSerializer = coreV1.WithoutConversion()
+	if cfg.UserAgent == "" {
+		cfg.UserAgent = rest.DefaultKubernetesUserAgent()
+	}
+	cs, err := rest.RESTClientFor(cfg)
 	if err != nil {
 		return nil, err
 	}
 	if c.byWhere == nil {
-		c.byWhere = map[string]kubernetes.Interface{}
+		c.byWhere = map[string]rest.Interface{}
 	}
 	c.byWhere[where] = cs
 	return cs, nil
@@ -92,8 +109,8 @@ func (c *Client) Secret(ctx context.Context, namespace, name string) (map[string
 	}
 	ctx, cancel := context.WithTimeout(ctx, Timeout)
 	defer cancel()
-	sec, err := cs.CoreV1().Secrets(namespace).Get(ctx, name, metav1.GetOptions{})
-	if err != nil {
+	var sec corev1.Secret
+	if err := cs.Get().Namespace(namespace).Resource("secrets").Name(name).Do(ctx).Into(&sec); err != nil {
 		return nil, err
 	}
 	return sec.Data, nil
@@ -103,9 +120,9 @@ func (c *Client) Secret(ctx context.Context, namespace, name string) (map[string
 // <name>: <kind> in Velero's namespace, with Velero's label selector.
 // None: defaults. More than one: an error naming them. No API reachable:
 // defaults and a warning, within Timeout.
-func (c *Client) PluginConfig(ctx context.Context, kind common.PluginKind, name string) (config.PluginConfig, error) {
+func (c *Client) PluginConfig(ctx context.Context, kind, name string) (config.PluginConfig, error) {
 	ns := VeleroNamespace()
-	selector := common.PluginConfigLabelSelector(kind, name)
+	selector := fmt.Sprintf("velero.io/plugin-config,%s=%s", name, kind) // Velero's common.PluginConfigLabelSelector
 	cs, err := c.clientset()
 	if err != nil {
 		return config.PluginConfig{Warn: true, Note: fmt.Sprintf("plugin ConfigMap not read (%v); using defaults", err)}, nil
@@ -114,8 +131,8 @@ func (c *Client) PluginConfig(ctx context.Context, kind common.PluginKind, name 
 	// whose two failures (API away, two ConfigMaps) differ only in text.
 	ctx, cancel := context.WithTimeout(ctx, Timeout)
 	defer cancel()
-	list, err := cs.CoreV1().ConfigMaps(ns).List(ctx, metav1.ListOptions{LabelSelector: selector})
-	if err != nil {
+	var list corev1.ConfigMapList
+	if err := cs.Get().Namespace(ns).Resource("configmaps").Param("labelSelector", selector).Do(ctx).Into(&list); err != nil {
 		return config.PluginConfig{Warn: true, Note: fmt.Sprintf("plugin ConfigMap not read from namespace %s (%v); using defaults", ns, err)}, nil
 	}
 	switch len(list.Items) {

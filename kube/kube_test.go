@@ -8,10 +8,11 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"github.com/vmware-tanzu/velero/pkg/plugin/framework/common"
+
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 
 	"example.io/velero-plugin-s3csi/internal/testenv"
+	"example.io/velero-plugin-s3csi/internal/veleroplugin"
 	"example.io/velero-plugin-s3csi/kube"
 )
 
@@ -58,7 +59,7 @@ func TestPluginConfig(t *testing.T) {
 			k.Hang = tt.hang
 			t.Setenv("KUBECONFIG", k.Kubeconfig)
 			t.Setenv("VELERO_NAMESPACE", tt.envNS)
-			pc, err := kube.New().PluginConfig(context.Background(), common.PluginKindObjectStore, s3)
+			pc, err := kube.New().PluginConfig(context.Background(), veleroplugin.KindObjectStore, s3)
 			if tt.errHas != "" {
 				require.Error(t, err)
 				assert.Contains(t, err.Error(), tt.errHas)
@@ -89,14 +90,14 @@ func TestPluginConfig(t *testing.T) {
 func TestPluginConfigWithoutAPI(t *testing.T) {
 	t.Run("nothing configured", func(t *testing.T) {
 		t.Setenv("KUBECONFIG", "")
-		pc, err := kube.New().PluginConfig(context.Background(), common.PluginKindObjectStore, s3)
+		pc, err := kube.New().PluginConfig(context.Background(), veleroplugin.KindObjectStore, s3)
 		require.NoError(t, err)
 		assert.True(t, pc.Warn)
 		assert.Contains(t, pc.Note, "no in-cluster service account and no KUBECONFIG")
 	})
 	t.Run("API not listening", func(t *testing.T) {
 		t.Setenv("KUBECONFIG", testenv.WriteKubeconfig(t, "http://"+closedAddr(t)))
-		pc, err := kube.New().PluginConfig(context.Background(), common.PluginKindObjectStore, s3)
+		pc, err := kube.New().PluginConfig(context.Background(), veleroplugin.KindObjectStore, s3)
 		require.NoError(t, err)
 		assert.True(t, pc.Warn)
 		assert.Contains(t, pc.Note, "connection refused")

@@ -17,10 +17,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/sirupsen/logrus"
-	"github.com/vmware-tanzu/velero/pkg/plugin/framework/common"
-	"github.com/vmware-tanzu/velero/pkg/plugin/velero"
 
 	"example.io/velero-plugin-s3csi/config"
+	"example.io/velero-plugin-s3csi/internal/veleroplugin"
 	"example.io/velero-plugin-s3csi/kube"
 	"example.io/velero-plugin-s3csi/logging"
 )
@@ -49,7 +48,7 @@ type Store struct {
 	spoolOK bool
 }
 
-var _ velero.ObjectStore = (*Store)(nil)
+var _ veleroplugin.ObjectStore = (*Store)(nil)
 
 // New returns a Store that logs through log (the framework's logger) and
 // reads its ConfigMap and the SSE-C key's Secret through k.
@@ -65,7 +64,7 @@ func New(log logrus.FieldLogger, k kube.Reader) *Store {
 // Lock state, which must both be on; without it, once per process and
 // bucket, a best-effort look at the bucket's default retention (logged).
 func (s *Store) Init(cfg map[string]string) error {
-	pc, err := s.kube.PluginConfig(context.Background(), common.PluginKindObjectStore, Name) // within kube.Timeout
+	pc, err := s.kube.PluginConfig(context.Background(), veleroplugin.KindObjectStore, Name) // within kube.Timeout
 	if err != nil {
 		return fmt.Errorf("%s: %w", Name, err)
 	}

@@ -12,14 +12,13 @@ import (
 
 	"github.com/container-storage-interface/spec/lib/go/csi"
 	"github.com/sirupsen/logrus"
-	"github.com/vmware-tanzu/velero/pkg/plugin/framework/common"
-	volumesnapshotter "github.com/vmware-tanzu/velero/pkg/plugin/velero/volumesnapshotter/v1"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 
 	"example.io/velero-plugin-s3csi/config"
+	"example.io/velero-plugin-s3csi/internal/veleroplugin"
 	"example.io/velero-plugin-s3csi/kube"
 	"example.io/velero-plugin-s3csi/logging"
 )
@@ -49,7 +48,7 @@ type Snapshotter struct {
 	context map[string]map[string]string // volume_context by new volume ID
 }
 
-var _ volumesnapshotter.VolumeSnapshotter = (*Snapshotter)(nil)
+var _ veleroplugin.VolumeSnapshotter = (*Snapshotter)(nil)
 
 // New returns a Snapshotter that logs through log, knows Velero's
 // --features, and reads its ConfigMap and CSI secrets through k.
@@ -62,7 +61,7 @@ func New(log logrus.FieldLogger, features config.Features, k kube.Reader) *Snaps
 // process's connection to that endpoint) and checks that it is the named
 // driver with snapshot and volume support, all within dialTimeout.
 func (s *Snapshotter) Init(cfg map[string]string) error {
-	pc, err := s.kube.PluginConfig(context.Background(), common.PluginKindVolumeSnapshotter, Name) // within kube.Timeout
+	pc, err := s.kube.PluginConfig(context.Background(), veleroplugin.KindVolumeSnapshotter, Name) // within kube.Timeout
 	if err != nil {
 		return fmt.Errorf("%s: %w", Name, err)
 	}

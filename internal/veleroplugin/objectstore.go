@@ -1,0 +1,196 @@
+package veleroplugin
+
+import (
+	"context"
+	"io"
+	"sync"
+	"time"
+
+	proto "github.com/vmware-tanzu/velero/pkg/plugin/generated"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+)
+
+// ObjectStore is what Velero calls of an object store plugin (the method
+// set of Velero's pkg/plugin/velero.ObjectStore).
+type ObjectStore interface {
+	Init(config map[string]string) error
+	PutObject(bucket, key string, body io.Reader) error
+	ObjectExists(bucket, key string) (bool, error)
+	GetObject(bucket, key string) (io.ReadCloser, error)
+	ListCommonPrefixes(bucket, prefix, delimiter string) ([]string, error)
+	ListObjects(bucket, prefix string) ([]string, error)
+	DeleteObject(bucket, key string) error
+	CreateSignedURL(bucket, key string, ttl time.Duration) (string, error)
+}
+
+// getChunk is the size of the messages GetObject sends. The host takes any
+// size up to gRPC's 4 MiB; Velero's framework sends 16 KiB, which costs a
+// message, a frame and a copy per 16 KiB.
+const getChunk = 256 << 10
+
+var getChunks = sync.Pool{New: func() any { b := make([]byte, getChunk); return &b }}
+
+type objectStoreServer struct {
+	proto.UnimplementedObjectStoreServer
+	reg *registry[ObjectStore]
+}
+
+func (s *objectStoreServer) Init(_ context.Context, req *proto.ObjectStoreInitRequest) (_ *proto.Empty, err error) {
+	defer recoverTo(s.reg.log, &err)
+	impl, err := s.reg.get(req.Plugin)
+	if err != nil {
+		return nil, err
+	}
+	if err := impl.Init(req.Config); err != nil {
+		return nil, grpcError(err)
+	}
+	return &proto.Empty{}, nil
+}
+
+// PutObject hands the plugin a reader over the host's stream: the first
+// message names the object, every message carries a piece of the body, and
+// the end of the stream is the end of the body. A stream the host breaks
+// (a cancelled backup) is a read error, so no object is completed.
+func (s *objectStoreServer) PutObject(stream proto.ObjectStore_PutObjectServer) (err error) {
+	defer recoverTo(s.reg.log, &err)
+	first, err := stream.Recv()
+	if err == io.EOF {
+		// Velero's host sends the plugin, bucket and key with the first
+		// piece of the body, so an empty body arrives as no message at all.
+		return status.Error(codes.InvalidArgument, "PutObject: the stream ended before its first message, so it names no bucket or key (Velero's host sends none for an empty body)")
+	}
+	if err != nil {
+		return grpcError(err)
+	}
+	impl, err := s.reg.get(first.Plugin)
+	if err != nil {
+		return err
+	}
+	body := &streamReader{recv: stream.Recv, buf: first.Body}
+	if err := impl.PutObject(first.Bucket, first.Key, body); err != nil {
+		return grpcError(err)
+	}
+	return grpcError(stream.SendAndClose(&proto.Empty{}))
+}
+
+// streamReader reads the bodies of a PutObject stream's messages in
+// place: no copy beside the one into the caller's buffer.
+type streamReader struct {
+	recv func() (*proto.PutObjectRequest, error)
+	buf  []byte
+	err  error
+}
+
+func (r *streamReader) Read(p []byte) (int, error) {
+	for len(r.buf) == 0 {
+		if r.err != nil {
+			return 0, r.err
+		}
+		msg, err := r.recv()
+		if err != nil {
+			r.err = err // io.EOF at the end of the stream
+			continue
+		}
+		r.buf = msg.Body
+	}
+	n := copy(p, r.buf)
+	r.buf = r.buf[n:]
+	return n, nil
+}
+
+func (s *objectStoreServer) GetObject(req *proto.GetObjectRequest, stream proto.ObjectStore_GetObjectServer) (err error) {
+	defer recoverTo(s.reg.log, &err)
+	impl, err := s.reg.get(req.Plugin)
+	if err != nil {
+		return err
+	}
+	body, err := impl.GetObject(req.Bucket, req.Key)
+	if err != nil {
+		return grpcError(err)
+	}
+	defer body.Close()
+	chunk := getChunks.Get().(*[]byte)
+	defer getChunks.Put(chunk)
+	for {
+		// Send has encoded the message into gRPC's own buffer when it
+		// returns, so the chunk is free again.
+		n, err := io.ReadFull(body, *chunk)
+		if n > 0 {
+			if err := stream.Send(&proto.Bytes{Data: (*chunk)[:n]}); err != nil {
+				return grpcError(err)
+			}
+		}
+		switch err {
+		case nil:
+		case io.EOF, io.ErrUnexpectedEOF:
+			return nil
+		default:
+			return grpcError(err)
+		}
+	}
+}
+
+func (s *objectStoreServer) ObjectExists(_ context.Context, req *proto.ObjectExistsRequest) (_ *proto.ObjectExistsResponse, err error) {
+	defer recoverTo(s.reg.log, &err)
+	impl, err := s.reg.get(req.Plugin)
+	if err != nil {
+		return nil, err
+	}
+	exists, err := impl.ObjectExists(req.Bucket, req.Key)
+	if err != nil {
+		return nil, grpcError(err)
+	}
+	return &proto.ObjectExistsResponse{Exists: exists}, nil
+}
+
+func (s *objectStoreServer) ListCommonPrefixes(_ context.Context, req *proto.ListCommonPrefixesRequest) (_ *proto.ListCommonPrefixesResponse, err error) {
+	defer recoverTo(s.reg.log, &err)
+	impl, err := s.reg.get(req.Plugin)
+	if err != nil {
+		return nil, err
+	}
+	prefixes, err := impl.ListCommonPrefixes(req.Bucket, req.Prefix, req.Delimiter)
+	if err != nil {
+		return nil, grpcError(err)
+	}
+	return &proto.ListCommonPrefixesResponse{Prefixes: prefixes}, nil
+}
+
+func (s *objectStoreServer) ListObjects(_ context.Context, req *proto.ListObjectsRequest) (_ *proto.ListObjectsResponse, err error) {
+	defer recoverTo(s.reg.log, &err)
+	impl, err := s.reg.get(req.Plugin)
+	if err != nil {
+		return nil, err
+	}
+	keys, err := impl.ListObjects(req.Bucket, req.Prefix)
+	if err != nil {
+		return nil, grpcError(err)
+	}
+	return &proto.ListObjectsResponse{Keys: keys}, nil
+}
+
+func (s *objectStoreServer) DeleteObject(_ context.Context, req *proto.DeleteObjectRequest) (_ *proto.Empty, err error) {
+	defer recoverTo(s.reg.log, &err)
+	impl, err := s.reg.get(req.Plugin)
+	if err != nil {
+		return nil, err
+	}
+	if err := impl.DeleteObject(req.Bucket, req.Key); err != nil {
+		return nil, grpcError(err)
+	}
+	return &proto.Empty{}, nil
+}
+
+func (s *objectStoreServer) CreateSignedURL(_ context.Context, req *proto.CreateSignedURLRequest) (_ *proto.CreateSignedURLResponse, err error) {
+	defer recoverTo(s.reg.log, &err)
+	impl, err := s.reg.get(req.Plugin)
+	if err != nil {
+		return nil, err
+	}
+	url, err := impl.CreateSignedURL(req.Bucket, req.Key, time.Duration(req.Ttl))
+	if err != nil {
+		return nil, grpcError(err)
+	}
+	return &proto.CreateSignedURLResponse{Url: url}, nil
+}
