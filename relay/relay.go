@@ -25,10 +25,10 @@ import (
 	"google.golang.org/grpc/status"
 )
 
-// Forwarded lists the full gRPC method names the relay passes on: what the
+// forwarded lists the full gRPC method names the relay passes on: what the
 // snapshotter calls, and DeleteVolume to clean up a restore that failed.
 // Every other method is answered PERMISSION_DENIED.
-var Forwarded = map[string]bool{
+var forwarded = map[string]bool{
 	"/csi.v1.Identity/Probe":                       true,
 	"/csi.v1.Identity/GetPluginInfo":               true,
 	"/csi.v1.Identity/GetPluginCapabilities":       true,
@@ -153,7 +153,7 @@ func (r *Relay) forward(_ any, stream grpc.ServerStream) error {
 }
 
 func (r *Relay) pass(ctx context.Context, method string, stream grpc.ServerStream) error {
-	if !Forwarded[method] {
+	if !forwarded[method] {
 		return status.Errorf(codes.PermissionDenied, "csi-relay does not forward %s: it passes on only the calls the example.io/csi snapshotter makes", method)
 	}
 	var req, resp frame
