@@ -39,6 +39,7 @@ func (c memCase) String() string {
 // streams.
 type memResult struct {
 	rss, anon int64
+	idle      int64 // RSS after Init, before the first byte
 	mbps      float64
 	err       error
 }
@@ -103,8 +104,13 @@ func benchMemory(s *testenv.Script) {
 		fmt.Println()
 	}
 	fmt.Printf("target: peak RSS <= memoryBudget + 48 MiB (%s and %s) at every size and concurrency; anon: the part that is not\n"+
-		"the plugin binary's own pages (file-backed, shared and reclaimable: about 40 MiB, with 8 MiB of idle heap before any transfer)\n",
+		"the plugin binary's own pages (file-backed, shared and reclaimable)\n",
 		mib(budgets[0]+48<<20), mib(budgets[1]+48<<20))
+	fmt.Printf("before the first byte, after Init:")
+	for i, c := range clients {
+		fmt.Printf(" %s %s;", c.name, mib(table[cases[0]][i].idle))
+	}
+	fmt.Println()
 }
 
 func (r memResult) String() string {
@@ -124,6 +130,7 @@ func measureMemory(s *testenv.Script, sink *testenv.Sink, c client, mc memCase) 
 	store, stop := startStore(s, c)
 	defer stop()
 	pid := testenv.PluginPID(c.binaries)
+	idle, _ := residentNow(pid)
 	stopSampling, anon := sampleAnon(pid)
 	var wg sync.WaitGroup
 	errs := make([]error, mc.streams)
@@ -147,7 +154,7 @@ func measureMemory(s *testenv.Script, sink *testenv.Sink, c client, mc memCase) 
 	wg.Wait()
 	elapsed := time.Since(start)
 	stopSampling()
-	r := memResult{rss: testenv.PeakRSS(pid), anon: *anon, mbps: mbps(int64(mc.streams)*mc.size, elapsed)}
+	r := memResult{rss: testenv.PeakRSS(pid), anon: *anon, idle: idle, mbps: mbps(int64(mc.streams)*mc.size, elapsed)}
 	for _, err := range errs {
 		if err != nil {
 			r.err = err
@@ -163,14 +170,11 @@ func measureMemory(s *testenv.Script, sink *testenv.Sink, c client, mc memCase) 
 func sampleAnon(pid int) (stop func(), peak *int64) {
 	peak = new(int64)
 	done, ended := make(chan struct{}), make(chan struct{})
-	page := int64(os.Getpagesize())
 	go func() {
 		defer close(ended)
 		for {
-			var size, resident, shared int64
-			if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/statm", pid)); err == nil {
-				_, _ = fmt.Sscan(string(b), &size, &resident, &shared)
-				*peak = max(*peak, (resident-shared)*page)
+			if _, a := residentNow(pid); a > 0 {
+				*peak = max(*peak, a)
 			}
 			select {
 			case <-done:
@@ -180,6 +184,19 @@ func sampleAnon(pid int) (stop func(), peak *int64) {
 		}
 	}()
 	return func() { close(done); <-ended }, peak
+}
+
+// residentNow is process pid's resident memory and the part of it not
+// shared with files (/proc/pid/statm); 0, 0 when it cannot be read.
+func residentNow(pid int) (rss, anon int64) {
+	var size, resident, shared int64
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/statm", pid))
+	if err != nil {
+		return 0, 0
+	}
+	_, _ = fmt.Sscan(string(b), &size, &resident, &shared)
+	page := int64(os.Getpagesize())
+	return resident * page, (resident - shared) * page
 }
 
 // gzipSource streams a gzip body of about size bytes (stored blocks of
