@@ -6,8 +6,10 @@
 // endpoint, by memoryBudget, see mem.go); then times CSI snapshots through
 // the host against direct driver calls. `make bench` runs it; BENCH_SIZES
 // (e.g. "256Mi,1Gi"), BENCH_RUNS, BENCH_MEM_SIZES (default "1Gi,8Gi,64Gi"),
-// BENCH_MEM_CONCURRENT (default "16x256Mi", "none" for none) and
-// BENCH_ONLY (s3, mem or csi, or a comma list) change the plan.
+// BENCH_MEM_CONCURRENT (default "16x256Mi", "none" for none),
+// BENCH_ONLY (s3, mem or csi, or a comma list) change the plan, and
+// BENCH_COMPARE_DIR, a folder with another build of this plugin, adds it
+// to the throughput table.
 package main
 
 import (
@@ -84,7 +86,13 @@ func benchS3(s *testenv.Script, sizes []int64, runs int) {
 		{name: "example.io/s3compat", plugin: "example.io/s3compat", dir: testenv.PluginDir(s), binaries: "velero-plugin-s3csi",
 			config: map[string]string{"bucket": bucket, "s3Url": srv.Endpoint, "credentialsFile": creds}},
 	}
-	fmt.Printf("MinIO %s on 127.0.0.1, %d CPUs; gzip objects streamed through Velero v1.18.3's plugin host (16 KiB gRPC chunks)\n\n", srv.Endpoint, runtime.NumCPU())
+	if dir := os.Getenv("BENCH_COMPARE_DIR"); dir != "" {
+		// Another build of this plugin (say the last release's, or main's
+		// before a change), measured in the same rounds.
+		clients = append(clients, client{name: "s3compat from BENCH_COMPARE_DIR", plugin: "example.io/s3compat", dir: dir, binaries: "velero-plugin-s3csi",
+			config: map[string]string{"bucket": bucket, "s3Url": srv.Endpoint, "credentialsFile": creds}})
+	}
+	fmt.Printf("MinIO %s on 127.0.0.1, %d CPUs; gzip objects streamed through Velero v1.18.3's plugin host (it sends 16 KiB gRPC messages); clients take turns in each round\n\n", srv.Endpoint, runtime.NumCPU())
 
 	table := map[string]map[int64]map[string]*result{}
 	for _, size := range sizes {
@@ -94,21 +102,20 @@ func benchS3(s *testenv.Script, sizes []int64, runs int) {
 			n = 1
 		}
 		for _, c := range clients {
-			for _, op := range []string{"put", "get"} {
-				r := &result{}
-				for i := 0; i < n; i++ {
+			if table[c.name] == nil {
+				table[c.name] = map[int64]map[string]*result{}
+			}
+			table[c.name][size] = map[string]*result{"put": {}, "get": {}}
+		}
+		for i := 0; i < n; i++ { // rounds, so that a busy spell of the machine hits every client alike
+			for _, c := range clients {
+				for _, op := range []string{"put", "get"} {
+					r := table[c.name][size][op]
 					mbps, rss := measure(s, srv, c, op, data, actual)
 					r.mbps = append(r.mbps, mbps)
 					r.rss = max(r.rss, rss)
-					fmt.Printf("  %-30s %-4s %5s run %d: %7.1f MB/s  peak RSS %s\n", c.name, op, human(size), i+1, mbps, mib(r.rss))
+					fmt.Printf("  %-32s %-4s %5s run %d: %7.1f MB/s  peak RSS %s\n", c.name, op, human(size), i+1, mbps, mib(r.rss))
 				}
-				if table[c.name] == nil {
-					table[c.name] = map[int64]map[string]*result{}
-				}
-				if table[c.name][size] == nil {
-					table[c.name][size] = map[string]*result{}
-				}
-				table[c.name][size][op] = r
 			}
 		}
 		os.Remove(data)
@@ -224,11 +231,11 @@ func selfCPU() time.Duration {
 }
 
 func printTable(clients []client, sizes []int64, t map[string]map[int64]map[string]*result) {
-	fmt.Printf("\n%-30s %6s %12s %12s %16s %16s\n", "client", "size", "put MB/s", "get MB/s", "put peak RSS", "get peak RSS")
+	fmt.Printf("\n%-32s %6s %12s %12s %16s %16s\n", "client", "size", "put MB/s", "get MB/s", "put peak RSS", "get peak RSS")
 	for _, size := range sizes {
 		for _, c := range clients {
 			r := t[c.name][size]
-			fmt.Printf("%-30s %6s %12.1f %12.1f %16s %16s\n", c.name, human(size), median(r["put"].mbps), median(r["get"].mbps), mib(r["put"].rss), mib(r["get"].rss))
+			fmt.Printf("%-32s %6s %12.1f %12.1f %16s %16s\n", c.name, human(size), median(r["put"].mbps), median(r["get"].mbps), mib(r["put"].rss), mib(r["get"].rss))
 		}
 	}
 	fmt.Println()
@@ -239,6 +246,14 @@ func printTable(clients []client, sizes []int64, t map[string]map[int64]map[stri
 			human(size), median(o["put"].mbps)/median(d["put"].mbps), median(o["put"].mbps)/median(a["put"].mbps),
 			median(o["get"].mbps)/median(a["get"].mbps), median(o["get"].mbps)/median(d["get"].mbps),
 			float64(max(o["put"].rss, o["get"].rss))/float64(max(a["put"].rss, a["get"].rss)))
+	}
+	if len(clients) > 3 {
+		other := clients[3].name
+		for _, size := range sizes {
+			o, b := t[ours][size], t[other][size]
+			fmt.Printf("%s: this build against BENCH_COMPARE_DIR's: put %.2fx, get %.2fx\n", human(size),
+				median(o["put"].mbps)/median(b["put"].mbps), median(o["get"].mbps)/median(b["get"].mbps))
+		}
 	}
 	if len(sizes) > 1 {
 		first, last := sizes[0], sizes[len(sizes)-1]
