@@ -34,7 +34,9 @@ const lockFixHint = "Object Lock can be turned on only when a bucket is created 
 // default retention worth a line in the log.
 func (s *Store) checkLock(c *config.ObjectStore, client s3API) error {
 	if c.ObjectLockMode == "" {
-		s.probeDefaultRetention(c, client)
+		if s.probeDefaultRetention(c, client) {
+			c.SetBucketRetention()
+		}
 		return nil
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), c.RequestTimeout)
@@ -116,27 +118,39 @@ func errorCode(err error) string {
 	return err.Error()
 }
 
-// lockProbed holds the buckets whose Object Lock this process has looked at.
+// lockProbed is what this process found of each bucket's default
+// retention, by endpoint and bucket (a *retentionProbe).
 var lockProbed sync.Map
 
-// probeDefaultRetention logs, once per process and bucket, that the
-// bucket keeps every version for a default retention: Velero's deletions
-// then only hide objects. Any failure is ignored: the look is a courtesy.
-func (s *Store) probeDefaultRetention(c *config.ObjectStore, client s3API) {
-	if _, seen := lockProbed.LoadOrStore(c.Bucket, true); seen {
-		return
-	}
+type retentionProbe struct {
+	once  sync.Once
+	found bool
+}
+
+// probeDefaultRetention says whether the bucket gives new objects a
+// default retention, looking once per process and bucket, and logs one
+// when it finds it: Velero's deletions then only hide objects. A failed
+// look counts as none: it is a courtesy, and without a checksum a write
+// that S3 then refuses names checksumAlgorithm.
+func (s *Store) probeDefaultRetention(c *config.ObjectStore, client s3API) bool {
+	p, _ := lockProbed.LoadOrStore(c.S3URL+" "+c.Bucket, &retentionProbe{})
+	probe := p.(*retentionProbe)
+	probe.once.Do(func() { probe.found = s.lookForRetention(c, client) })
+	return probe.found
+}
+
+func (s *Store) lookForRetention(c *config.ObjectStore, client s3API) bool {
 	ctx, cancel := context.WithTimeout(context.Background(), min(c.RequestTimeout, lockProbeTimeout))
 	defer cancel()
 	out, err := client.GetObjectLockConfiguration(ctx, &s3.GetObjectLockConfigurationInput{Bucket: aws.String(c.Bucket)}, oneAttempt)
 	log := s.log.WithField("bucket", c.Bucket)
 	if err != nil {
 		log.WithError(err).Debug("no Object Lock configuration read; the bucket is taken to have none")
-		return
+		return false
 	}
 	lc := out.ObjectLockConfiguration
 	if lc == nil || lc.Rule == nil || lc.Rule.DefaultRetention == nil {
-		return
+		return false
 	}
 	r := lc.Rule.DefaultRetention
 	period := plural(aws.ToInt32(r.Days), "day")
@@ -145,6 +159,7 @@ func (s *Store) probeDefaultRetention(c *config.ObjectStore, client s3API) {
 	}
 	log.WithFields(logrus.Fields{"mode": string(r.Mode), "retention": period}).Info(
 		"bucket has a default Object Lock retention: Velero's deletions leave delete markers; versions stay until their date")
+	return true
 }
 
 func plural(n int32, unit string) string {

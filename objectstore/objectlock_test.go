@@ -241,27 +241,38 @@ func testLockInitChecks(t *testing.T, srv *testenv.S3Server) {
 }
 
 // Without objectLockMode, a bucket's default retention is logged once per
-// plugin process at Info, and the plugin's writes there still work.
+// plugin process at Info, and the plugin's writes there carry the checksum
+// S3 demands of a write that gets a retention (AWS refuses them without).
 func TestObjectLockDefaultRetentionLoggedOnce(t *testing.T) {
 	eachLockServer(t, testDefaultRetentionLogged)
 }
 
 func testDefaultRetentionLogged(t *testing.T, srv *testenv.S3Server) {
 	bucket := srv.MakeLockedBucket(t, minio.Governance, 1)
-	cfg := storeConfig(srv, bucket)
+	proxy := testenv.StartProxy(t, srv.Endpoint)
+	cfg := storeConfig(srv, bucket, "s3Url", proxy.URL)
 	s, h := hostStore(t, srv, cfg)
 	require.NoError(t, s.PutObject(bucket, "backups/b1/velero-backup.json", stream([]byte(`{"a":1}`))))
 	info, err := srv.Client().StatObject(context.Background(), bucket, "backups/b1/velero-backup.json", minio.StatObjectOptions{})
 	require.NoError(t, err)
 	assert.Error(t, srv.Client().RemoveObject(context.Background(), bucket, info.Key, minio.RemoveObjectOptions{VersionID: info.VersionID}),
 		"the bucket's default retention applies")
+	requestHeaders(t, puts(proxy.Requests()), "X-Amz-Checksum-Crc32")
+	assert.Equal(t, "CRC32 (default: the bucket's default Object Lock retention needs one)", settingsLine(t, h.Logs, 1)["checksumAlgorithm"])
 
-	for _, c := range []map[string]string{cfg, storeConfig(srv, srv.MakeBucket(t), "credentialsFile", cfg["credentialsFile"])} {
+	plain := storeConfig(srv, srv.MakeBucket(t), "credentialsFile", cfg["credentialsFile"], "s3Url", proxy.URL)
+	for _, c := range []map[string]string{cfg, plain} {
 		again, err := h.Manager.GetObjectStore("example.io/s3compat") // the same plugin process
 		require.NoError(t, err)
 		require.NoError(t, again.Init(c))
 	}
 	settingsLine(t, h.Logs, 3) // the plugin's lines of all three Inits have reached the host
+	assert.Equal(t, "CRC32 (default: the bucket's default Object Lock retention needs one)", settingsLine(t, h.Logs, 2)["checksumAlgorithm"],
+		"the second Init of the bucket has it from the first one's look")
+	assert.Equal(t, "none (default)", settingsLine(t, h.Logs, 3)["checksumAlgorithm"], "a bucket without retention gets none")
+	proxy.Reset()
+	require.NoError(t, s.PutObject(plain["bucket"], "backups/b2/velero-backup.json", stream([]byte(`{"a":1}`))))
+	requestHeaders(t, puts(proxy.Requests()), "")
 	isRetention := func(e *logrus.Entry) bool {
 		return strings.HasPrefix(e.Message, "bucket has a default Object Lock retention")
 	}
@@ -282,4 +293,16 @@ func testDefaultRetentionLogged(t *testing.T, srv *testenv.S3Server) {
 			assert.NotContains(t, strings.ToLower(e.Message), "lock", "the probe of a bucket without Object Lock stays quiet")
 		}
 	}
+}
+
+// puts are the write requests among reqs.
+func puts(reqs []testenv.Request) []testenv.Request {
+	var out []testenv.Request
+	for _, r := range reqs {
+		switch r.Kind() {
+		case "PutObject", "CreateMultipartUpload", "UploadPart", "CompleteMultipartUpload":
+			out = append(out, r)
+		}
+	}
+	return out
 }
