@@ -1,13 +1,16 @@
 package testenv
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/sirupsen/logrus"
@@ -40,7 +43,7 @@ var (
 func PluginDir(t T) string {
 	t.Helper()
 	buildOnce.Do(func() {
-		buildDir, buildErr = os.MkdirTemp("", "s3csi-plugins-")
+		buildDir, buildErr = ProcessDir("s3csi-plugins-")
 		if buildErr != nil {
 			return
 		}
@@ -57,6 +60,29 @@ func PluginDir(t T) string {
 		t.Fatal(buildErr)
 	}
 	return buildDir
+}
+
+// ProcessDir makes the folder <temp dir>/<prefix><pid> for what this
+// process builds, and first removes the folders of processes that are gone:
+// a test process cannot remove its own at exit without a TestMain in every
+// package, and each holds a plugin binary of about 50 MB.
+func ProcessDir(prefix string) (string, error) {
+	old, _ := filepath.Glob(filepath.Join(os.TempDir(), prefix+"*"))
+	for _, dir := range old {
+		pid, err := strconv.Atoi(strings.TrimPrefix(filepath.Base(dir), prefix))
+		if err != nil || pid == os.Getpid() {
+			continue
+		}
+		if err := syscall.Kill(pid, 0); err == nil || errors.Is(err, syscall.EPERM) {
+			continue // still running
+		}
+		os.RemoveAll(dir)
+	}
+	dir := filepath.Join(os.TempDir(), prefix+strconv.Itoa(os.Getpid()))
+	if err := os.RemoveAll(dir); err != nil {
+		return "", err
+	}
+	return dir, os.Mkdir(dir, 0o700)
 }
 
 // Host is Velero's own plugin host code (pkg/plugin/clientmgmt) with a

@@ -40,7 +40,7 @@ var (
 func fakePlugins(t *testing.T) string {
 	t.Helper()
 	fakeOnce.Do(func() {
-		if fakeDir, fakeErr = os.MkdirTemp("", "veleroplugin-fake-"); fakeErr != nil {
+		if fakeDir, fakeErr = testenv.ProcessDir("veleroplugin-fake-"); fakeErr != nil {
 			return
 		}
 		cmd := exec.Command("go", "build", "-o", filepath.Join(fakeDir, "fakeplugin"), "./internal/veleroplugin/testdata/fakeplugin")
