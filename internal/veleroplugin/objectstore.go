@@ -36,16 +36,10 @@ type objectStoreServer struct {
 	reg *registry[ObjectStore]
 }
 
-func (s *objectStoreServer) Init(_ context.Context, req *proto.ObjectStoreInitRequest) (_ *proto.Empty, err error) {
-	defer recoverTo(s.reg.log, &err)
-	impl, err := s.reg.get(req.Plugin)
-	if err != nil {
-		return nil, err
-	}
-	if err := impl.Init(req.Config); err != nil {
-		return nil, grpcError(err)
-	}
-	return &proto.Empty{}, nil
+func (s *objectStoreServer) Init(_ context.Context, req *proto.ObjectStoreInitRequest) (*proto.Empty, error) {
+	return call(s.reg, req.Plugin, func(impl ObjectStore) (*proto.Empty, error) {
+		return &proto.Empty{}, impl.Init(req.Config)
+	})
 }
 
 // PutObject hands the plugin a reader over the host's stream: the first
@@ -131,66 +125,36 @@ func (s *objectStoreServer) GetObject(req *proto.GetObjectRequest, stream proto.
 	}
 }
 
-func (s *objectStoreServer) ObjectExists(_ context.Context, req *proto.ObjectExistsRequest) (_ *proto.ObjectExistsResponse, err error) {
-	defer recoverTo(s.reg.log, &err)
-	impl, err := s.reg.get(req.Plugin)
-	if err != nil {
-		return nil, err
-	}
-	exists, err := impl.ObjectExists(req.Bucket, req.Key)
-	if err != nil {
-		return nil, grpcError(err)
-	}
-	return &proto.ObjectExistsResponse{Exists: exists}, nil
+func (s *objectStoreServer) ObjectExists(_ context.Context, req *proto.ObjectExistsRequest) (*proto.ObjectExistsResponse, error) {
+	return call(s.reg, req.Plugin, func(impl ObjectStore) (*proto.ObjectExistsResponse, error) {
+		exists, err := impl.ObjectExists(req.Bucket, req.Key)
+		return &proto.ObjectExistsResponse{Exists: exists}, err
+	})
 }
 
-func (s *objectStoreServer) ListCommonPrefixes(_ context.Context, req *proto.ListCommonPrefixesRequest) (_ *proto.ListCommonPrefixesResponse, err error) {
-	defer recoverTo(s.reg.log, &err)
-	impl, err := s.reg.get(req.Plugin)
-	if err != nil {
-		return nil, err
-	}
-	prefixes, err := impl.ListCommonPrefixes(req.Bucket, req.Prefix, req.Delimiter)
-	if err != nil {
-		return nil, grpcError(err)
-	}
-	return &proto.ListCommonPrefixesResponse{Prefixes: prefixes}, nil
+func (s *objectStoreServer) ListCommonPrefixes(_ context.Context, req *proto.ListCommonPrefixesRequest) (*proto.ListCommonPrefixesResponse, error) {
+	return call(s.reg, req.Plugin, func(impl ObjectStore) (*proto.ListCommonPrefixesResponse, error) {
+		prefixes, err := impl.ListCommonPrefixes(req.Bucket, req.Prefix, req.Delimiter)
+		return &proto.ListCommonPrefixesResponse{Prefixes: prefixes}, err
+	})
 }
 
-func (s *objectStoreServer) ListObjects(_ context.Context, req *proto.ListObjectsRequest) (_ *proto.ListObjectsResponse, err error) {
-	defer recoverTo(s.reg.log, &err)
-	impl, err := s.reg.get(req.Plugin)
-	if err != nil {
-		return nil, err
-	}
-	keys, err := impl.ListObjects(req.Bucket, req.Prefix)
-	if err != nil {
-		return nil, grpcError(err)
-	}
-	return &proto.ListObjectsResponse{Keys: keys}, nil
+func (s *objectStoreServer) ListObjects(_ context.Context, req *proto.ListObjectsRequest) (*proto.ListObjectsResponse, error) {
+	return call(s.reg, req.Plugin, func(impl ObjectStore) (*proto.ListObjectsResponse, error) {
+		keys, err := impl.ListObjects(req.Bucket, req.Prefix)
+		return &proto.ListObjectsResponse{Keys: keys}, err
+	})
 }
 
-func (s *objectStoreServer) DeleteObject(_ context.Context, req *proto.DeleteObjectRequest) (_ *proto.Empty, err error) {
-	defer recoverTo(s.reg.log, &err)
-	impl, err := s.reg.get(req.Plugin)
-	if err != nil {
-		return nil, err
-	}
-	if err := impl.DeleteObject(req.Bucket, req.Key); err != nil {
-		return nil, grpcError(err)
-	}
-	return &proto.Empty{}, nil
+func (s *objectStoreServer) DeleteObject(_ context.Context, req *proto.DeleteObjectRequest) (*proto.Empty, error) {
+	return call(s.reg, req.Plugin, func(impl ObjectStore) (*proto.Empty, error) {
+		return &proto.Empty{}, impl.DeleteObject(req.Bucket, req.Key)
+	})
 }
 
-func (s *objectStoreServer) CreateSignedURL(_ context.Context, req *proto.CreateSignedURLRequest) (_ *proto.CreateSignedURLResponse, err error) {
-	defer recoverTo(s.reg.log, &err)
-	impl, err := s.reg.get(req.Plugin)
-	if err != nil {
-		return nil, err
-	}
-	url, err := impl.CreateSignedURL(req.Bucket, req.Key, time.Duration(req.Ttl))
-	if err != nil {
-		return nil, grpcError(err)
-	}
-	return &proto.CreateSignedURLResponse{Url: url}, nil
+func (s *objectStoreServer) CreateSignedURL(_ context.Context, req *proto.CreateSignedURLRequest) (*proto.CreateSignedURLResponse, error) {
+	return call(s.reg, req.Plugin, func(impl ObjectStore) (*proto.CreateSignedURLResponse, error) {
+		url, err := impl.CreateSignedURL(req.Bucket, req.Key, time.Duration(req.Ttl))
+		return &proto.CreateSignedURLResponse{Url: url}, err
+	})
 }

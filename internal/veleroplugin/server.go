@@ -195,6 +195,22 @@ func (r *registry[T]) get(name string) (T, error) {
 	return p, nil
 }
 
+// call runs one unary call of the plugin the request names: a panic
+// fails the call (recoverTo), an error reaches the host as a status
+// (grpcError), and a failed call answers nothing else.
+func call[T, R any](reg *registry[T], name string, fn func(T) (R, error)) (res R, err error) {
+	defer recoverTo(reg.log, &err)
+	impl, err := reg.get(name)
+	if err != nil {
+		return res, err
+	}
+	r, err := fn(impl)
+	if err != nil {
+		return res, grpcError(err)
+	}
+	return r, nil
+}
+
 // grpcError is how an error reaches the host: a gRPC status keeps its
 // code, anything else is Unknown with the error's text, as the framework
 // sends them (its stack-trace detail comes only from cockroachdb errors,

@@ -27,113 +27,74 @@ type snapshotterServer struct {
 	reg *registry[VolumeSnapshotter]
 }
 
-func (s *snapshotterServer) Init(_ context.Context, req *proto.VolumeSnapshotterInitRequest) (_ *proto.Empty, err error) {
-	defer recoverTo(s.reg.log, &err)
-	impl, err := s.reg.get(req.Plugin)
-	if err != nil {
-		return nil, err
-	}
-	if err := impl.Init(req.Config); err != nil {
-		return nil, grpcError(err)
-	}
-	return &proto.Empty{}, nil
+func (s *snapshotterServer) Init(_ context.Context, req *proto.VolumeSnapshotterInitRequest) (*proto.Empty, error) {
+	return call(s.reg, req.Plugin, func(impl VolumeSnapshotter) (*proto.Empty, error) {
+		return &proto.Empty{}, impl.Init(req.Config)
+	})
 }
 
-func (s *snapshotterServer) CreateVolumeFromSnapshot(_ context.Context, req *proto.CreateVolumeRequest) (_ *proto.CreateVolumeResponse, err error) {
-	defer recoverTo(s.reg.log, &err)
-	impl, err := s.reg.get(req.Plugin)
-	if err != nil {
-		return nil, err
-	}
-	var iops *int64 // 0 on the wire: not given
-	if req.Iops != 0 {
-		iops = &req.Iops
-	}
-	id, err := impl.CreateVolumeFromSnapshot(req.SnapshotID, req.VolumeType, req.VolumeAZ, iops)
-	if err != nil {
-		return nil, grpcError(err)
-	}
-	return &proto.CreateVolumeResponse{VolumeID: id}, nil
+func (s *snapshotterServer) CreateVolumeFromSnapshot(_ context.Context, req *proto.CreateVolumeRequest) (*proto.CreateVolumeResponse, error) {
+	return call(s.reg, req.Plugin, func(impl VolumeSnapshotter) (*proto.CreateVolumeResponse, error) {
+		var iops *int64 // 0 on the wire: not given
+		if req.Iops != 0 {
+			iops = &req.Iops
+		}
+		id, err := impl.CreateVolumeFromSnapshot(req.SnapshotID, req.VolumeType, req.VolumeAZ, iops)
+		return &proto.CreateVolumeResponse{VolumeID: id}, err
+	})
 }
 
-func (s *snapshotterServer) GetVolumeInfo(_ context.Context, req *proto.GetVolumeInfoRequest) (_ *proto.GetVolumeInfoResponse, err error) {
-	defer recoverTo(s.reg.log, &err)
-	impl, err := s.reg.get(req.Plugin)
-	if err != nil {
-		return nil, err
-	}
-	volumeType, iops, err := impl.GetVolumeInfo(req.VolumeID, req.VolumeAZ)
-	if err != nil {
-		return nil, grpcError(err)
-	}
-	res := &proto.GetVolumeInfoResponse{VolumeType: volumeType}
-	if iops != nil {
-		res.Iops = *iops
-	}
-	return res, nil
+func (s *snapshotterServer) GetVolumeInfo(_ context.Context, req *proto.GetVolumeInfoRequest) (*proto.GetVolumeInfoResponse, error) {
+	return call(s.reg, req.Plugin, func(impl VolumeSnapshotter) (*proto.GetVolumeInfoResponse, error) {
+		volumeType, iops, err := impl.GetVolumeInfo(req.VolumeID, req.VolumeAZ)
+		res := &proto.GetVolumeInfoResponse{VolumeType: volumeType}
+		if iops != nil {
+			res.Iops = *iops
+		}
+		return res, err
+	})
 }
 
-func (s *snapshotterServer) CreateSnapshot(_ context.Context, req *proto.CreateSnapshotRequest) (_ *proto.CreateSnapshotResponse, err error) {
-	defer recoverTo(s.reg.log, &err)
-	impl, err := s.reg.get(req.Plugin)
-	if err != nil {
-		return nil, err
-	}
-	id, err := impl.CreateSnapshot(req.VolumeID, req.VolumeAZ, req.Tags)
-	if err != nil {
-		return nil, grpcError(err)
-	}
-	return &proto.CreateSnapshotResponse{SnapshotID: id}, nil
+func (s *snapshotterServer) CreateSnapshot(_ context.Context, req *proto.CreateSnapshotRequest) (*proto.CreateSnapshotResponse, error) {
+	return call(s.reg, req.Plugin, func(impl VolumeSnapshotter) (*proto.CreateSnapshotResponse, error) {
+		id, err := impl.CreateSnapshot(req.VolumeID, req.VolumeAZ, req.Tags)
+		return &proto.CreateSnapshotResponse{SnapshotID: id}, err
+	})
 }
 
-func (s *snapshotterServer) DeleteSnapshot(_ context.Context, req *proto.DeleteSnapshotRequest) (_ *proto.Empty, err error) {
-	defer recoverTo(s.reg.log, &err)
-	impl, err := s.reg.get(req.Plugin)
-	if err != nil {
-		return nil, err
-	}
-	if err := impl.DeleteSnapshot(req.SnapshotID); err != nil {
-		return nil, grpcError(err)
-	}
-	return &proto.Empty{}, nil
+func (s *snapshotterServer) DeleteSnapshot(_ context.Context, req *proto.DeleteSnapshotRequest) (*proto.Empty, error) {
+	return call(s.reg, req.Plugin, func(impl VolumeSnapshotter) (*proto.Empty, error) {
+		return &proto.Empty{}, impl.DeleteSnapshot(req.SnapshotID)
+	})
 }
 
-func (s *snapshotterServer) GetVolumeID(_ context.Context, req *proto.GetVolumeIDRequest) (_ *proto.GetVolumeIDResponse, err error) {
-	defer recoverTo(s.reg.log, &err)
-	impl, err := s.reg.get(req.Plugin)
-	if err != nil {
-		return nil, err
-	}
-	pv, err := decodePV(req.PersistentVolume)
-	if err != nil {
-		return nil, grpcError(err)
-	}
-	id, err := impl.GetVolumeID(pv)
-	if err != nil {
-		return nil, grpcError(err)
-	}
-	return &proto.GetVolumeIDResponse{VolumeID: id}, nil
+func (s *snapshotterServer) GetVolumeID(_ context.Context, req *proto.GetVolumeIDRequest) (*proto.GetVolumeIDResponse, error) {
+	return call(s.reg, req.Plugin, func(impl VolumeSnapshotter) (*proto.GetVolumeIDResponse, error) {
+		pv, err := decodePV(req.PersistentVolume)
+		if err != nil {
+			return nil, err
+		}
+		id, err := impl.GetVolumeID(pv)
+		return &proto.GetVolumeIDResponse{VolumeID: id}, err
+	})
 }
 
-func (s *snapshotterServer) SetVolumeID(_ context.Context, req *proto.SetVolumeIDRequest) (_ *proto.SetVolumeIDResponse, err error) {
-	defer recoverTo(s.reg.log, &err)
-	impl, err := s.reg.get(req.Plugin)
-	if err != nil {
-		return nil, err
-	}
-	pv, err := decodePV(req.PersistentVolume)
-	if err != nil {
-		return nil, grpcError(err)
-	}
-	updated, err := impl.SetVolumeID(pv, req.VolumeID)
-	if err != nil {
-		return nil, grpcError(err)
-	}
-	out, err := json.Marshal(updated.UnstructuredContent())
-	if err != nil {
-		return nil, grpcError(fmt.Errorf("encoding the updated PersistentVolume: %w", err))
-	}
-	return &proto.SetVolumeIDResponse{PersistentVolume: out}, nil
+func (s *snapshotterServer) SetVolumeID(_ context.Context, req *proto.SetVolumeIDRequest) (*proto.SetVolumeIDResponse, error) {
+	return call(s.reg, req.Plugin, func(impl VolumeSnapshotter) (*proto.SetVolumeIDResponse, error) {
+		pv, err := decodePV(req.PersistentVolume)
+		if err != nil {
+			return nil, err
+		}
+		updated, err := impl.SetVolumeID(pv, req.VolumeID)
+		if err != nil {
+			return nil, err
+		}
+		out, err := json.Marshal(updated.UnstructuredContent())
+		if err != nil {
+			return nil, fmt.Errorf("encoding the updated PersistentVolume: %w", err)
+		}
+		return &proto.SetVolumeIDResponse{PersistentVolume: out}, nil
+	})
 }
 
 // decodePV reads the PersistentVolume the host sends as JSON.
