@@ -278,6 +278,9 @@ func TestBackupRestoreDelete(t *testing.T) {
 	assert.Contains(t, server, "ConfigMap velero/s3compat-config")
 	assert.Contains(t, server, "ConfigMap velero/csi-config")
 	assert.NotContains(t, server, srv.SecretKey)
+	// ... with the plugin's own file and line as their source, not the
+	// host's adapter (the field the plugin server sets for Velero's host).
+	assert.Regexp(t, `msg="object store settings[^\n]* logSource="example\.io/velero-plugin-s3csi/[a-z/]+\.go:\d+"`, server)
 
 	// Every CSI call went through the relay, one line each, no bodies.
 	relayLog := rly.Text()
