@@ -26,8 +26,10 @@ type ObjectStore interface {
 
 // getChunk is the size of the messages GetObject sends. The host takes any
 // size up to gRPC's 4 MiB; Velero's framework sends 16 KiB, which costs a
-// message, a frame and a copy per 16 KiB.
-const getChunk = 256 << 10
+// message, a frame and a copy per 16 KiB. Against 256 KiB, 1 MiB made gets
+// through the host about 10% faster (5 rounds in make bench: faster in 4)
+// for 3 MiB more peak RSS; a download holds up to two, outside the budget.
+const getChunk = 1 << 20
 
 var getChunks = sync.Pool{New: func() any { b := make([]byte, getChunk); return &b }}
 
