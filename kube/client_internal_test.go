@@ -11,17 +11,17 @@ import (
 
 // Velero calls Init for every BSL validation and every restored PV: the
 // client is built once per place, not once per read.
-func TestClientsetBuiltOnce(t *testing.T) {
+func TestRESTClientBuiltOnce(t *testing.T) {
 	c := New()
 	t.Setenv("KUBECONFIG", testenv.WriteKubeconfig(t, "http://127.0.0.1:1"))
-	first, err := c.clientset()
+	first, err := c.restClient()
 	require.NoError(t, err)
-	again, err := c.clientset()
+	again, err := c.restClient()
 	require.NoError(t, err)
 	assert.Same(t, first, again)
 
 	t.Setenv("KUBECONFIG", testenv.WriteKubeconfig(t, "http://127.0.0.1:2"))
-	other, err := c.clientset()
+	other, err := c.restClient()
 	require.NoError(t, err)
 	assert.NotSame(t, first, other, "a new KUBECONFIG is a new client")
 }

@@ -64,14 +64,14 @@ func New() *Client {
 	return &Client{}
 }
 
-// clientset is built at the first read and then reused by every Init,
+// restClient is built at the first read and then reused by every Init,
 // once per place the API is found at (tests move $KUBECONFIG).
-func (c *Client) clientset() (rest.Interface, error) {
+func (c *Client) restClient() (rest.Interface, error) {
 	where := os.Getenv("KUBERNETES_SERVICE_HOST") + "|" + os.Getenv("KUBECONFIG")
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if cs, ok := c.byWhere[where]; ok {
-		return cs, nil
+	if rc, ok := c.byWhere[where]; ok {
+		return rc, nil
 	}
 	cfg, err := rest.InClusterConfig()
 	if err != nil {
@@ -90,27 +90,27 @@ func (c *Client) clientset() (rest.Interface, error) {
 	if cfg.UserAgent == "" {
 		cfg.UserAgent = rest.DefaultKubernetesUserAgent()
 	}
-	cs, err := rest.RESTClientFor(cfg)
+	rc, err := rest.RESTClientFor(cfg)
 	if err != nil {
 		return nil, err
 	}
 	if c.byWhere == nil {
 		c.byWhere = map[string]rest.Interface{}
 	}
-	c.byWhere[where] = cs
-	return cs, nil
+	c.byWhere[where] = rc
+	return rc, nil
 }
 
 // Secret returns the data of Secret namespace/name, within Timeout.
 func (c *Client) Secret(ctx context.Context, namespace, name string) (map[string][]byte, error) {
-	cs, err := c.clientset()
+	rc, err := c.restClient()
 	if err != nil {
 		return nil, err
 	}
 	ctx, cancel := context.WithTimeout(ctx, Timeout)
 	defer cancel()
 	var sec corev1.Secret
-	if err := cs.Get().Namespace(namespace).Resource("secrets").Name(name).Do(ctx).Into(&sec); err != nil {
+	if err := rc.Get().Namespace(namespace).Resource("secrets").Name(name).Do(ctx).Into(&sec); err != nil {
 		return nil, err
 	}
 	return sec.Data, nil
@@ -123,7 +123,7 @@ func (c *Client) Secret(ctx context.Context, namespace, name string) (map[string
 func (c *Client) PluginConfig(ctx context.Context, kind, name string) (config.PluginConfig, error) {
 	ns := VeleroNamespace()
 	selector := fmt.Sprintf("velero.io/plugin-config,%s=%s", name, kind) // Velero's common.PluginConfigLabelSelector
-	cs, err := c.clientset()
+	rc, err := c.restClient()
 	if err != nil {
 		return config.PluginConfig{Warn: true, Note: fmt.Sprintf("plugin ConfigMap not read (%v); using defaults", err)}, nil
 	}
@@ -132,7 +132,7 @@ func (c *Client) PluginConfig(ctx context.Context, kind, name string) (config.Pl
 	ctx, cancel := context.WithTimeout(ctx, Timeout)
 	defer cancel()
 	var list corev1.ConfigMapList
-	if err := cs.Get().Namespace(ns).Resource("configmaps").Param("labelSelector", selector).Do(ctx).Into(&list); err != nil {
+	if err := rc.Get().Namespace(ns).Resource("configmaps").Param("labelSelector", selector).Do(ctx).Into(&list); err != nil {
 		return config.PluginConfig{Warn: true, Note: fmt.Sprintf("plugin ConfigMap not read from namespace %s (%v); using defaults", ns, err)}, nil
 	}
 	switch len(list.Items) {

@@ -9,11 +9,11 @@ import (
 	"github.com/sirupsen/logrus"
 )
 
-// NewLogger is the logger a plugin logs through: JSON lines on stderr in
+// newLogger is the logger a plugin logs through: JSON lines on stderr in
 // the form Velero's host reads from its plugins (go-plugin takes a JSON
 // line as an hclog entry: the text in @message, the level in @level; the
 // other fields become the host's fields).
-func NewLogger() *logrus.Logger {
+func newLogger() *logrus.Logger {
 	log := logrus.New()
 	log.Out = os.Stderr // never stdout: go-plugin's handshake is written there
 	log.Formatter = &logrus.JSONFormatter{

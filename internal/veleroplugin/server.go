@@ -57,7 +57,7 @@ type Server struct {
 // New returns a Server whose logger writes the host's JSON lines to
 // stderr (stdout is go-plugin's handshake).
 func New() *Server {
-	log := NewLogger()
+	log := newLogger()
 	return &Server{
 		log:    log,
 		stores: newRegistry[ObjectStore](log),
