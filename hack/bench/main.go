@@ -57,7 +57,7 @@ func main() {
 	testenv.ServeIfPluginProcess()
 	s := &testenv.Script{}
 	defer s.Close()
-	sizes := parseSizes(s, envOr("BENCH_SIZES", "1Gi,4Gi"))
+	sizes := parseSizes(s, "BENCH_SIZES", envOr("BENCH_SIZES", "1Gi,4Gi"))
 	runs, _ := strconv.Atoi(envOr("BENCH_RUNS", "3"))
 	only := os.Getenv("BENCH_ONLY")
 	run := func(part string) bool { return only == "" || slices.Contains(strings.Split(only, ","), part) }
@@ -285,12 +285,14 @@ func human(n int64) string {
 	return fmt.Sprintf("%dMi", n>>20)
 }
 
-func parseSizes(s *testenv.Script, v string) []int64 {
+// parseSizes reads v, the comma list of sizes that the variable name set;
+// a size that is not one fails naming the variable.
+func parseSizes(s *testenv.Script, name, v string) []int64 {
 	var out []int64
 	for _, f := range strings.Split(v, ",") {
 		n, err := config.ParseSize(f)
 		if err != nil {
-			s.Fatalf("BENCH_SIZES %q: %v", f, err)
+			s.Fatalf("%s %q: %v", name, f, err)
 		}
 		out = append(out, n)
 	}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"maps"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -52,7 +53,7 @@ type memResult struct {
 // beside. Each cell is a fresh plugin process.
 func benchMemory(s *testenv.Script) {
 	var cases []memCase
-	for _, size := range parseSizes(s, envOr("BENCH_MEM_SIZES", "1Gi,8Gi,64Gi")) {
+	for _, size := range parseSizes(s, "BENCH_MEM_SIZES", envOr("BENCH_MEM_SIZES", "1Gi,8Gi,64Gi")) {
 		cases = append(cases, memCase{1, size})
 	}
 	if v := envOr("BENCH_MEM_CONCURRENT", "16x256Mi"); v != "none" {
@@ -61,7 +62,7 @@ func benchMemory(s *testenv.Script) {
 		if !ok || err != nil || streams < 1 {
 			s.Fatalf("BENCH_MEM_CONCURRENT %q: want N x size, such as 16x256Mi", v)
 		}
-		cases = append(cases, memCase{streams, parseSizes(s, size)[0]})
+		cases = append(cases, memCase{streams, parseSizes(s, "BENCH_MEM_CONCURRENT", size)[0]})
 	}
 	sink := testenv.StartSink(s)
 	creds := testenv.WriteCredentialsFile(s, "default", "bench", "bench-secret")
@@ -258,11 +259,10 @@ func (t *sent) Write(p []byte) (int, error) {
 	return n, err
 }
 
+// withKey is a copy of m with k set to v.
 func withKey(m map[string]string, k, v string) map[string]string {
-	out := map[string]string{k: v}
-	for key, val := range m {
-		out[key] = val
-	}
+	out := maps.Clone(m)
+	out[k] = v
 	return out
 }
 
