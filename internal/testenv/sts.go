@@ -18,12 +18,11 @@ func (s *S3Server) RestrictedCredentialsFile(t T, policy string) string {
 	if err != nil {
 		t.Fatalf("assume role on %s: %v", s.Name, err)
 	}
-	var v credentials.Value
+	cc := &credentials.CredContext{} // no Client: minio-go's default
 	if len(s.CAPEM) > 0 {
-		v, err = creds.GetWithContext(&credentials.CredContext{Client: &http.Client{Transport: s.transport()}})
-	} else {
-		v, err = creds.Get()
+		cc.Client = &http.Client{Transport: s.transport()}
 	}
+	v, err := creds.GetWithContext(cc)
 	if err != nil {
 		t.Fatalf("assume role on %s with a session policy: %v", s.Name, err)
 	}
