@@ -10,16 +10,12 @@ import (
 	"fmt"
 	"io"
 	"net/url"
-	"os"
 	"strings"
 	"time"
 
 	"github.com/spf13/pflag"
 	"k8s.io/apimachinery/pkg/util/validation"
 )
-
-// defaultRegion is the region signed for with --s3-url and no --region.
-const defaultRegion = "us-east-1"
 
 // Options are the command's flags.
 type Options struct {
@@ -33,8 +29,7 @@ type Options struct {
 	DryRun                bool
 	Timeout               time.Duration
 
-	profileSet bool   // --profile was given
-	caPEM      []byte // CACert's contents
+	profileSet bool // --profile was given
 }
 
 // usageError is a wrong command line: exit code 2.
@@ -141,13 +136,6 @@ func (o *Options) check(rest []string) error {
 func run(ctx context.Context, o *Options, stdout io.Writer) error {
 	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
 	defer cancel()
-	if o.CACert != "" {
-		pem, err := os.ReadFile(o.CACert)
-		if err != nil {
-			return fmt.Errorf("--ca-cert: %w", err)
-		}
-		o.caPEM = pem
-	}
 	client, err := newClient(ctx, o)
 	if err != nil {
 		return err

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"os"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -15,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/smithy-go"
 
+	"example.io/velero-plugin-s3csi/config"
 	"example.io/velero-plugin-s3csi/internal/awsconn"
 )
 
@@ -69,7 +71,14 @@ func translate(err error, bucket, perm string) error {
 
 // newClient builds the S3 client: path-style at o.S3URL, or AWS itself.
 func newClient(ctx context.Context, o *Options) (*s3.Client, error) {
-	tlsConf, err := awsconn.TLSConfig(o.caPEM, o.InsecureSkipTLSVerify)
+	var caPEM []byte
+	if o.CACert != "" {
+		var err error
+		if caPEM, err = os.ReadFile(o.CACert); err != nil {
+			return nil, fmt.Errorf("--ca-cert: %w", err)
+		}
+	}
+	tlsConf, err := awsconn.TLSConfig(caPEM, o.InsecureSkipTLSVerify)
 	if err != nil {
 		return nil, fmt.Errorf("--ca-cert %s: %w", o.CACert, err)
 	}
@@ -86,7 +95,7 @@ func newClient(ctx context.Context, o *Options) (*s3.Client, error) {
 	}
 	region := o.Region
 	if region == "" && o.S3URL != "" {
-		region = defaultRegion
+		region = config.DefaultRegion
 	}
 	if region != "" {
 		opts = append(opts, awsconfig.WithRegion(region))
