@@ -76,7 +76,8 @@ func (t Target) URL(key string) string { return "s3://" + t.Bucket + "/" + key }
 // real version (a marker in the same second is removed too: removing an
 // older marker changes nothing a reader sees, keeping a newer one would).
 // It refuses, with an error naming every key concerned, when a key has
-// only delete markers, when velero-backup.json would be missing, or when
+// only delete markers, when the server did not mark exactly one entry of
+// a key as latest, when velero-backup.json would be missing, or when
 // nothing is listed at all. A plan with no actions means nothing to do.
 func MakePlan(t Target, versions []Version) (Plan, error) {
 	if len(versions) == 0 {
