@@ -70,7 +70,7 @@ type ObjectStore struct {
 	// download read-ahead) the whole plugin process holds at once; the
 	// latest Init sets it for every transfer.
 	MemoryBudget int64
-	SpoolDir     string // where parts larger than MemoryBudget are spooled; "": the OS temp dir
+	SpoolDir     string // where parts that MemoryBudget cannot hold are spooled; "": the OS temp dir
 
 	// Origin names where each key that was set came from.
 	Origin map[string]string
@@ -313,7 +313,7 @@ func (o *ObjectStore) finishLock(present func(string) bool) error {
 		return nil
 	case present("checksumAlgorithm"):
 		return fmt.Errorf("objectLockMode needs a checksum on every upload (S3 refuses Object Lock writes without Content-MD5 or x-amz-checksum-*), "+
-			"but checksumAlgorithm is \"\" in %s: remove it or choose one of MD5, CRC32, CRC32C, CRC64NVME, SHA1, SHA256", o.Origin["checksumAlgorithm"])
+			"but checksumAlgorithm is \"\" in %s: remove it or choose one of %s", o.Origin["checksumAlgorithm"], checksumChoices)
 	}
 	o.ChecksumAlgorithm = "CRC32"
 	return nil

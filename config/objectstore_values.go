@@ -204,6 +204,9 @@ func setTagging(o *ObjectStore, v string) error {
 // ChecksumAlgorithms are the values checksumAlgorithm takes ("" is none).
 var ChecksumAlgorithms = []string{"", "MD5", "CRC32", "CRC32C", "CRC64NVME", "SHA1", "SHA256"}
 
+// checksumChoices lists the checksums an error offers: MD5, CRC32, ...
+var checksumChoices = strings.Join(ChecksumAlgorithms[1:], ", ")
+
 func setChecksum(o *ObjectStore, v string) error {
 	for _, a := range ChecksumAlgorithms {
 		if strings.EqualFold(v, a) {
@@ -211,7 +214,7 @@ func setChecksum(o *ObjectStore, v string) error {
 			return nil
 		}
 	}
-	return fmt.Errorf("is not one of MD5, CRC32, CRC32C, CRC64NVME, SHA1, SHA256 or empty")
+	return fmt.Errorf("is not one of %s or empty", checksumChoices)
 }
 
 // ObjectLockModes are the values objectLockMode takes ("" is none).
