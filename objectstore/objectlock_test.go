@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"example.io/velero-plugin-s3csi/internal/testenv"
+	"example.io/velero-plugin-s3csi/objectstore"
 )
 
 // lockRetention is the objectLockRetention of these tests: the servers
@@ -23,23 +24,11 @@ const lockRetention = 24 * time.Hour
 // mode and a retain-until date; the versions cannot be deleted, yet
 // Velero's deletes work: a delete marker hides the key.
 func TestObjectLock(t *testing.T) {
-	eachLockServer(t, func(t *testing.T, srv *testenv.S3Server) {
+	objectstore.EachLockServer(t, func(t *testing.T, srv *testenv.S3Server) {
 		for _, mode := range []string{"GOVERNANCE", "COMPLIANCE"} {
 			t.Run(mode, func(t *testing.T) { runLockSuite(t, srv, mode) })
 		}
 	})
-}
-
-// eachLockServer runs test against every server whose buckets can have
-// Object Lock: MinIO, and versitygw with its versioning folder.
-func eachLockServer(t *testing.T, test func(t *testing.T, srv *testenv.S3Server)) {
-	servers := map[string]func(testenv.T) *testenv.S3Server{
-		"minio":     func(t testenv.T) *testenv.S3Server { return testenv.StartMinIO(t, testenv.MinIOOptions{}) },
-		"versitygw": testenv.StartVersityGWVersioned,
-	}
-	for _, name := range []string{"minio", "versitygw"} {
-		t.Run(name, func(t *testing.T) { test(t, servers[name](t)) })
-	}
 }
 
 func runLockSuite(t *testing.T, srv *testenv.S3Server, mode string) {
@@ -181,7 +170,7 @@ func objectVersions(t *testing.T, srv *testenv.S3Server, bucket, prefix string) 
 // Init refuses objectLockMode on a bucket that cannot keep locked
 // versions, and says what is missing and how to fix it.
 func TestObjectLockInitChecksBucket(t *testing.T) {
-	eachLockServer(t, testLockInitChecks)
+	objectstore.EachLockServer(t, testLockInitChecks)
 }
 
 func testLockInitChecks(t *testing.T, srv *testenv.S3Server) {
@@ -244,7 +233,7 @@ func testLockInitChecks(t *testing.T, srv *testenv.S3Server) {
 // plugin process at Info, and the plugin's writes there carry the checksum
 // S3 demands of a write that gets a retention (AWS refuses them without).
 func TestObjectLockDefaultRetentionLoggedOnce(t *testing.T) {
-	eachLockServer(t, testDefaultRetentionLogged)
+	objectstore.EachLockServer(t, testDefaultRetentionLogged)
 }
 
 func testDefaultRetentionLogged(t *testing.T, srv *testenv.S3Server) {
