@@ -114,8 +114,8 @@ type source struct {
 	one    [1]byte
 }
 
-// fill reads until buf is full or the body ends; eof reports the end,
-// which for a full buf is looked for with one byte read ahead.
+// fill reads until buf is full or the body ends (eof), starting with the
+// byte atEnd read ahead. A full buf says nothing of the end: atEnd tells.
 func (s *source) fill(buf []byte) (n int, eof bool, err error) {
 	n = copy(buf, s.peeked)
 	s.peeked = nil
