@@ -82,7 +82,7 @@ func TestPartPlan(t *testing.T) {
 			})
 		}
 	}
-	t.Run("the default budget keeps 1 GiB in memory, spools only near 100 GiB", func(t *testing.T) {
+	t.Run("the default budget keeps an 8 GiB stream in memory, spools a 100 GiB one's 64 MiB parts", func(t *testing.T) {
 		for _, p := range planFor(8<<30, 8<<20, config.DefaultMemoryBudget) {
 			assert.False(t, p.spool)
 		}
