@@ -86,8 +86,13 @@ func lockRefusal(err error) string {
 
 // mentionsLock is true for an error message (lower case) about Object
 // Lock: MinIO's "Object is WORM protected and cannot be overwritten", AWS's
-// "Access Denied because object protected by object lock".
+// "Access Denied because object protected by object lock". AWS's "is not
+// authorized to perform: s3:PutObjectRetention" is a missing permission,
+// not a locked version.
 func mentionsLock(msg string) bool {
+	if strings.Contains(msg, "not authorized to perform") {
+		return false
+	}
 	for _, word := range []string{"worm", "retention", "object lock", "legal hold"} {
 		if strings.Contains(msg, word) {
 			return true

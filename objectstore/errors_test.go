@@ -123,6 +123,9 @@ func TestErrorTranslation(t *testing.T) {
 		{"MinIO: lock write without checksum", answeredWith(400, "MissingContentMD5", "Missing required header for this request: Content-Md5."), ErrObjectLocked, permanent},
 		{"409 InvalidBucketState", answeredWith(409, "InvalidBucketState", "Object Lock configuration cannot be enabled on existing buckets"), ErrObjectLocked, permanent},
 		{"AccessDenied about something else", answeredWith(403, "AccessDenied", "Access Denied."), ErrAccessDenied, permanent},
+		{"AWS: a missing permission that names retention", answeredWith(403, "AccessDenied",
+			"User: arn:aws:iam::123456789012:user/velero is not authorized to perform: s3:PutObjectRetention on resource: \"arn:aws:s3:::b/k\" because no identity-based policy allows the s3:PutObjectRetention action"),
+			ErrAccessDenied, permanent},
 		{"InvalidRequest about something else", answeredWith(400, "InvalidRequest", "Missing required header for this request: x-amz-content-sha256"), nil, permanent},
 	}
 	for _, tt := range tests {
