@@ -45,6 +45,7 @@ func (o *ObjectStore) Fields() logrus.Fields {
 	} else if !set && o.BucketRetention && o.S3URL != "" {
 		f["checksumAlgorithm"] = o.ChecksumAlgorithm + " (default: the bucket's default Object Lock retention needs one)"
 	}
+	o.encryptionFields(f)
 	add("objectLockMode", orNone(o.ObjectLockMode, "none"))
 	add("objectLockRetention", showRetention(o.ObjectLockRetention))
 	add("multipartPartSize", ShowSize(o.PartSize))

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"testing"
 
+	"filippo.io/age"
 	"github.com/sirupsen/logrus"
 )
 
@@ -220,6 +221,16 @@ func wantShown(key, v string) string {
 	if key == "caCert" && len(v) > 40 {
 		return v[:40] + "..."
 	}
+	if key == "encryptionRecipients" { // each entry's first 8 bytes: never a secret key's material
+		var cut []string
+		for _, e := range strings.Split(v, ",") {
+			if e = strings.TrimSpace(e); len(e) > 8 {
+				e = e[:8] + "…"
+			}
+			cut = append(cut, e)
+		}
+		return strings.Join(cut, ",")
+	}
 	return v
 }
 
@@ -323,6 +334,10 @@ var objectStoreTarget = fuzzTarget{
 		{regexp.MustCompile(`^an SSE-C key \(customerKeyEncryptionFile or customerKeyEncryptionSecret\) cannot be combined with kmsKeyId or serverSideEncryption$`),
 			[][]string{{"customerKeyEncryptionFile", "customerKeyEncryptionSecret"}, {"kmsKeyId", "serverSideEncryption"}}},
 		{regexp.MustCompile(`^objectLockMode (GOVERNANCE|COMPLIANCE) needs objectLockRetention \(for example 720h\): set both or neither$`), [][]string{{"objectLockMode"}}},
+		{regexp.MustCompile(`^encryptionIdentitySecret and encryptionIdentityFile both name the age identity: set one$`),
+			[][]string{{"encryptionIdentitySecret"}, {"encryptionIdentityFile"}}},
+		{regexp.MustCompile(`^encryptionScope says which objects are encrypted, but encryptionRecipients names no age public key to encrypt them to$`),
+			[][]string{{"encryptionScope"}}},
 		{regexp.MustCompile(`^objectLockRetention needs objectLockMode \(GOVERNANCE or COMPLIANCE\): set both or neither$`), [][]string{{"objectLockRetention"}}},
 		{regexp.MustCompile(`^objectLockMode needs a checksum on every upload .* but checksumAlgorithm is "" in (BSL config|ConfigMap velero/s3compat-config): remove it or choose one of `),
 			[][]string{{"objectLockMode"}, {"objectLockRetention"}, {"checksumAlgorithm"}}},
@@ -348,6 +363,15 @@ var objectStoreTarget = fuzzTarget{
 		}
 		if s, _ := r.fields["sseCustomerKey"].(string); (len(o.CustomerKey) > 0) != strings.HasPrefix(s, "<redacted> (") {
 			t.Fatalf("sseCustomerKey = %q for a key of %d bytes", s, len(o.CustomerKey))
+		}
+		if len(o.EncryptionIdentities) > 0 || (o.EncryptionScope != ScopeBackupContents && o.EncryptionScope != ScopeAllGzip) ||
+			strings.Contains(fmt.Sprint(r.fields), "AGE-SECRET-KEY") {
+			t.Fatalf("encryption settings out of range: %d identities, scope %q, fields %v", len(o.EncryptionIdentities), o.EncryptionScope, r.fields)
+		}
+		for _, rc := range o.EncryptionRecipients {
+			if again, err := age.ParseX25519Recipient(rc.String()); err != nil || again.String() != rc.String() {
+				t.Fatalf("recipient %s does not parse back: %v", rc, err)
+			}
 		}
 	},
 }
@@ -455,6 +479,12 @@ func FuzzObjectStoreConfig(f *testing.F) {
 		"logLevel":                    {"Debug", "warn", "loud"},
 		"memoryBudget":                {"48Mi", "10Mi", "9Mi", "lots"},
 		"spoolDir":                    {"/scratch", "", "scratch"},
+		"encryptionRecipients": {"age1nv6aupsg8m04698cj2w6cu49n0wanhdq497mackxjfm89sg3eyws6w96p5",
+			"age1nv6aupsg8m04698cj2w6cu49n0wanhdq497mackxjfm89sg3eyws6w96p5,age1yux90y49fwf5dvddyg2kewvehcqrtne8t323nq7vmpdthhpvy5gqswgsdt",
+			"AGE-SECRET-KEY-1VXP5YT5XM33WER046XXC44W4NSFNHZPFDN5Y4PYUARK8EAGQKS2SDH2XS4", "age1,", ""},
+		"encryptionScope":          {"allGzip", "backupcontents", "all"},
+		"encryptionIdentitySecret": {"age/key.txt", "age"},
+		"encryptionIdentityFile":   {"/keys/age.txt", "age.txt", ""},
 	})
 	dir := f.TempDir()
 	f.Fuzz(func(t *testing.T, k1, v1, k2, v2, k3, v3, k4, v4, cmKey, cmValue string) {

@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"filippo.io/age"
 )
 
 // S3 limits that bound the multipart settings.
@@ -57,6 +59,16 @@ type ObjectStore struct {
 	// BucketRetention is set by Init when the bucket gives every new
 	// object a default Object Lock retention (SetBucketRetention).
 	BucketRetention bool
+
+	// EncryptionRecipients are the age X25519 public keys the objects of
+	// EncryptionScope are encrypted to as they stream; none: no encryption.
+	EncryptionRecipients []*age.X25519Recipient
+	EncryptionScope      string // ScopeBackupContents (default) or ScopeAllGzip
+	// EncryptionIdentities read encrypted objects; Init reads them from
+	// EncryptionIdentitySecret or EncryptionIdentityFile.
+	EncryptionIdentities     Identities
+	EncryptionIdentitySecret SecretKeyRef
+	EncryptionIdentityFile   string
 
 	PartSize         int64         // first multipart part size; grows after
 	Concurrency      int           // parts uploaded at once
@@ -128,6 +140,10 @@ var objectStoreKeys = map[string]func(o *ObjectStore, v string) error{
 	"checksumAlgorithm":           setChecksum,
 	"objectLockMode":              setLockMode,
 	"objectLockRetention":         setLockRetention,
+	"encryptionRecipients":        setRecipients,
+	"encryptionScope":             setEncryptionScope,
+	"encryptionIdentitySecret":    setIdentitySecret,
+	"encryptionIdentityFile":      setIdentityFile,
 	"signatureVersion": func(_ *ObjectStore, v string) error {
 		if v != "4" {
 			return fmt.Errorf("is not supported: only signature version 4 is")
@@ -266,6 +282,9 @@ func (o *ObjectStore) finish() error {
 		}
 	}
 	if err := o.finishLock(present); err != nil {
+		return err
+	}
+	if err := o.finishEncryption(present); err != nil {
 		return err
 	}
 	if o.KMSKeyID != "" {

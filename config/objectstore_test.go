@@ -163,6 +163,7 @@ func TestParseObjectStoreEveryKey(t *testing.T) {
 		switch k {
 		case "customerKeyEncryptionSecret": // needs an API: TestCustomerKeyFromSecret
 		case "objectLockMode", "objectLockRetention": // go together: TestObjectLockSettings
+		case "encryptionRecipients", "encryptionScope", "encryptionIdentitySecret", "encryptionIdentityFile": // TestEncryptionSettings
 		default:
 			assert.True(t, seen[k], "key %s has no test", k)
 		}

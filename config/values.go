@@ -96,10 +96,13 @@ func parseHTTPURL(v string) (*url.URL, error) {
 }
 
 // shown is how a bad value appears in its error: a long caCert cut
-// short, a URL's password redacted.
+// short, a URL's password redacted, age recipients cut to their start.
 func shown(key, v string) string {
 	if u, err := url.Parse(strings.TrimSpace(v)); err == nil && u.User != nil {
 		v = u.Redacted() // first: a cut could keep the password and lose the "@" that marks it
+	}
+	if key == "encryptionRecipients" {
+		return showRecipients(v)
 	}
 	if key == "caCert" && len(v) > 40 {
 		return v[:40] + "..."

@@ -1,0 +1,301 @@
+package config
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"io"
+	"path/filepath"
+	"strings"
+
+	"filippo.io/age"
+)
+
+// Client-side encryption with age (age-encryption.org/v1): the backup
+// contents are encrypted to public keys, so a cluster that writes backups
+// holds nothing that reads them. The identities (secret keys) are needed
+// only to read, and are read at Init: LoadIdentities.
+
+// Encryption scopes: which keys PutObject encrypts.
+const (
+	// ScopeBackupContents encrypts backups/<name>/<name>.tar.gz, the one
+	// object that holds the backed-up resources (Secrets among them).
+	ScopeBackupContents = "backupContents"
+	// ScopeAllGzip encrypts every .gz key: logs, results and the
+	// per-backup lists too, which Velero's CLI then cannot show.
+	ScopeAllGzip = "allGzip"
+)
+
+// maxIdentityFile bounds an identity file or Secret key: an age identity
+// line is 74 bytes, so this holds hundreds of them with comments.
+const maxIdentityFile = 64 << 10
+
+// Identities are the age X25519 identities that read encrypted objects.
+// They print as <redacted> through every fmt verb: X25519Identity's own
+// String is the secret key.
+type Identities []*age.X25519Identity
+
+func (i Identities) String() string               { return fmt.Sprintf("<redacted: %d age identities>", len(i)) }
+func (i Identities) GoString() string             { return i.String() }
+func (i Identities) MarshalText() ([]byte, error) { return []byte(i.String()), nil }
+func (i Identities) Format(f fmt.State, _ rune)   { _, _ = f.Write([]byte(i.String())) }
+
+// List is the identities as age takes them.
+func (i Identities) List() []age.Identity {
+	out := make([]age.Identity, len(i))
+	for n, id := range i {
+		out[n] = id
+	}
+	return out
+}
+
+// showRecipients is how a bad encryptionRecipients value appears in its
+// error: each entry cut to 8 characters, so a secret key pasted there by
+// mistake shows only its AGE-SECR prefix.
+func showRecipients(v string) string {
+	parts := strings.Split(v, ",")
+	for i, p := range parts {
+		p = strings.TrimSpace(p)
+		if len(p) > 8 {
+			p = p[:8] + "…"
+		}
+		parts[i] = p
+	}
+	return strings.Join(parts, ",")
+}
+
+// setRecipients takes one or more age public keys (age1…), comma
+// separated. A bad one is named by its position, never by its value.
+func setRecipients(o *ObjectStore, v string) error {
+	o.EncryptionRecipients = nil
+	if strings.TrimSpace(v) == "" {
+		return nil
+	}
+	parts := strings.Split(v, ",")
+	seen := map[string]int{}
+	for i, p := range parts {
+		p = strings.TrimSpace(p)
+		pos := fmt.Sprintf("recipient %d of %d", i+1, len(parts))
+		switch {
+		case p == "":
+			return fmt.Errorf("has an empty %s", pos)
+		case strings.HasPrefix(strings.ToUpper(p), "AGE-SECRET-KEY-"):
+			return fmt.Errorf("has as %s an age identity (a secret key), not a public key: put its public key here (age-keygen -y key.txt) "+
+				"and keep the identity out of the BSL; only restores need it, from encryptionIdentitySecret", pos)
+		case strings.HasPrefix(p, "age1pq") || strings.HasPrefix(p, "age1tag"):
+			return fmt.Errorf("has as %s a post-quantum or tag age recipient; only X25519 recipients (age1… from age-keygen) are taken", pos)
+		case strings.HasPrefix(p, "ssh-"):
+			return fmt.Errorf("has as %s an SSH key; only age X25519 recipients (age1… from age-keygen) are taken", pos)
+		}
+		r, err := age.ParseX25519Recipient(p)
+		if err != nil {
+			return fmt.Errorf("has as %s something that is not an age X25519 public key (age1… from age-keygen)", pos)
+		}
+		if j, dup := seen[r.String()]; dup {
+			return fmt.Errorf("repeats recipient %d as %s", j, pos)
+		}
+		seen[r.String()] = i + 1
+		o.EncryptionRecipients = append(o.EncryptionRecipients, r)
+	}
+	return nil
+}
+
+func setEncryptionScope(o *ObjectStore, v string) error {
+	for _, s := range []string{ScopeBackupContents, ScopeAllGzip} {
+		if strings.EqualFold(strings.TrimSpace(v), s) {
+			o.EncryptionScope = s
+			return nil
+		}
+	}
+	return fmt.Errorf("is not %s (the backup contents, the default) or %s (every .gz key)", ScopeBackupContents, ScopeAllGzip)
+}
+
+func setIdentitySecret(o *ObjectStore, ref string) error {
+	if ref == "" {
+		return nil
+	}
+	name, key, ok := strings.Cut(ref, "/")
+	if !ok || name == "" || key == "" || strings.Contains(key, "/") {
+		return fmt.Errorf("is not secretName/key")
+	}
+	o.EncryptionIdentitySecret = SecretKeyRef{Name: name, Key: key}
+	return nil
+}
+
+// setIdentityFile takes an absolute path; the file is read at Init
+// (LoadIdentities), where I/O belongs.
+func setIdentityFile(o *ObjectStore, v string) error {
+	v = strings.TrimSpace(v)
+	if v != "" && !filepath.IsAbs(v) {
+		return fmt.Errorf("is not an absolute path")
+	}
+	o.EncryptionIdentityFile = v
+	return nil
+}
+
+// finishEncryption checks the combinations of the encryption keys.
+func (o *ObjectStore) finishEncryption(present func(string) bool) error {
+	if present("encryptionIdentitySecret") && present("encryptionIdentityFile") &&
+		o.EncryptionIdentitySecret.Name != "" && o.EncryptionIdentityFile != "" {
+		return fmt.Errorf("encryptionIdentitySecret and encryptionIdentityFile both name the age identity: set one")
+	}
+	if present("encryptionScope") && len(o.EncryptionRecipients) == 0 {
+		return fmt.Errorf("encryptionScope says which objects are encrypted, but encryptionRecipients names no age public key to encrypt them to")
+	}
+	if o.EncryptionScope == "" {
+		o.EncryptionScope = ScopeBackupContents
+	}
+	return nil
+}
+
+// Encrypted reports whether objects are written encrypted.
+func (o *ObjectStore) Encrypted() bool { return len(o.EncryptionRecipients) > 0 }
+
+// IdentitySource names where the identity comes from, "" for nowhere.
+func (o *ObjectStore) IdentitySource() string {
+	switch {
+	case o.EncryptionIdentitySecret.Name != "":
+		return "encryptionIdentitySecret " + o.EncryptionIdentitySecret.String()
+	case o.EncryptionIdentityFile != "":
+		return "encryptionIdentityFile " + o.EncryptionIdentityFile
+	}
+	return ""
+}
+
+// LoadIdentityFile reads encryptionIdentityFile, when it is set, into
+// EncryptionIdentities. Init calls it; errors never hold the file's text.
+func (o *ObjectStore) LoadIdentityFile() error {
+	const setting = "encryptionIdentityFile"
+	if o.EncryptionIdentityFile == "" {
+		return nil
+	}
+	bad := func(why string) error { return valueError(o.Origin[setting], setting, o.EncryptionIdentityFile, why) }
+	f, err := openRegular(o.EncryptionIdentityFile)
+	if err != nil {
+		return bad(err.Error())
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, maxIdentityFile+1))
+	if err != nil {
+		return bad(fmt.Sprintf("cannot be read: %v", bareOSError(err)))
+	}
+	ids, err := parseIdentities(data)
+	if err != nil {
+		return bad(err.Error())
+	}
+	o.EncryptionIdentities = ids
+	return nil
+}
+
+// SetIdentitiesFromSecret sets EncryptionIdentities from the Secret that
+// EncryptionIdentitySecret names: data is what reading it from namespace
+// returned, readErr why that failed. Errors name the setting, the Secret
+// and the key, and never hold the key's value.
+func (o *ObjectStore) SetIdentitiesFromSecret(namespace string, data map[string][]byte, readErr error) error {
+	const setting = "encryptionIdentitySecret"
+	ref, source := o.EncryptionIdentitySecret, o.Origin[setting]
+	if readErr != nil {
+		return fmt.Errorf("invalid value for %q in %s: %q names Secret %s/%s, which cannot be read: %w", setting, source, ref, namespace, ref.Name, readErr)
+	}
+	value, ok := data[ref.Key]
+	if !ok {
+		return valueError(source, setting, ref.String(), fmt.Sprintf("names key %q that Secret %s/%s does not have", ref.Key, namespace, ref.Name))
+	}
+	ids, err := parseIdentities(value)
+	if err != nil {
+		return valueError(source, setting, ref.String(), fmt.Sprintf("names key %q of Secret %s/%s, which %v", ref.Key, namespace, ref.Name, err))
+	}
+	o.EncryptionIdentities = ids
+	return nil
+}
+
+// parseIdentities reads an age identity file: AGE-SECRET-KEY-1… lines,
+// blank lines and # comments (age-keygen writes two). Its errors name a
+// line by number and never quote it; age's own would quote parts of it.
+func parseIdentities(data []byte) (Identities, error) {
+	if len(data) > maxIdentityFile {
+		return nil, fmt.Errorf("holds more than %s, too much for an age identity file", ShowSize(maxIdentityFile))
+	}
+	var ids Identities
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	sc.Buffer(make([]byte, 0, 4096), maxIdentityFile+1)
+	for n := 1; sc.Scan(); n++ {
+		line := strings.TrimSpace(sc.Text())
+		switch {
+		case line == "" || strings.HasPrefix(line, "#"):
+			continue
+		case strings.HasPrefix(line, "age1"):
+			return nil, fmt.Errorf("holds at line %d a public key (age1…): the identity is the AGE-SECRET-KEY-1… line of the file age-keygen wrote", n)
+		case strings.HasPrefix(line, "AGE-PLUGIN-"):
+			return nil, fmt.Errorf("holds at line %d an age plugin identity; only X25519 identities (AGE-SECRET-KEY-1…) are taken", n)
+		case !strings.HasPrefix(line, "AGE-SECRET-KEY-1"):
+			return nil, fmt.Errorf("holds at line %d something that is not an age identity (AGE-SECRET-KEY-1…)", n)
+		}
+		id, err := age.ParseX25519Identity(line)
+		if err != nil {
+			return nil, fmt.Errorf("holds at line %d a malformed age identity", n)
+		}
+		ids = append(ids, id)
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("holds a line too long for an age identity file")
+	}
+	if len(ids) == 0 {
+		return nil, fmt.Errorf("holds no age identity (AGE-SECRET-KEY-1…)")
+	}
+	return ids, nil
+}
+
+// encryptionFields adds the encryption settings to the settings line:
+// the recipients (public keys), the scope, and the identities only as a
+// count, where they came from and which recipients they open.
+func (o *ObjectStore) encryptionFields(f map[string]any) {
+	if !o.Encrypted() {
+		f["encryptionRecipients"] = setting(o.Origin, "encryptionRecipients", "none: objects are written as Velero sends them")
+	} else {
+		keys := make([]string, len(o.EncryptionRecipients))
+		for i, r := range o.EncryptionRecipients {
+			keys[i] = r.String()
+		}
+		f["encryptionRecipients"] = setting(o.Origin, "encryptionRecipients", strings.Join(keys, ","))
+		what := "backups/<name>/<name>.tar.gz, the backup contents"
+		if o.EncryptionScope == ScopeAllGzip {
+			what = "every .gz key"
+		}
+		f["encryptionScope"] = setting(o.Origin, "encryptionScope", o.EncryptionScope+": "+what)
+	}
+	source := o.IdentitySource()
+	if source == "" {
+		if o.Encrypted() {
+			f["encryptionIdentity"] = "none: restores of encrypted backups need encryptionIdentitySecret or encryptionIdentityFile"
+		}
+		return
+	}
+	var opens []string
+	for n, r := range o.EncryptionRecipients {
+		for _, id := range o.EncryptionIdentities {
+			if id.Recipient().String() == r.String() {
+				opens = append(opens, fmt.Sprint(n+1))
+				break
+			}
+		}
+	}
+	match := "opens none of encryptionRecipients (an escrow or older key)"
+	switch {
+	case !o.Encrypted():
+		match = "reads encrypted objects; new ones are written unencrypted"
+	case len(opens) > 0:
+		match = "opens recipient " + strings.Join(opens, ", ")
+	}
+	key := strings.Fields(source)[0]
+	f["encryptionIdentity"] = fmt.Sprintf("%v (%s in %s; %s)", o.EncryptionIdentities, source, o.Origin[key], match)
+}
+
+// Recipients is EncryptionRecipients as age takes them.
+func (o *ObjectStore) Recipients() []age.Recipient {
+	out := make([]age.Recipient, len(o.EncryptionRecipients))
+	for i, r := range o.EncryptionRecipients {
+		out[i] = r
+	}
+	return out
+}
