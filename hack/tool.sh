@@ -86,6 +86,14 @@ tool() {
         (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends etcd-server) >&2
         bin="$(command -v etcd)"
       fi ;;
+    age)  # Debian's age, the standard CLI: the tests decrypt the plugin's encrypted objects with it
+      bin="$(command -v age || true)"
+      if [[ -z "$bin" ]]; then
+        [[ $check == 1 ]] && { echo "not installed: age (Debian age)" >&2; exit 1; }
+        echo "tool.sh: installing Debian's age" >&2
+        (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends age) >&2
+        bin="$(command -v age)"
+      fi ;;
     *) echo "tool.sh: unknown tool $name" >&2; exit 2 ;;
   esac
   echo "$bin"

@@ -95,11 +95,14 @@ func checkFor(key string) *bodyCheck {
 	return nil
 }
 
-// streamCheck runs a bodyCheck over an upload's parts in order as they
-// stream past, reading each where it is: in memory or in its spool file.
+// streamCheck runs a bodyCheck over an upload's body as it streams past:
+// over its parts in order, reading each where it is (in memory or in its
+// spool file), or for an encrypted upload over the plaintext its sealer
+// writes into pipe, since the parts hold ciphertext.
 type streamCheck struct {
 	check   *bodyCheck
-	parts   chan *part
+	parts   chan *part // nil when the check reads pipe
+	pipe    *plainPipe
 	cur     *part
 	off     int64
 	readErr error // a spool file that could not be read: not the body's fault
@@ -126,6 +129,20 @@ func newStreamCheck(c *bodyCheck, depth int) *streamCheck {
 	return g
 }
 
+// newPlainCheck checks the plaintext written to the check's pipe.
+func newPlainCheck(c *bodyCheck) *streamCheck {
+	g := &streamCheck{check: c, pipe: newPlainPipe(plainRing), done: make(chan error, 1)}
+	go func() {
+		err := c.verify(g.pipe)
+		g.pipe.closeRead()
+		g.done <- err
+	}()
+	return g
+}
+
+// readsParts is true when the check reads the upload's parts.
+func (g *streamCheck) readsParts() bool { return g.parts != nil }
+
 // Read feeds the check from the queued parts.
 func (g *streamCheck) Read(p []byte) (int, error) {
 	for g.cur == nil || g.off == g.cur.size {
@@ -150,12 +167,19 @@ func (g *streamCheck) Read(p []byte) (int, error) {
 
 func (g *streamCheck) add(p *part) { g.parts <- p }
 
-// end says no more parts come; the reader calls it however it stops, so
-// the check's goroutine always ends, failed uploads included.
-func (g *streamCheck) end() { close(g.parts) }
+// end says no more of the body comes; the reader calls it however it
+// stops, so the check's goroutine always ends, failed uploads included.
+func (g *streamCheck) end() {
+	if g.pipe != nil {
+		g.pipe.closeWrite()
+		return
+	}
+	close(g.parts)
+}
 
-// result waits for the check's verdict once the reader has ended it.
-func (g *streamCheck) result(total int64) error {
+// result waits for the check's verdict once the reader has ended it;
+// received is how many bytes of the body Velero sent.
+func (g *streamCheck) result(received int64) error {
 	err := <-g.done
 	if err == nil {
 		return nil
@@ -163,5 +187,5 @@ func (g *streamCheck) result(total int64) error {
 	if g.readErr != nil {
 		return fmt.Errorf("read a spooled part back for the body check: %w", g.readErr)
 	}
-	return fmt.Errorf("%w: the stream (%d bytes received) %s: %v", ErrTruncated, total, g.check.what(err), err)
+	return fmt.Errorf("%w: the stream (%d bytes received) %s: %v", ErrTruncated, received, g.check.what(err), err)
 }

@@ -30,6 +30,7 @@ type target struct {
 	store  velero.ObjectStore
 	bucket string
 	host   *testenv.Host // nil on the direct path
+	sealed bool          // every .gz key is stored encrypted with age
 }
 
 // TestConformance runs one suite against every S3 server the project
@@ -44,15 +45,21 @@ func TestConformance(t *testing.T) {
 	for _, name := range names {
 		t.Run(name, func(t *testing.T) {
 			srv := servers[name](t)
-			for _, path := range []string{"direct", "velero-host"} {
+			for _, path := range []string{"direct", "velero-host", "velero-host-encrypted"} {
 				t.Run(path, func(t *testing.T) {
 					bucket := srv.MakeBucket(t)
 					// Small parts so that multipart paths run on small data.
 					cfg := storeConfig(srv, bucket, "multipartPartSize", "5Mi", "multipartConcurrency", "3")
 					tg := &target{srv: srv, bucket: bucket}
-					if path == "direct" {
+					switch path {
+					case "direct":
 						tg.store, _ = newStore(t, srv, cfg)
-					} else {
+					case "velero-host-encrypted": // everything holds with every .gz key sealed
+						key := testenv.NewAgeKey(t)
+						cfg["encryptionRecipients"], cfg["encryptionScope"], cfg["encryptionIdentityFile"] = key.Recipient, "allGzip", key.File
+						tg.sealed = true
+						fallthrough
+					default:
 						tg.store, tg.host = hostStore(t, srv, cfg)
 					}
 					runSuite(t, tg)
@@ -95,6 +102,12 @@ func runSuite(t *testing.T, tg *target) {
 		body := gzipped(t, randomBytes(t, 12<<20))
 		require.NoError(t, s.PutObject(b, "backups/gz/gz.tar.gz", stream(body)))
 		assert.Equal(t, digest(body), digest(readAll(t, s, b, "backups/gz/gz.tar.gz")))
+		stored := rawObject(t, tg.srv, b, "backups/gz/gz.tar.gz")
+		if tg.sealed {
+			assert.True(t, bytes.HasPrefix(stored, []byte("age-encryption.org/v1\n")), "stored as an age file")
+		} else {
+			assert.Equal(t, digest(body), digest(stored), "stored as sent")
+		}
 	})
 
 	t.Run("truncated gzip is never committed", func(t *testing.T) {
@@ -242,6 +255,17 @@ func runSuite(t *testing.T, tg *target) {
 		require.NoError(t, s.PutObject(b, "ow/k", stream([]byte("two"))))
 		assert.Equal(t, []byte("two"), readAll(t, s, b, "ow/k"))
 	})
+}
+
+// rawObject is what S3 stores under key, read with an independent client.
+func rawObject(t *testing.T, srv *testenv.S3Server, bucket, key string) []byte {
+	t.Helper()
+	obj, err := srv.Client().GetObject(context.Background(), bucket, key, minio.GetObjectOptions{})
+	require.NoError(t, err)
+	defer obj.Close()
+	data, err := io.ReadAll(obj)
+	require.NoError(t, err)
+	return data
 }
 
 // putMany writes n tiny objects with the independent client.

@@ -36,7 +36,7 @@ var (
 	ErrThrottled  = errors.New("throttled by S3")
 )
 
-var sentinels = []error{ErrNotFound, ErrNoSuchBucket, ErrAccessDenied, ErrObjectLocked, ErrTruncated, ErrTLS, ErrStalled, ErrConnection, ErrServer, ErrThrottled}
+var sentinels = []error{ErrNotFound, ErrNoSuchBucket, ErrAccessDenied, ErrObjectLocked, ErrTruncated, ErrTLS, ErrStalled, ErrConnection, ErrServer, ErrThrottled, ErrEncrypted, ErrDecrypt}
 
 // translate names the operation and object and maps the error to a
 // sentinel where one fits, keeping the original error as the cause.

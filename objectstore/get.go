@@ -25,7 +25,11 @@ const (
 // breaks resumes from where it stopped with a ranged GET of the same ETag,
 // up to MaxRetries times in all; otherwise it ends in an error, never in
 // a short body. The read-ahead takes its chunks from the process-wide
-// memoryBudget: with many transfers at once each reads ahead less.
+// memoryBudget: with many transfers at once each reads ahead less. An
+// object that starts with age's header is decrypted as it is read (see
+// openBody); a truncated or altered one ends in ErrDecrypt, and one that
+// no identity at hand opens fails here with ErrEncrypted. Progress lines
+// count what Velero is handed: the plaintext.
 func (s *Store) GetObject(bucket, key string) (io.ReadCloser, error) {
 	log := s.log.WithFields(logrus.Fields{"bucket": bucket, "key": key})
 	ctx, cancel := context.WithCancelCause(context.Background())
@@ -45,7 +49,37 @@ func (s *Store) GetObject(bucket, key string) (io.ReadCloser, error) {
 		return nil, translate("get", bucket, key, err)
 	}
 	go d.pump(ctx, body)
-	return d, nil
+	r, sealed, err := openBody(d, s.cfg.EncryptionIdentities.List(), s.cfg.IdentitySource(), d.tr.add)
+	if err != nil {
+		d.Close()
+		err = translate("get", bucket, key, err)
+		log.WithError(err).Error("get object failed")
+		return nil, err
+	}
+	if sealed {
+		log.Debug("decrypting the object with age")
+	}
+	return &opened{Reader: r, download: d}, nil
+}
+
+// opened is a download as Velero reads it: decrypted if it is an age file.
+type opened struct {
+	io.Reader
+	*download
+	failed error // a decryption failure, named and logged once
+}
+
+func (o *opened) Read(p []byte) (int, error) {
+	if o.failed != nil {
+		return 0, o.failed
+	}
+	n, err := o.Reader.Read(p)
+	if errors.Is(err, ErrDecrypt) {
+		o.failed = translate("get", o.bucket, o.key, err)
+		o.log.WithError(o.failed).Error("get object failed")
+		return n, o.failed
+	}
+	return n, err
 }
 
 type chunk struct {
@@ -179,7 +213,6 @@ func (d *download) stream(ctx context.Context, body *rangeBody, off *int64) erro
 		n, err := readWatched(body, buf, timer)
 		timer.stop() // nor is waiting for Velero to take the chunk
 		*off += int64(n)
-		d.tr.add(n)
 		if n == 0 || !d.send(chunk{data: buf[:n]}) {
 			buffers.put(buf)
 			if n > 0 {

@@ -109,8 +109,8 @@ type source struct {
 	ctx    context.Context // the upload's: once it ends, reading stops
 	r      io.Reader
 	timer  *stallTimer
-	tr     *transfer
-	peeked []byte // 0 or 1 byte read ahead
+	count  func(int) // bytes read of the body, for progress
+	peeked []byte    // 0 or 1 byte read ahead
 	one    [1]byte
 }
 
@@ -127,7 +127,7 @@ func (s *source) fill(buf []byte) (n int, eof bool, err error) {
 		s.timer.kick()
 		m, err := s.r.Read(buf[n:end])
 		n += m
-		s.tr.add(m)
+		s.count(m)
 		switch {
 		case errors.Is(err, io.EOF):
 			return n, true, nil
@@ -143,7 +143,7 @@ func (s *source) atEnd() (bool, error) {
 	for len(s.peeked) == 0 {
 		s.timer.kick()
 		m, err := s.r.Read(s.one[:])
-		s.tr.add(m)
+		s.count(m)
 		if m == 1 {
 			s.peeked = s.one[:]
 			return false, nil

@@ -81,11 +81,12 @@ func (s *Store) putObject(log logrus.FieldLogger, bucket, key string, body io.Re
 			log.WithError(err).WithFields(u.tr.retries().fields()).Error("put object failed; nothing was written")
 		}
 	}()
-	if check := checkFor(key); check != nil {
-		u.check = newStreamCheck(check, c.Concurrency+1)
+	src, count, err := u.body(key, body)
+	if err != nil {
+		return err
 	}
 	u.parts = make(chan *part)
-	go u.read(ctx, body, u.parts)
+	go u.read(ctx, src, count, u.parts)
 
 	first, err := u.next(ctx)
 	if err != nil {
@@ -102,6 +103,34 @@ func (s *Store) putObject(log logrus.FieldLogger, bucket, key string, body io.Re
 		return err
 	}
 	return u.putSingle(ctx, first)
+}
+
+// body is what the upload reads and stores, with what counts its progress
+// in bytes of Velero's body: for an encrypted key a sealer, which counts
+// the plaintext and hands the body check its copy of it; for any other
+// the body itself, checked in its parts.
+func (u *upload) body(key string, body io.Reader) (io.Reader, func(int), error) {
+	check := checkFor(key)
+	if !u.s.encrypts(key) {
+		if check != nil {
+			u.check = newStreamCheck(check, u.s.cfg.Concurrency+1)
+		}
+		return body, u.tr.add, nil
+	}
+	var plain *plainPipe
+	if check != nil {
+		u.check = newPlainCheck(check)
+		plain = u.check.pipe
+	}
+	sl, err := newSealer(body, u.s.cfg.Recipients(), plain, u.tr.add)
+	if err != nil {
+		if u.check != nil {
+			u.check.end()
+		}
+		return nil, nil, translate("put", u.bucket, u.key, err)
+	}
+	u.log.WithField("recipients", len(u.s.cfg.EncryptionRecipients)).Debug("encrypting the object with age")
+	return sl, func(int) {}, nil
 }
 
 // checkEnd runs once the whole body has been read: the body check's verdict.

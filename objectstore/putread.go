@@ -45,14 +45,14 @@ func (u *upload) next(ctx context.Context) (*part, error) {
 // S3 (see newPart): a full part is known to be the last (one byte read
 // ahead) before the next one is asked for, so the first part is sent
 // without waiting for the second, and no two uploads wait on each other.
-func (u *upload) read(ctx context.Context, body io.Reader, out chan<- *part) {
+func (u *upload) read(ctx context.Context, body io.Reader, count func(int), out chan<- *part) {
 	defer close(out)
 	if u.check != nil {
 		defer u.check.end()
 	}
 	timer := u.tr.watch("reading the object from Velero", u.stop)
 	defer timer.stop()
-	src := &source{ctx: ctx, r: body, timer: timer, tr: u.tr}
+	src := &source{ctx: ctx, r: body, timer: timer, count: count}
 	for n := 1; ; n++ {
 		timer.stop() // waiting for a slot, memory or a spool file is not a stall
 		p, err := u.newPart(ctx, n)
@@ -72,7 +72,7 @@ func (u *upload) read(ctx context.Context, body io.Reader, out chan<- *part) {
 			return
 		}
 		p.last = eof
-		if u.check != nil {
+		if u.check != nil && u.check.readsParts() {
 			p.refs.Add(1)
 			u.check.add(p)
 		}

@@ -57,8 +57,8 @@ func New(log logrus.FieldLogger, k kube.Reader) *Store {
 }
 
 // Init reads the plugin ConfigMap, parses and checks the BSL config over
-// it, checks the spool folder, reads the SSE-C key's Secret if one is
-// named, then builds the S3 clients and sets the process's memory budget.
+// it, checks the spool folder, reads the SSE-C key's Secret and the age
+// identity (Secret or file) if they are named, then builds the S3 clients and sets the process's memory budget.
 // Its S3 requests: the bucket's region on AWS when neither region nor
 // s3Url is set; with objectLockMode, the bucket's versioning and Object
 // Lock state, which must both be on; without it, once per process and
@@ -84,6 +84,9 @@ func (s *Store) Init(cfg map[string]string) error {
 		if err := c.SetCustomerKeyFromSecret(ns, data, readErr); err != nil {
 			return fmt.Errorf("%s: %w", Name, err)
 		}
+	}
+	if err := s.readIdentities(ctx, c); err != nil {
+		return fmt.Errorf("%s: %w", Name, err)
 	}
 	hc, err := newHTTPClient(c)
 	if err != nil {
@@ -119,6 +122,17 @@ func (s *Store) Init(cfg map[string]string) error {
 	pc.Log(s.log, c.Fields(), "object store settings (value and where it came from)")
 	s.warnNoS3URL(c)
 	return nil
+}
+
+// readIdentities reads the age identities that open encrypted objects,
+// from the Secret or the file the BSL names, if it names one.
+func (s *Store) readIdentities(ctx context.Context, c *config.ObjectStore) error {
+	if ref := c.EncryptionIdentitySecret; ref.Name != "" {
+		ns := kube.VeleroNamespace()
+		data, readErr := s.kube.Secret(ctx, ns, ref.Name)
+		return c.SetIdentitiesFromSecret(ns, data, readErr)
+	}
+	return c.LoadIdentityFile()
 }
 
 // noS3URLWarned holds the bucket/prefix locations already warned about.

@@ -1,0 +1,324 @@
+package objectstore
+
+import (
+	"bytes"
+	"compress/gzip"
+	"crypto/rand"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"testing"
+
+	"filippo.io/age"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"example.io/velero-plugin-s3csi/config"
+)
+
+// Test-only age keys, fixed so that the fuzz corpus in testdata stays
+// decryptable from run to run. They protect nothing.
+var testIdentities = []string{
+	"AGE-SECRET-KEY-1VXP5YT5XM33WER046XXC44W4NSFNHZPFDN5Y4PYUARK8EAGQKS2SDH2XS4",
+	"AGE-SECRET-KEY-122H425QW37K59XHFA2R5CMVZVDEVLCDPDWKFR3AE9HQ5PAY3G2YS6GFWCR",
+	"AGE-SECRET-KEY-1G3WQC9A3W2QGCTAXMPQL94ZDW9GXEA368Y0K6MALVRL6R7CPS9KSWKRW0D", // a recipient of nothing below
+}
+
+func testKeys(t testing.TB) (ids []*age.X25519Identity, recipients []age.Recipient) {
+	t.Helper()
+	for _, s := range testIdentities {
+		id, err := age.ParseX25519Identity(s)
+		require.NoError(t, err)
+		ids = append(ids, id)
+	}
+	return ids, []age.Recipient{ids[0].Recipient(), ids[1].Recipient()}
+}
+
+// pieces hands out at most n bytes a read, like Velero's stream, and
+// counts the reads.
+type pieces struct {
+	r     io.Reader
+	n     int
+	reads int
+}
+
+func (p *pieces) Read(b []byte) (int, error) {
+	p.reads++
+	if len(b) > p.n {
+		b = b[:p.n]
+	}
+	return p.r.Read(b)
+}
+
+// seal encrypts plain through a sealer as an upload reads it: in 1 MiB
+// reads, body pieces of 16 KiB.
+func seal(t testing.TB, plain []byte, recipients []age.Recipient, check *plainPipe) []byte {
+	t.Helper()
+	body := &pieces{r: bytes.NewReader(plain), n: 16 << 10}
+	var counted int
+	s, err := newSealer(body, recipients, check, func(n int) { counted += n })
+	require.NoError(t, err)
+	var out bytes.Buffer
+	buf := make([]byte, 1<<20)
+	reads := 0
+	for {
+		n, err := s.Read(buf)
+		reads++
+		out.Write(buf[:n])
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		require.NoError(t, err)
+	}
+	assert.Equal(t, len(plain), counted, "the sealer counts the plaintext it read")
+	assert.GreaterOrEqual(t, reads, body.reads, "a Read of the sealer reads Velero's stream at most once")
+	return out.Bytes()
+}
+
+func openAll(t testing.TB, data []byte, ids []age.Identity) ([]byte, bool, error) {
+	t.Helper()
+	var counted int
+	r, sealed, err := openBody(&pieces{r: bytes.NewReader(data), n: 100 << 10}, ids, "encryptionIdentitySecret velero/age/key", func(n int) { counted += n })
+	if err != nil {
+		return nil, sealed, err
+	}
+	var out bytes.Buffer
+	buf := make([]byte, 1<<20)
+	for {
+		n, err := r.Read(buf)
+		out.Write(buf[:n])
+		if errors.Is(err, io.EOF) {
+			assert.Equal(t, out.Len(), counted, "what is handed out is counted")
+			return out.Bytes(), sealed, nil
+		}
+		if err != nil {
+			return out.Bytes(), sealed, err
+		}
+		require.NotZero(t, n, "a Read returned (0, nil)")
+	}
+}
+
+func TestSealRoundTrip(t *testing.T) {
+	ids, recipients := testKeys(t)
+	for _, size := range []int{0, 1, 21, 22, 64<<10 - 1, 64 << 10, 64<<10 + 1, 3 * 64 << 10, 1<<20 + 3} {
+		t.Run(fmt.Sprint(size), func(t *testing.T) {
+			plain := make([]byte, size)
+			_, _ = rand.Read(plain)
+			sealed := seal(t, plain, recipients, nil)
+			require.True(t, bytes.HasPrefix(sealed, []byte(ageHeader)))
+			for i, id := range ids[:2] {
+				got, isSealed, err := openAll(t, sealed, []age.Identity{id})
+				require.NoError(t, err, "identity %d", i+1)
+				assert.True(t, isSealed)
+				assert.Equal(t, sha256.Sum256(plain), sha256.Sum256(got), "identity %d", i+1)
+			}
+			_, _, err := openAll(t, sealed, []age.Identity{ids[2]})
+			assert.ErrorIs(t, err, ErrEncrypted, "an identity of another recipient")
+			assert.Contains(t, err.Error(), "encryptionIdentitySecret velero/age/key")
+			_, _, err = openAll(t, sealed, nil)
+			assert.ErrorIs(t, err, ErrEncrypted, "no identity")
+			assert.Contains(t, err.Error(), "set encryptionIdentitySecret")
+		})
+	}
+}
+
+// Objects written before encryption was turned on read as they are,
+// whatever their size relative to the header.
+func TestOpenPlain(t *testing.T) {
+	ids, _ := testKeys(t)
+	var gz bytes.Buffer
+	zw := gzip.NewWriter(&gz)
+	_, _ = zw.Write(bytes.Repeat([]byte("velero "), 50000))
+	require.NoError(t, zw.Close())
+	for name, data := range map[string][]byte{
+		"empty": {}, "short": []byte("{}"), "header without newline": []byte(ageHeader[:21]),
+		"gzip": gz.Bytes(), "json": []byte(`{"kind":"Backup"}`), "armored age": []byte("-----BEGIN AGE ENCRYPTED FILE-----\n"),
+	} {
+		got, sealed, err := openAll(t, data, []age.Identity{ids[0]})
+		require.NoError(t, err, name)
+		assert.False(t, sealed, name)
+		assert.Equal(t, data, append([]byte{}, got...), name)
+	}
+}
+
+// Every truncation and every flipped byte of an age file is an error:
+// never a success, never a short read reported as the end.
+func TestSealedDamage(t *testing.T) {
+	ids, recipients := testKeys(t)
+	plain := make([]byte, 3*64<<10+100)
+	_, _ = rand.Read(plain)
+	sealed := seal(t, plain, recipients, nil)
+	headerEnd := bytes.Index(sealed, []byte("\n--- ")) + 1
+	headerEnd += bytes.IndexByte(sealed[headerEnd:], '\n') + 1
+	const enc = 64<<10 + 16
+	payload := headerEnd + 16 // after the nonce
+	cuts := []int{len(ageHeader), headerEnd - 1, headerEnd, headerEnd + 8, payload, payload + 1, payload + enc, payload + enc + 1, payload + 3*enc, len(sealed) - 1}
+	for _, cut := range cuts {
+		_, _, err := openAll(t, sealed[:cut], []age.Identity{ids[0]})
+		require.Error(t, err, "cut at %d of %d", cut, len(sealed))
+		assert.True(t, errors.Is(err, ErrDecrypt) || errors.Is(err, ErrEncrypted), "cut at %d: %v", cut, err)
+		if cut >= payload+enc { // inside a chunk age cannot tell a cut from an altered byte
+			assert.ErrorIs(t, err, ErrDecrypt, "cut at %d", cut)
+			assert.Contains(t, err.Error(), "truncated")
+		}
+	}
+	for _, at := range []int{len(ageHeader) + 3, headerEnd - 3, headerEnd + 2, payload + 5, payload + enc + 7, len(sealed) - 1} {
+		bad := bytes.Clone(sealed)
+		bad[at] ^= 0x20
+		_, _, err := openAll(t, bad, []age.Identity{ids[0]})
+		require.Error(t, err, "flip at %d", at)
+		assert.True(t, errors.Is(err, ErrDecrypt) || errors.Is(err, ErrEncrypted), "flip at %d: %v", at, err)
+		if at >= payload {
+			assert.ErrorIs(t, err, ErrDecrypt, "flip at %d", at)
+		}
+	}
+	_, _, err := openAll(t, append(bytes.Clone(sealed), 'x'), []age.Identity{ids[0]})
+	assert.ErrorIs(t, err, ErrDecrypt, "trailing data")
+}
+
+// A failure of the ciphertext's own reader (the download's error) is
+// what the reader gets, not age's view of it.
+func TestOpenKeepsReadError(t *testing.T) {
+	ids, recipients := testKeys(t)
+	sealed := seal(t, make([]byte, 200<<10), recipients, nil)
+	broken := errors.New("get b/k: at byte 70000: connection broken")
+	r, _, err := openBody(io.MultiReader(bytes.NewReader(sealed[:70000]), &failing{err: broken}), []age.Identity{ids[0]}, "", func(int) {})
+	require.NoError(t, err)
+	_, err = io.ReadAll(r)
+	assert.ErrorIs(t, err, broken)
+	assert.NotErrorIs(t, err, ErrDecrypt)
+}
+
+type failing struct{ err error }
+
+func (f *failing) Read([]byte) (int, error) { return 0, f.err }
+
+// The body check gets every plaintext byte in order through the ring,
+// however the writes and reads are cut, and stops nobody once it ends.
+func TestPlainPipe(t *testing.T) {
+	plain := make([]byte, 3<<20+17)
+	_, _ = rand.Read(plain)
+	p := newPlainPipe(1000)
+	got := make(chan []byte)
+	go func() {
+		var out bytes.Buffer
+		buf := make([]byte, 333)
+		for {
+			n, err := p.Read(buf)
+			out.Write(buf[:n])
+			if err != nil {
+				got <- out.Bytes()
+				return
+			}
+		}
+	}()
+	for rest := plain; len(rest) > 0; {
+		n := min(len(rest), 1+len(rest)%4096)
+		p.Write(rest[:n])
+		rest = rest[n:]
+	}
+	p.closeWrite()
+	assert.Equal(t, sha256.Sum256(plain), sha256.Sum256(<-got))
+
+	early := newPlainPipe(10)
+	early.closeRead()
+	early.Write(make([]byte, 100)) // returns: nobody reads any more
+}
+
+// The check of an encrypted .gz upload sees the plaintext: a whole gzip
+// stream passes, one cut short fails, though both are sealed whole.
+func TestSealFeedsCheck(t *testing.T) {
+	_, recipients := testKeys(t)
+	var gz bytes.Buffer
+	zw := gzip.NewWriter(&gz)
+	_, _ = zw.Write(bytes.Repeat([]byte("apiVersion: v1\nkind: Secret\n"), 40000))
+	require.NoError(t, zw.Close())
+	for name, body := range map[string][]byte{"whole": gz.Bytes(), "cut": gz.Bytes()[:gz.Len()-9]} {
+		g := newPlainCheck(&gzipBody)
+		seal(t, body, recipients, g.pipe)
+		g.end()
+		err := g.result(int64(len(body)))
+		if name == "whole" {
+			assert.NoError(t, err)
+		} else {
+			assert.ErrorIs(t, err, ErrTruncated)
+			assert.Contains(t, err.Error(), "ends before its gzip trailer")
+		}
+	}
+}
+
+func TestEncryptsKey(t *testing.T) {
+	_, recipients := testKeys(t)
+	for _, c := range []struct {
+		key           string
+		contents, all bool
+	}{
+		{"backups/b1/b1.tar.gz", true, true},
+		{"cluster-a/backups/b1/b1.tar.gz", true, true},
+		{"backups/b1/b1-logs.gz", false, true},
+		{"backups/b1/b1-resource-list.json.gz", false, true},
+		{"backups/b1/velero-backup.json", false, false},
+		{"backups/b1/b2.tar.gz", false, true},
+		{"restores/r1/restore-r1-logs.gz", false, true},
+		{"other/b1/b1.tar.gz", false, true},
+	} {
+		s := &Store{cfg: &config.ObjectStore{EncryptionScope: config.ScopeBackupContents}}
+		assert.False(t, s.encrypts(c.key), "no recipients: %s", c.key)
+		s.cfg.EncryptionRecipients = []*age.X25519Recipient{recipients[0].(*age.X25519Recipient)}
+		assert.Equal(t, c.contents, s.encrypts(c.key), "backupContents: %s", c.key)
+		s.cfg.EncryptionScope = config.ScopeAllGzip
+		assert.Equal(t, c.all, s.encrypts(c.key), "allGzip: %s", c.key)
+	}
+}
+
+// FuzzOpenBody feeds the read path anything: plain bodies, age files of
+// the test keys, and their truncations and corruptions. Beyond "no
+// panic": a body without age's header reads back as it is; an age file
+// reads back only as a plaintext that was sealed (the seeds' plaintexts),
+// never as anything else; every failure is ErrEncrypted or ErrDecrypt;
+// no error quotes an identity or the header's stanzas.
+//
+//	go test -run '^$' -fuzz '^FuzzOpenBody$' -fuzztime 60s ./objectstore/
+func FuzzOpenBody(f *testing.F) {
+	ids, recipients := testKeys(f)
+	known := map[[32]byte]bool{}
+	for _, size := range []int{0, 5, 1000, 64 << 10, 64<<10 + 3} {
+		plain := bytes.Repeat([]byte{byte(size)}, size)
+		known[sha256.Sum256(plain)] = true
+		sealed := seal(f, plain, recipients, nil)
+		f.Add(sealed)
+		f.Add(sealed[:len(sealed)/2])
+	}
+	f.Add([]byte{})
+	f.Add([]byte("{}"))
+	f.Add([]byte("\x1f\x8b\x08\x00"))
+	f.Add([]byte(ageHeader + "-> X25519 abc\n\n--- xyz\n"))
+	all := []age.Identity{ids[0], ids[2]}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		got, sealed, err := openAll(t, data, all)
+		if err != nil {
+			if !errors.Is(err, ErrEncrypted) && !errors.Is(err, ErrDecrypt) {
+				t.Fatalf("a failure without its sentinel: %v", err)
+			}
+			for _, s := range testIdentities {
+				if strings.Contains(err.Error(), s) {
+					t.Fatalf("the error quotes an identity: %v", err)
+				}
+			}
+			if strings.Contains(err.Error(), "->") || strings.Contains(err.Error(), "X25519 ") {
+				t.Fatalf("the error quotes the header: %v", err)
+			}
+			return
+		}
+		switch {
+		case !sealed && !bytes.Equal(got, data) && !(len(got) == 0 && len(data) == 0):
+			t.Fatalf("a plain body changed: %d bytes in, %d out", len(data), len(got))
+		case sealed && !known[sha256.Sum256(got)]:
+			t.Fatalf("an age file opened to %d bytes never sealed", len(got))
+		case sealed != bytes.HasPrefix(data, []byte(ageHeader)):
+			t.Fatalf("sealed = %t for a body starting %q", sealed, data[:min(len(data), 22)])
+		}
+	})
+}
