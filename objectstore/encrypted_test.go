@@ -76,7 +76,7 @@ func TestEncryptedBackups(t *testing.T) {
 
 	sealedCfg := base("encryptionRecipients", k1.Recipient+", "+k2.Recipient, "encryptionIdentityFile", k1.File)
 	s, err := reinit(t, h, srv, sealedCfg)
-		require.NoError(t, err)
+	require.NoError(t, err)
 	tarball := gzipped(t, append(bytes.Repeat([]byte(`{"kind":"Secret","data":{"password":"aHVudGVyMg=="}}`), 100000), randomBytes(t, 8<<20)...))
 	small := gzipped(t, []byte(`{"kind":"Secret"}`))
 	logs := gzipped(t, []byte("level=info msg=backup done\n"))
