@@ -7,9 +7,13 @@
 package e2e
 
 import (
+	"archive/tar"
 	"bytes"
+	"compress/gzip"
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -120,13 +124,20 @@ func TestBackupRestoreDelete(t *testing.T) {
 	require.NoError(t, created(kube.CoreV1().ConfigMaps(ns).Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "csi-config",
 		Labels: testenv.PluginLabels("example.io/csi", "VolumeSnapshotter")},
 		Data: map[string]string{"pollInterval": "1s"}}, metav1.CreateOptions{})))
+	// The default BSL encrypts its backup contents with age to two keys
+	// (one kept off the cluster: escrow); the cluster holds the identity of
+	// the first in a Secret, for restores: the README's steps.
+	ageKey, escrow := testenv.NewAgeKey(t), testenv.NewAgeKey(t)
+	require.NoError(t, created(kube.CoreV1().Secrets(ns).Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "velero-backup-age"},
+		StringData: map[string]string{"key.txt": string(ageKey.KeyFile)}}, metav1.CreateOptions{})))
 	applyVelero(t, dyn, bslGVR, &velerov1.BackupStorageLocation{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "velero.io/v1", Kind: "BackupStorageLocation"},
 		ObjectMeta: metav1.ObjectMeta{Name: "default", Namespace: ns},
 		Spec: velerov1.BackupStorageLocationSpec{
 			Provider: "example.io/s3compat", Default: true,
 			StorageType: velerov1.StorageType{ObjectStorage: &velerov1.ObjectStorageLocation{Bucket: bucket, Prefix: "cluster-a"}},
-			Config:      map[string]string{"s3Url": srv.Endpoint, "publicUrl": srv.Endpoint},
+			Config: map[string]string{"s3Url": srv.Endpoint, "publicUrl": srv.Endpoint,
+				"encryptionRecipients": ageKey.Recipient + "," + escrow.Recipient, "encryptionIdentitySecret": "velero-backup-age/key.txt"},
 			Credential:  &corev1.SecretKeySelector{LocalObjectReference: corev1.LocalObjectReference{Name: "s3compat-credentials"}, Key: "cloud"},
 		},
 	})
@@ -201,6 +212,11 @@ func TestBackupRestoreDelete(t *testing.T) {
 	}
 	require.NotEmpty(t, snapID, "the driver holds a snapshot of the PV's volume")
 	st.done(fmt.Sprintf("backup Completed: %d objects in MinIO, snapshot %s of volume %s in the driver", len(keys), snapID, vol.GetVolumeId()))
+
+	// The contents are an age file in the bucket, the logs are not; `velero
+	// backup download` gives the age file, which the age CLI opens with the
+	// escrow key (never in the cluster) to a valid tarball.
+	encryptedDownload(t, st, srv, velero, escrow, "cluster-a/backups/"+backup+"/"+backup)
 
 	// `velero backup logs` downloads through a signed URL.
 	logs := velero("backup", "logs", backup)
@@ -278,6 +294,8 @@ func TestBackupRestoreDelete(t *testing.T) {
 	assert.Contains(t, server, "ConfigMap velero/s3compat-config")
 	assert.Contains(t, server, "ConfigMap velero/csi-config")
 	assert.NotContains(t, server, srv.SecretKey)
+	assert.NotContains(t, server, ageKey.Identity, "no age identity in the server log")
+	assert.NotContains(t, server, "AGE-SECRET-KEY-1")
 	// ... with the plugin's own file and line as their source, not the
 	// host's adapter (the field the plugin server sets for Velero's host).
 	assert.Regexp(t, `msg="object store settings[^\n]* logSource="example\.io/velero-plugin-s3csi/[a-z/]+\.go:\d+"`, server)
@@ -289,6 +307,48 @@ func TestBackupRestoreDelete(t *testing.T) {
 	}
 	assert.NotContains(t, relayLog, "BEGIN", "no certificate or key material in the relay's log")
 	st.done(fmt.Sprintf("csi-relay forwarded %d calls", strings.Count(relayLog, "csi-relay call")))
+}
+
+// encryptedDownload checks an encrypted backup's objects in the bucket
+// and what `velero backup download` gives: an age file that the age CLI
+// opens with key to a gzip tarball of the backed-up resources.
+func encryptedDownload(t *testing.T, st *steps, srv *testenv.S3Server, velero func(...string) string, key testenv.AgeKey, base string) {
+	ctx := context.Background()
+	raw := func(k string) []byte {
+		o, err := srv.Client().GetObject(ctx, bucket, k, minio.GetObjectOptions{})
+		require.NoError(t, err)
+		defer o.Close()
+		b, err := io.ReadAll(o)
+		require.NoError(t, err, k)
+		return b
+	}
+	require.True(t, bytes.HasPrefix(raw(base+".tar.gz"), []byte("age-encryption.org/v1\n")), "the tarball is stored as an age file")
+	require.True(t, bytes.HasPrefix(raw(base+"-logs.gz"), []byte{0x1f, 0x8b}), "the logs are stored as gzip, for velero backup logs")
+	dir := t.TempDir()
+	file := filepath.Join(dir, "download.tar.gz.age")
+	velero("backup", "download", backup, "-o", file)
+	got, err := os.ReadFile(file)
+	require.NoError(t, err)
+	require.True(t, bytes.HasPrefix(got, []byte("age-encryption.org/v1\n")), "velero backup download gives the age file")
+	out, err := exec.Command(testenv.Tool(t, "age"), "-d", "-i", key.File, "-o", filepath.Join(dir, "backup.tar.gz"), file).CombinedOutput()
+	require.NoError(t, err, "age -d: %s", out)
+	f, err := os.Open(filepath.Join(dir, "backup.tar.gz"))
+	require.NoError(t, err)
+	defer f.Close()
+	zr, err := gzip.NewReader(f)
+	require.NoError(t, err)
+	var names []string
+	tr := tar.NewReader(zr)
+	for {
+		h, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		require.NoError(t, err, "the decrypted tarball reads to its end")
+		names = append(names, h.Name)
+	}
+	assert.Contains(t, names, "resources/secrets/namespaces/"+app+"/token.json", "the Secret is in the decrypted tarball")
+	st.done(fmt.Sprintf("backup contents stored as an age file; velero backup download + age -d (escrow key) gives a tarball of %d entries", len(names)))
 }
 
 // immutableBackup backs up to the Object Lock BSL, deletes the backup

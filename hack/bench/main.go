@@ -9,7 +9,8 @@
 // BENCH_MEM_CONCURRENT (default "16x256Mi", "none" for none),
 // BENCH_ONLY (s3, mem or csi, or a comma list) change the plan, and
 // BENCH_COMPARE_DIR, a folder with another build of this plugin, adds it
-// to the throughput table.
+// to the throughput table. The throughput rounds include this plugin
+// with the backup contents encrypted with age (encryptionRecipients).
 package main
 
 import (
@@ -37,7 +38,9 @@ import (
 
 const (
 	bucket = "bench"
-	key    = "backups/bench/bench.tar.gz"
+	key    = "backups/bench/bench.tar.gz" // the backup contents: encrypted when encryptionRecipients is set
+	// encryptedName is the client whose BSL sets encryptionRecipients.
+	encryptedName = "s3compat, encrypted (age)"
 )
 
 type client struct {
@@ -86,6 +89,12 @@ func benchS3(s *testenv.Script, sizes []int64, runs int) {
 		{name: "example.io/s3compat", plugin: "example.io/s3compat", dir: testenv.PluginDir(s), binaries: "velero-plugin-s3csi",
 			config: map[string]string{"bucket": bucket, "s3Url": srv.Endpoint, "credentialsFile": creds}},
 	}
+	// The same plugin with the backup contents encrypted with age, and
+	// decrypted on the way back: what encryption costs.
+	age := testenv.NewAgeKey(s)
+	clients = append(clients, client{name: encryptedName, plugin: "example.io/s3compat", dir: testenv.PluginDir(s), binaries: "velero-plugin-s3csi",
+		config: map[string]string{"bucket": bucket, "s3Url": srv.Endpoint, "credentialsFile": creds,
+			"encryptionRecipients": age.Recipient, "encryptionIdentityFile": age.File}})
 	if dir := os.Getenv("BENCH_COMPARE_DIR"); dir != "" {
 		// Another build of this plugin (say the last release's, or main's
 		// before a change), measured in the same rounds.
@@ -247,8 +256,14 @@ func printTable(clients []client, sizes []int64, t map[string]map[int64]map[stri
 			median(o["get"].mbps)/median(a["get"].mbps), median(o["get"].mbps)/median(d["get"].mbps),
 			float64(max(o["put"].rss, o["get"].rss))/float64(max(a["put"].rss, a["get"].rss)))
 	}
-	if len(clients) > 3 {
-		other := clients[3].name
+	for _, size := range sizes {
+		o, e := t[ours][size], t[encryptedName][size]
+		fmt.Printf("%s: encrypted against plain: put %.2fx, get %.2fx (target >= 0.85); peak RSS put %s vs %s, get %s vs %s\n", human(size),
+			median(e["put"].mbps)/median(o["put"].mbps), median(e["get"].mbps)/median(o["get"].mbps),
+			mib(e["put"].rss), mib(o["put"].rss), mib(e["get"].rss), mib(o["get"].rss))
+	}
+	if len(clients) > 4 {
+		other := clients[4].name
 		for _, size := range sizes {
 			o, b := t[ours][size], t[other][size]
 			fmt.Printf("%s: this build against BENCH_COMPARE_DIR's: put %.2fx, get %.2fx\n", human(size),
