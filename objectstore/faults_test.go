@@ -1,6 +1,7 @@
 package objectstore_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -26,16 +27,17 @@ func TestFaultsAreRetried(t *testing.T) {
 	srv := startMinIO(t)
 	proxy := testenv.StartProxy(t, srv.Endpoint)
 	bucket := srv.MakeBucket(t)
+	age := testenv.NewAgeKey(t) // the backup contents key is encrypted: its resume runs below the decryption
 	s, h := hostStore(t, srv, storeConfig(srv, bucket, "s3Url", proxy.URL, "multipartPartSize", "5Mi",
-		"multipartConcurrency", "2", "stallTimeout", "2s", "maxRetries", "4"))
-	// strike puts f on the single put, a part and two downloads (the
-	// json's and the tarball's first GET, or a resume).
+		"multipartConcurrency", "2", "stallTimeout", "2s", "maxRetries", "4", "encryptionRecipients", age.Recipient, "encryptionIdentityFile", age.File))
+	// strike puts f on the single put, a part and three downloads (the
+	// json's, the tarball's and the encrypted tarball's first GET, or a resume).
 	strike := func(f testenv.Fault, kinds ...string) func() []*testenv.Injection {
 		return func() []*testenv.Injection {
 			var in []*testenv.Injection
 			for _, k := range kinds {
 				g := f
-				g.Match, g.Times = testenv.OfKind(k), map[string]int{"GetObject": 2}[k]
+				g.Match, g.Times = testenv.OfKind(k), map[string]int{"GetObject": 3}[k]
 				if g.Times == 0 {
 					g.Times = 1
 				}
@@ -69,7 +71,8 @@ func TestFaultsAreRetried(t *testing.T) {
 				// 2 MiB and 11 bytes: one request, and a resume that a
 				// fault 1 MiB in strikes before its end.
 				{prefix + "velero-backup.json", jsonOf(t, randomBytes(t, 3<<19))},
-				{prefix + "b.tar.gz", gzipped(t, randomBytes(t, 12<<20))}, // three parts
+				{prefix + "b.tar.gz", gzipped(t, randomBytes(t, 12<<20))},           // three parts
+				{prefix + "backups/e/e.tar.gz", gzipped(t, randomBytes(t, 12<<20))}, // the same, stored as an age file
 			}
 			injected := tt.inject()
 			for _, o := range objects {
@@ -77,7 +80,11 @@ func TestFaultsAreRetried(t *testing.T) {
 			}
 			for _, o := range objects {
 				assert.Equal(t, digest(o.body), digest(readAll(t, s, bucket, o.key)), "read back through the plugin: %s", o.key)
-				assert.Equal(t, digest(o.body), digest(independentRead(t, srv, bucket, o.key)), "what S3 holds: %s", o.key)
+				if stored := independentRead(t, srv, bucket, o.key); strings.HasSuffix(o.key, "/e.tar.gz") {
+					assert.True(t, bytes.HasPrefix(stored, []byte("age-encryption.org/v1\n")), "what S3 holds: %s", o.key)
+				} else {
+					assert.Equal(t, digest(o.body), digest(stored), "what S3 holds: %s", o.key)
+				}
 				assertNoUploads(t, srv, bucket, o.key)
 			}
 			hits := 0
