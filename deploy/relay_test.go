@@ -1,6 +1,7 @@
 package deploy
 
 import (
+	"bytes"
 	"encoding/json"
 	"net"
 	"net/url"
@@ -26,6 +27,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"example.io/velero-plugin-s3csi/config"
+	csirelay "example.io/velero-plugin-s3csi/relay"
 )
 
 // The csi-relay manifests (csi-relay/): the relay sidecar patch for a CSI
@@ -269,15 +271,27 @@ func TestRelaySidecar(t *testing.T) {
 	assert.Equal(t, "csi-relay", relay.Args[0], "the sub-mode comes first")
 	assert.Equal(t, []string{"/plugins/velero-plugin-s3csi"}, relay.Command, "the image's entrypoint is `install`")
 	flags := flagValues(relay.Args[1:])
-	for _, f := range []string{"csi-address", "listen", "tls-cert-file", "tls-key-file", "client-ca-file", "client-name", "health-listen"} {
+	t.Run("the relay takes its flags", func(t *testing.T) {
+		var log bytes.Buffer
+		c, _, err := csirelay.ParseFlags(relay.Args[1:], &log)
+		require.NoError(t, err)
+		assert.Empty(t, log.String(), "no deprecated flag, no warning")
+		assert.Equal(t, flags["csi-address"], c.CSIAddress)
+		assert.Equal(t, flags["http-endpoint"], c.HTTPEndpoint)
+	})
+	for _, f := range []string{"csi-address", "listen", "tls-cert-file", "tls-private-key-file", "client-ca-file", "client-name", "http-endpoint"} {
 		assert.NotEmpty(t, flags[f], "--%s", f)
+	}
+	for _, f := range []string{"health-listen", "tls-key-file", "log-level"} {
+		assert.NotContains(t, flags, f, "--%s is deprecated", f)
 	}
 
 	t.Run("socket", func(t *testing.T) {
 		// The relay dials, under its mount, the file the driver listens
 		// on under its own mount of the same volume.
-		sock, ok := strings.CutPrefix(flags["csi-address"], "unix://")
-		require.True(t, ok, "--csi-address %q is unix://", flags["csi-address"])
+		// A bare path, as every kubernetes-csi sidecar takes it.
+		sock := flags["csi-address"]
+		require.True(t, path.IsAbs(sock), "--csi-address %q is an absolute path", sock)
 		relayMount := mountFor(t, relay, sock)
 		var endpoint string
 		for _, e := range driver.Env {
@@ -302,7 +316,7 @@ func TestRelaySidecar(t *testing.T) {
 	t.Run("tls files", func(t *testing.T) {
 		server := m.certs["csi-relay-server"]
 		require.NotNil(t, server, "no csi-relay-server Certificate")
-		for _, f := range []string{"tls-cert-file", "tls-key-file", "client-ca-file"} {
+		for _, f := range []string{"tls-cert-file", "tls-private-key-file", "client-ca-file"} {
 			vm := mountFor(t, relay, flags[f])
 			assert.True(t, vm.ReadOnly, "--%s is on a read-only mount", f)
 			assert.Empty(t, vm.SubPath, "a subPath mount never sees a renewed Secret")
@@ -325,12 +339,12 @@ func TestRelaySidecar(t *testing.T) {
 	t.Run("ports and probes", func(t *testing.T) {
 		listen := hostPort(t, flags["listen"])
 		assert.Equal(t, listen, containerPort(t, relay, intstr.FromString("csi-relay")), "--listen is the csi-relay port")
-		health := hostPort(t, flags["health-listen"])
+		health := hostPort(t, flags["http-endpoint"])
 		for name, p := range map[string]*corev1.Probe{"readiness": relay.ReadinessProbe, "liveness": relay.LivenessProbe} {
 			require.NotNil(t, p, name)
 			require.NotNil(t, p.HTTPGet, name)
 			assert.Equal(t, "/healthz", p.HTTPGet.Path, name)
-			assert.Equal(t, health, containerPort(t, relay, p.HTTPGet.Port), "%s probe on --health-listen", name)
+			assert.Equal(t, health, containerPort(t, relay, p.HTTPGet.Port), "%s probe on --http-endpoint", name)
 		}
 	})
 
@@ -384,7 +398,7 @@ func TestRelayServiceAndPolicy(t *testing.T) {
 		// A rule without ports admits every port.
 		return len(rule.Ports) == 0 || slices.ContainsFunc(rule.Ports, func(p networkingv1.NetworkPolicyPort) bool { return covers(p, port) })
 	}
-	healthPort := hostPort(t, flagValues(relay.Args)["health-listen"])
+	healthPort := hostPort(t, flagValues(relay.Args)["http-endpoint"])
 	admitted := 0
 	for _, rule := range np.Ingress {
 		assert.False(t, admits(rule, healthPort), "the health port is the kubelet's, which NetworkPolicy always admits from the node")

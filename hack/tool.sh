@@ -94,6 +94,19 @@ tool() {
         (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends age) >&2
         bin="$(command -v age)"
       fi ;;
+    buildah)  # Debian's buildah, which builds the Dockerfile in make test (no daemon; vfs storage, chroot isolation)
+      bin="$(command -v buildah || true)"
+      if [[ -z "$bin" ]]; then
+        [[ $check == 1 ]] && { echo "not installed: buildah (Debian buildah)" >&2; exit 1; }
+        echo "tool.sh: installing Debian's buildah" >&2
+        (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends buildah) >&2
+        bin="$(command -v buildah)"
+      fi
+      # --build-context, which the Dockerfile test needs, came in 1.28 (Debian 12 has 1.28.2).
+      local bv; bv="$("$bin" --version | awk '{print $3}')"
+      if ! printf '%s\n' 1.28.0 "$bv" | sort -V -C; then
+        echo "tool.sh: buildah $bv is older than 1.28, which the Dockerfile test needs (--build-context)" >&2; exit 1
+      fi ;;
     *) echo "tool.sh: unknown tool $name" >&2; exit 2 ;;
   esac
   echo "$bin"

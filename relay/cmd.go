@@ -2,6 +2,7 @@ package relay
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"path/filepath"
@@ -31,34 +32,114 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 }
 
 func serveMain(ctx context.Context, args []string, stderr io.Writer) error {
-	var c Config
-	fs := pflag.NewFlagSet("csi-relay", pflag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.StringVar(&c.CSIAddress, "csi-address", "unix:///csi/csi.sock", "the CSI driver's controller socket")
-	fs.StringVar(&c.Listen, "listen", "0.0.0.0:8443", "host:port of the mutual-TLS gRPC front")
-	fs.StringVar(&c.CertFile, "tls-cert-file", "", "the relay's certificate (PEM); re-read when it changes")
-	fs.StringVar(&c.KeyFile, "tls-key-file", "", "the relay's private key (PEM)")
-	fs.StringVar(&c.ClientCAFile, "client-ca-file", "", "the CA (PEM) that signs the accepted client certificates")
-	fs.StringVar(&c.ClientName, "client-name", "", "accept only a client certificate with this DNS or URI SAN or CN")
-	fs.StringVar(&c.HealthListen, "health-listen", "", "host:port for GET /healthz (200 when the driver answers Probe)")
-	fs.BoolVar(&c.AllowTLS12, "tls12", false, "also accept TLS 1.2 clients (TLS 1.3 only by default)")
-	fs.DurationVar(&c.DrainTimeout, "drain-timeout", 25*time.Second, "on SIGTERM, how long calls in flight may finish")
-	level := fs.String("log-level", "info", "debug, info, warning or error")
-	if err := fs.Parse(args); err != nil {
+	c, log, err := ParseFlags(args, stderr)
+	if err != nil {
 		return err
 	}
-	lvl, err := logrus.ParseLevel(*level)
-	if err != nil {
-		return fmt.Errorf("--log-level %q: %w", *level, err)
-	}
-	log := logrus.New()
-	log.SetOutput(stderr)
-	log.SetLevel(lvl)
 	r, err := New(c, log)
 	if err != nil {
 		return err
 	}
 	return r.Serve(ctx)
+}
+
+// renamed are the flags that took the kubernetes-csi sidecars' names
+// (csi-lib-utils standardflags: --http-endpoint; the TLS pair of
+// kube-apiserver and external-snapshotter's conversion webhook:
+// --tls-private-key-file). The old names still work for one release, with
+// a warning in the log; --log-level, which became -v, is handled apart
+// because its values differ.
+var renamed = []struct{ old, new string }{
+	{"health-listen", "http-endpoint"},
+	{"tls-key-file", "tls-private-key-file"},
+}
+
+// ParseFlags reads the csi-relay flags into a Config and a logger, writing
+// to stderr, that logs as -v (or the deprecated --log-level) and
+// --logging-format say, and logs a warning for each deprecated flag used.
+// It reads no file: New checks what the flags name.
+func ParseFlags(args []string, stderr io.Writer) (Config, *logrus.Logger, error) {
+	var c Config
+	fs := pflag.NewFlagSet("csi-relay", pflag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&c.CSIAddress, "csi-address", "/csi/csi.sock", "the CSI driver's controller socket: an absolute path, or unix:///path")
+	fs.StringVar(&c.Listen, "listen", "0.0.0.0:8443", "host:port of the mutual-TLS gRPC front")
+	fs.StringVar(&c.CertFile, "tls-cert-file", "", "the relay's certificate (PEM); re-read when it changes")
+	fs.StringVar(&c.KeyFile, "tls-private-key-file", "", "the relay's private key (PEM)")
+	fs.StringVar(&c.ClientCAFile, "client-ca-file", "", "the CA (PEM) that signs the accepted client certificates")
+	fs.StringVar(&c.ClientName, "client-name", "", "accept only a client certificate with this DNS or URI SAN or CN")
+	fs.StringVar(&c.HTTPEndpoint, "http-endpoint", "", "host:port (or :port) of the plain HTTP GET /healthz (200 when the driver answers Probe); empty: none")
+	fs.BoolVar(&c.AllowTLS12, "tls12", false, "also accept TLS 1.2 clients (TLS 1.3 only by default)")
+	fs.DurationVar(&c.DrainTimeout, "drain-timeout", 25*time.Second, "on SIGTERM, how long calls in flight may finish")
+	verbosity := fs.IntP("v", "v", 0, "log verbosity, as klog's: 0-3 info (one line a call), 4 debug, 5 and more trace")
+	format := fs.String("logging-format", "text", "text or json (one JSON object a line)")
+	// The old names write into the same fields; hidden from --help.
+	for _, r := range renamed {
+		f := fs.Lookup(r.new)
+		fs.Var(f.Value, r.old, "deprecated: use --"+r.new)
+		_ = fs.MarkHidden(r.old)
+	}
+	level := fs.String("log-level", "", "deprecated: use -v")
+	_ = fs.MarkHidden("log-level")
+	if err := fs.Parse(args); err != nil {
+		return c, nil, err
+	}
+	var deprecated []logrus.Fields // the old flag, and the one to use
+	for _, r := range renamed {
+		if fs.Changed(r.old) {
+			if fs.Changed(r.new) {
+				return c, nil, fmt.Errorf("--%s and --%s are the same flag: give only --%s (--%s is deprecated)", r.old, r.new, r.new, r.old)
+			}
+			deprecated = append(deprecated, logrus.Fields{"flag": "--" + r.old, "use": "--" + r.new})
+		}
+	}
+	lvl, err := logLevel(*verbosity, fs.Changed("v"), *level, fs.Changed("log-level"))
+	if err != nil {
+		return c, nil, err
+	}
+	if fs.Changed("log-level") {
+		deprecated = append(deprecated, logrus.Fields{"flag": "--log-level", "use": "-v"})
+	}
+	log := logrus.New()
+	log.SetOutput(stderr)
+	log.SetLevel(lvl)
+	switch *format {
+	case "text":
+	case "json":
+		log.SetFormatter(&logrus.JSONFormatter{})
+	default:
+		return c, nil, fmt.Errorf("--logging-format %q: want text or json", *format)
+	}
+	for _, d := range deprecated {
+		log.WithFields(d).Warn("csi-relay: deprecated flag; it still works in this release and is removed in the next")
+	}
+	return c, log, nil
+}
+
+// logLevel maps klog's -v onto logrus: below 4 info (the relay's one line
+// a call is at info, as it must be seen by default), 4 debug, 5 trace.
+// The deprecated --log-level names a level itself.
+func logLevel(v int, vSet bool, level string, levelSet bool) (logrus.Level, error) {
+	if levelSet {
+		if vSet {
+			return 0, errors.New("-v and --log-level both set: give only -v (--log-level is deprecated)")
+		}
+		lvl, err := logrus.ParseLevel(level)
+		if err != nil {
+			return 0, fmt.Errorf("--log-level %q: %w", level, err)
+		}
+		return lvl, nil
+	}
+	switch {
+	case v < 0:
+		return 0, fmt.Errorf("-v %d: want 0 or more", v)
+	case v >= 5:
+		return logrus.TraceLevel, nil
+	case v == 4:
+		return logrus.DebugLevel, nil
+	default:
+		return logrus.InfoLevel, nil
+	}
 }
 
 func certsMain(args []string, stdout io.Writer) error {

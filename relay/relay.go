@@ -42,13 +42,13 @@ var forwarded = map[string]bool{
 
 // Config is what the csi-relay flags set.
 type Config struct {
-	CSIAddress   string // unix:///csi/csi.sock: the driver's controller socket
+	CSIAddress   string // the driver's controller socket: /csi/csi.sock or unix:///csi/csi.sock
 	Listen       string // host:port of the TLS gRPC front
 	CertFile     string // the relay's certificate (PEM), re-read when it changes
 	KeyFile      string // its key
 	ClientCAFile string // the CA that signs accepted client certificates
 	ClientName   string // "": any client the CA signed; else a DNS/URI SAN or the CN
-	HealthListen string // "": none; else host:port of GET /healthz
+	HTTPEndpoint string // "": none; else host:port of GET /healthz
 	AllowTLS12   bool   // accept TLS 1.2 clients too (1.3 only otherwise)
 	DrainTimeout time.Duration
 }
@@ -69,8 +69,9 @@ type Relay struct {
 // (lazily) to the driver's socket. opts are added to the gRPC server's
 // options (tests add interceptors that inject faults).
 func New(cfg Config, log logrus.FieldLogger, opts ...grpc.ServerOption) (*Relay, error) {
-	if !strings.HasPrefix(cfg.CSIAddress, "unix:///") {
-		return nil, fmt.Errorf("--csi-address %q: want unix:///absolute/path/to/csi.sock", cfg.CSIAddress)
+	target, err := csiTarget(cfg.CSIAddress)
+	if err != nil {
+		return nil, err
 	}
 	if cfg.Listen == "" {
 		return nil, errors.New("--listen is required (host:port of the TLS front)")
@@ -79,7 +80,7 @@ func New(cfg Config, log logrus.FieldLogger, opts ...grpc.ServerOption) (*Relay,
 	if err != nil {
 		return nil, err
 	}
-	up, err := grpc.NewClient(cfg.CSIAddress, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	up, err := grpc.NewClient(target, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		return nil, fmt.Errorf("--csi-address %s: %w", cfg.CSIAddress, err)
 	}
@@ -93,6 +94,17 @@ func New(cfg Config, log logrus.FieldLogger, opts ...grpc.ServerOption) (*Relay,
 	return r, nil
 }
 
+// csiTarget is the gRPC target of --csi-address, which takes the forms
+// every kubernetes-csi sidecar takes: an absolute path (/csi/csi.sock, as
+// csi-lib-utils' connection.Connect reads it) or unix:///csi/csi.sock.
+func csiTarget(addr string) (string, error) {
+	p := strings.TrimPrefix(addr, "unix://")
+	if !strings.HasPrefix(p, "/") {
+		return "", fmt.Errorf("--csi-address %q: want the driver's socket as an absolute path, /csi/csi.sock, or unix:///csi/csi.sock", addr)
+	}
+	return "unix://" + p, nil
+}
+
 // Serve listens and serves until ctx ends (SIGTERM, say), then drains
 // the calls in flight for at most DrainTimeout and stops.
 func (r *Relay) Serve(ctx context.Context) error {
@@ -102,18 +114,18 @@ func (r *Relay) Serve(ctx context.Context) error {
 		return fmt.Errorf("--listen %s: %w", r.cfg.Listen, err)
 	}
 	var health *http.Server
-	if r.cfg.HealthListen != "" {
-		hl, err := net.Listen("tcp", r.cfg.HealthListen)
+	if r.cfg.HTTPEndpoint != "" {
+		hl, err := net.Listen("tcp", r.cfg.HTTPEndpoint)
 		if err != nil {
 			l.Close()
-			return fmt.Errorf("--health-listen %s: %w", r.cfg.HealthListen, err)
+			return fmt.Errorf("--http-endpoint %s: %w", r.cfg.HTTPEndpoint, err)
 		}
 		health = &http.Server{Handler: http.HandlerFunc(r.healthz), ReadHeaderTimeout: healthTimeout}
 		go func() { _ = health.Serve(hl) }()
 		defer health.Close()
 	}
 	r.log.WithFields(logrus.Fields{"listen": l.Addr().String(), "csiAddress": r.cfg.CSIAddress,
-		"clientName": r.cfg.ClientName, "health": r.cfg.HealthListen}).Info("csi-relay serving")
+		"clientName": r.cfg.ClientName, "httpEndpoint": r.cfg.HTTPEndpoint}).Info("csi-relay serving")
 	served := make(chan error, 1)
 	go func() { served <- r.server.Serve(l) }()
 	select {

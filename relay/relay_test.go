@@ -199,7 +199,7 @@ func TestHealthz(t *testing.T) {
 	health := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
 	gone := "unix://" + filepath.Join(t.TempDir(), "no-driver.sock")
 	rl, err := relay.New(relay.Config{CSIAddress: gone, Listen: fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t)),
-		CertFile: certs.ServerCert, KeyFile: certs.ServerKey, ClientCAFile: certs.CAFile, HealthListen: health,
+		CertFile: certs.ServerCert, KeyFile: certs.ServerKey, ClientCAFile: certs.CAFile, HTTPEndpoint: health,
 		DrainTimeout: time.Second}, r.Logs.Logger)
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -230,7 +230,7 @@ func TestConfigErrors(t *testing.T) {
 	}{
 		{"no client CA", func(c *relay.Config) { c.ClientCAFile = "" }, "--client-ca-file is required"},
 		{"tcp socket", func(c *relay.Config) { c.CSIAddress = "tcp://10.0.0.1:1" }, "--csi-address"},
-		{"key of another cert", func(c *relay.Config) { c.KeyFile = certs.ClientKey }, "--tls-key-file"},
+		{"key of another cert", func(c *relay.Config) { c.KeyFile = certs.ClientKey }, "--tls-private-key-file"},
 		{"CA file not PEM", func(c *relay.Config) { c.ClientCAFile = certs.ServerKey }, "--client-ca-file"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

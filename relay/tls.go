@@ -32,7 +32,7 @@ type certSource struct {
 }
 
 func newCertSource(cfg Config, log logrus.FieldLogger) (*certSource, error) {
-	for flag, v := range map[string]string{"--tls-cert-file": cfg.CertFile, "--tls-key-file": cfg.KeyFile, "--client-ca-file": cfg.ClientCAFile} {
+	for flag, v := range map[string]string{"--tls-cert-file": cfg.CertFile, "--tls-private-key-file": cfg.KeyFile, "--client-ca-file": cfg.ClientCAFile} {
 		if v == "" {
 			return nil, fmt.Errorf("%s is required: the relay serves only mutual TLS", flag)
 		}
@@ -67,7 +67,7 @@ func (s *certSource) read() ([3][]byte, error) {
 func (s *certSource) load(raw [3][]byte) error {
 	cert, err := tls.X509KeyPair(raw[0], raw[1])
 	if err != nil {
-		return fmt.Errorf("--tls-cert-file %s / --tls-key-file %s: %w", s.cfg.CertFile, s.cfg.KeyFile, err)
+		return fmt.Errorf("--tls-cert-file %s / --tls-private-key-file %s: %w", s.cfg.CertFile, s.cfg.KeyFile, err)
 	}
 	roots := x509.NewCertPool()
 	if !roots.AppendCertsFromPEM(raw[2]) {

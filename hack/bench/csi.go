@@ -21,7 +21,7 @@ import (
 func benchCSI(s *testenv.Script, rounds int) {
 	d := testenv.StartGCEPDDriver(s)
 	certs := testenv.NewRelayCerts(s)
-	r := testenv.StartRelayProcess(s, d.Endpoint, certs, "", "--log-level", "warning")
+	r := testenv.StartRelayProcess(s, d.Endpoint, certs, "")
 	h := testenv.StartHost(s, testenv.PluginDir(s), logrus.WarnLevel, "--log-level=warning")
 	const poll = "1s"
 	plugin := func(vsl map[string]string) volumesnapshotter.VolumeSnapshotter {

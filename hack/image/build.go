@@ -34,6 +34,12 @@ const (
 // image: the runtime creates it).
 var entrypoint = []string{"/" + binDir + "/" + binName, "install", "--target", "/target"}
 
+// defaultPath is the environment every Dockerfile engine gives an image
+// FROM scratch (BuildKit's and buildah's default PATH for linux), so that the
+// Dockerfile and this program build the same config. Nothing in the image
+// reads it: the entrypoint is an absolute path and there is no shell.
+const defaultPath = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
 // architectures are the linux platforms of the index, in its order.
 var architectures = []string{"amd64", "arm64"}
 
@@ -87,15 +93,23 @@ func build(ctx context.Context, o options) (v1.ImageIndex, error) {
 // compile builds the static binary reproducibly: no cgo, no paths of this
 // machine (-trimpath), no VCS stamp (the revision is a label instead),
 // baseline instruction sets whatever the caller's environment says.
+// The Dockerfile's compile stage must use the same (dockerfile_test.go).
 func compile(ctx context.Context, o options, arch, out string) error {
-	cmd := exec.CommandContext(ctx, o.Go, "build", "-trimpath", "-buildvcs=false",
-		"-ldflags", "-s -w -X main.version="+o.Version, "-o", out, ".")
+	cmd := exec.CommandContext(ctx, o.Go, append(goBuildArgs(o.Version), "-o", out, ".")...)
 	cmd.Dir = o.Src
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH="+arch, "GOAMD64=v1", "GOARM64=v8.0")
+	cmd.Env = append(os.Environ(), goBuildEnv(arch)...)
 	if b, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("go build for linux/%s: %w\n%s", arch, err, b)
 	}
 	return nil
+}
+
+func goBuildArgs(version string) []string {
+	return []string{"build", "-trimpath", "-buildvcs=false", "-ldflags", "-s -w -X main.version=" + version}
+}
+
+func goBuildEnv(arch string) []string {
+	return []string{"CGO_ENABLED=0", "GOOS=linux", "GOARCH=" + arch, "GOAMD64=v1", "GOARM64=v8.0"}
 }
 
 // image is FROM scratch, one layer with the binary, run as user.
@@ -137,6 +151,7 @@ func image(o options, arch, bin string) (v1.Image, error) {
 	cf.Config = v1.Config{
 		User:       user,
 		Entrypoint: entrypoint,
+		Env:        []string{defaultPath},
 		WorkingDir: "/",
 		Labels: map[string]string{
 			labelSource:   o.Source,
@@ -148,14 +163,25 @@ func image(o options, arch, bin string) (v1.Image, error) {
 	return mutate.ConfigFile(img, cf)
 }
 
+// Type bits in a tar header's mode field, as the container engines'
+// archivers write them (moby's and containers/storage's
+// fillGo18FileTypeBits; Go's archive/tar stopped adding them in 1.9).
+const (
+	modeDir = 0o40000
+	modeReg = 0o100000
+)
+
 // layerTar is the layer's file system: the folder and the binary, owned by
-// root, executable by all, dated mtime. Entries are in sorted order.
+// root, executable by all, dated mtime. Entries are in sorted order, and
+// each header is the one buildah writes for the Dockerfile's COPY (mode
+// with type bits, no user or group names, USTAR), so both layers are the
+// same bytes.
 func layerTar(bin []byte, mtime time.Time) ([]byte, error) {
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
 	for _, h := range []*tar.Header{
-		{Typeflag: tar.TypeDir, Name: binDir + "/", Mode: 0o755},
-		{Typeflag: tar.TypeReg, Name: binDir + "/" + binName, Mode: 0o755, Size: int64(len(bin))},
+		{Typeflag: tar.TypeDir, Name: binDir + "/", Mode: modeDir | 0o755},
+		{Typeflag: tar.TypeReg, Name: binDir + "/" + binName, Mode: modeReg | 0o755, Size: int64(len(bin))},
 	} {
 		h.ModTime, h.Format = mtime, tar.FormatUSTAR
 		if err := tw.WriteHeader(h); err != nil {

@@ -120,7 +120,8 @@ func TestArchiveLayout(t *testing.T) {
 			assert.Equal(t, "65532:65532", cf.Config.User)
 			assert.Equal(t, []string{"/plugins/velero-plugin-s3csi", "install", "--target", "/target"}, cf.Config.Entrypoint)
 			assert.Empty(t, cf.Config.Cmd)
-			assert.Empty(t, cf.Config.Env)
+			assert.Equal(t, []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}, cf.Config.Env,
+				"the PATH a Dockerfile engine gives an image FROM scratch, and nothing else")
 			assert.Equal(t, map[string]string{
 				"org.opencontainers.image.source":   "https://example.io/velero-plugin-s3csi",
 				"org.opencontainers.image.version":  "v0.0.0-test",
@@ -130,7 +131,7 @@ func TestArchiveLayout(t *testing.T) {
 			assert.True(t, cf.Created.Equal(testOptions.Created), cf.Created.String())
 
 			entries, bin := layerEntries(t, img)
-			assert.Equal(t, []string{"plugins/ dir 0755 0:0", "plugins/velero-plugin-s3csi file 0755 0:0"}, entries,
+			assert.Equal(t, []string{"plugins/ dir 040755 0:0", "plugins/velero-plugin-s3csi file 0100755 0:0"}, entries,
 				"one file: the binary (and its folder)")
 			f, err := elf.NewFile(bytes.NewReader(bin))
 			require.NoError(t, err)
@@ -143,6 +144,7 @@ func TestArchiveLayout(t *testing.T) {
 }
 
 // layerEntries lists the only layer's entries as "name type mode uid:gid"
+// (the mode as written, with the type bits)
 // (checking each is dated Created) and returns the binary's bytes.
 func layerEntries(t *testing.T, img v1.Image) ([]string, []byte) {
 	t.Helper()
@@ -153,7 +155,7 @@ func layerEntries(t *testing.T, img v1.Image) ([]string, []byte) {
 		if kind == "" {
 			kind = string(h.Typeflag)
 		}
-		entries = append(entries, fmt.Sprintf("%s %s %04o %d:%d", h.Name, kind, h.Mode, h.Uid, h.Gid))
+		entries = append(entries, fmt.Sprintf("%s %s %#o %d:%d", h.Name, kind, h.Mode, h.Uid, h.Gid))
 		assert.True(t, h.ModTime.Equal(testOptions.Created), "%s dated %s", h.Name, h.ModTime)
 		if h.Typeflag == tar.TypeReg {
 			var err error

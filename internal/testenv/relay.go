@@ -85,7 +85,7 @@ func StartRelay(t T, csiEndpoint string, certs *RelayCerts, opts ...grpc.ServerO
 	r := &Relay{Logs: NewLogCapture(logrus.DebugLevel)}
 	r.setAddrs(t, "")
 	r.cfg = relay.Config{CSIAddress: csiEndpoint, Listen: r.Addr, CertFile: certs.ServerCert,
-		KeyFile: certs.ServerKey, ClientCAFile: certs.CAFile, ClientName: "velero", HealthListen: r.Health,
+		KeyFile: certs.ServerKey, ClientCAFile: certs.CAFile, ClientName: "velero", HTTPEndpoint: r.Health,
 		DrainTimeout: RelayDrain}
 	r.opts = opts
 	r.serve(t)
@@ -120,8 +120,28 @@ func (r *Relay) serve(t T) {
 }
 
 // StartRelayProcess runs the built plugin binary's csi-relay sub-mode (the
-// real artifact) until the test ends; addr "" picks a free port.
+// real artifact) until the test ends; addr "" picks a free port. args come
+// after the flags RelayFlags gives.
 func StartRelayProcess(t T, csiEndpoint string, certs *RelayCerts, addr string, args ...string) *Relay {
+	t.Helper()
+	return StartRelayCommand(t, addr, func(listen, health string) []string {
+		return append(RelayFlags(csiEndpoint, certs, listen, health), args...)
+	})
+}
+
+// RelayFlags are the flags of a relay in front of csiEndpoint, serving
+// listen with certs and GET /healthz on health, logging at debug.
+func RelayFlags(csiEndpoint string, certs *RelayCerts, listen, health string) []string {
+	return []string{"--csi-address=" + csiEndpoint, "--listen=" + listen,
+		"--tls-cert-file=" + certs.ServerCert, "--tls-private-key-file=" + certs.ServerKey,
+		"--client-ca-file=" + certs.CAFile, "--client-name=velero", "--http-endpoint=" + health, "-v=4"}
+}
+
+// StartRelayCommand runs the built binary's csi-relay with the flags that
+// flags returns for the relay's address and its health address (which the
+// flags must serve: the relay is started once /healthz answers 200), so a
+// test chooses every spelling.
+func StartRelayCommand(t T, addr string, flags func(listen, health string) []string) *Relay {
 	t.Helper()
 	r := &Relay{}
 	r.setAddrs(t, addr)
@@ -132,9 +152,7 @@ func StartRelayProcess(t T, csiEndpoint string, certs *RelayCerts, addr string, 
 		t.Fatal(err)
 	}
 	bin := filepath.Join(PluginDir(t), "velero-plugin-s3csi")
-	r.cmd = exec.Command(bin, append([]string{"csi-relay", "--csi-address", csiEndpoint, "--listen", r.Addr,
-		"--tls-cert-file", certs.ServerCert, "--tls-key-file", certs.ServerKey, "--client-ca-file", certs.CAFile,
-		"--client-name", "velero", "--health-listen", r.Health, "--log-level", "debug"}, args...)...)
+	r.cmd = exec.Command(bin, append([]string{"csi-relay"}, flags(r.Addr, r.Health)...)...)
 	r.cmd.Stdout, r.cmd.Stderr = logf, logf
 	if err := r.cmd.Start(); err != nil {
 		t.Fatalf("start csi-relay: %v", err)

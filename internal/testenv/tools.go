@@ -27,7 +27,7 @@ func Tool(t T, name string) string {
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	if err := cmd.Run(); err != nil {
-		t.Fatalf("test tool %s is missing (%s): run `bash hack/tool.sh %s` (it builds the pinned version into the tool cache; `make tools` builds those of `make test`)",
+		t.Fatalf("test tool %s is missing (%s): run `bash hack/tool.sh %s` (it builds the pinned version into the tool cache, or installs the Debian package as root; `make tools` gets those of `make test`)",
 			name, strings.TrimSpace(errb.String()), name)
 	}
 	path := strings.TrimSpace(out.String())
