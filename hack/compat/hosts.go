@@ -67,7 +67,7 @@ func minorOf(v string) int {
 func buildHost(r release, out string) error {
 	cmd := exec.Command("go", "build", "-o", out, ".")
 	cmd.Dir = r.Dir
-	cmd.Env = append(os.Environ(), "GOWORK=off", "GOFLAGS=-mod=readonly")
+	cmd.Env = append(os.Environ(), "GOWORK=off", "GOFLAGS=-mod=readonly -buildvcs=false")
 	if b, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("go build of the %s host (%s): %v\n%s", r.Minor, r.Dir, err, b)
 	}
