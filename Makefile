@@ -6,7 +6,7 @@ OUT      := _output
 GO       ?= go
 IMAGE    ?= velero-plugin-s3csi:$(VERSION)
 
-.PHONY: build tools test e2e bench reliability demo lint image push clean
+.PHONY: build tools test compat e2e bench reliability demo lint image push clean
 
 build: ## the plugin binary, static
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(OUT)/$(BIN) .
@@ -16,6 +16,10 @@ tools: ## MinIO, versitygw, the GCE PD CSI driver and csi-sanity, pinned, built 
 
 test: tools ## every test, against real S3 servers and Velero's plugin host
 	$(GO) test -count=1 -timeout 40m ./...
+
+compat: ## the built plugin loaded by each Velero release's own host (hack/compat/v1.14 .. v1.18), against MinIO and the CSI driver: one table, fails on any red cell
+	bash hack/tool.sh minio csidriver >/dev/null
+	$(GO) run ./hack/compat
 
 e2e: ## a backup, restore and backup deletion through Velero's own server on a local etcd + kube-apiserver
 	bash hack/tool.sh minio csidriver etcd kube velero >/dev/null
@@ -42,6 +46,7 @@ push: ## `make push IMAGE=registry/name:tag` uploads that archive, with the dock
 lint:
 	@test -z "$$(gofmt -l . | tee /dev/stderr)" || (echo "gofmt: files above need formatting" && exit 1)
 	$(GO) vet ./...
+	cd hack/compat/cases && $(GO) vet ./...
 
 clean:
 	rm -rf $(OUT)

@@ -38,14 +38,6 @@ const (
 	kindPluginLister      = "PluginLister"
 )
 
-// handshake is Velero's (framework.Handshake): protocol 2 and the cookie
-// the host sets so that the binary knows it runs as a plugin.
-var handshake = plugin.HandshakeConfig{
-	ProtocolVersion:  2,
-	MagicCookieKey:   "VELERO_PLUGIN",
-	MagicCookieValue: "hello",
-}
-
 // Server holds what the binary registers and serves it.
 type Server struct {
 	log      *logrus.Logger
