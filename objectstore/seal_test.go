@@ -322,3 +322,42 @@ func FuzzOpenBody(f *testing.F) {
 		}
 	})
 }
+
+// payload reads age's STREAM as age's own reader does: for every size
+// around the chunk edges, every cut and a flipped byte at many places,
+// both give the same plaintext or both fail.
+func TestPayloadMatchesLibrary(t *testing.T) {
+	ids, recipients := testKeys(t)
+	library := func(data []byte) ([]byte, error) {
+		r, err := age.Decrypt(bytes.NewReader(data), ids[0])
+		if err != nil {
+			return nil, err
+		}
+		return io.ReadAll(r)
+	}
+	for _, size := range []int{0, 1, 64<<10 - 1, 64 << 10, 64<<10 + 1, 2 * 64 << 10, 2*64<<10 + 17} {
+		plain := make([]byte, size)
+		_, _ = rand.Read(plain)
+		sealed := seal(t, plain, recipients, nil)
+		variants := map[string][]byte{"whole": sealed, "trailing byte": append(bytes.Clone(sealed), 0)}
+		for cut := len(sealed) - 1; cut > len(sealed)-3*(64<<10+16) && cut > 0; cut -= 4099 {
+			variants[fmt.Sprintf("cut at %d", cut)] = sealed[:cut]
+		}
+		for _, at := range []int{len(sealed) - 1, len(sealed) - 17, len(sealed) / 2, len(sealed) - 64<<10} {
+			if at > 0 && at < len(sealed) {
+				bad := bytes.Clone(sealed)
+				bad[at] ^= 0x80
+				variants[fmt.Sprintf("flip at %d", at)] = bad
+			}
+		}
+		for name, data := range variants {
+			want, wantErr := library(data)
+			got, _, gotErr := openAll(t, data, []age.Identity{ids[0]})
+			require.Equal(t, wantErr == nil, gotErr == nil, "size %d, %s: library %v, payload %v", size, name, wantErr, gotErr)
+			if wantErr == nil {
+				assert.Equal(t, sha256.Sum256(want), sha256.Sum256(got), "size %d, %s", size, name)
+				assert.Equal(t, sha256.Sum256(plain), sha256.Sum256(got), "size %d, %s", size, name)
+			}
+		}
+	}
+}
