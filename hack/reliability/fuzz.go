@@ -20,12 +20,16 @@ type fuzzResult struct {
 
 var execsLine = regexp.MustCompile(`fuzz: elapsed: .*, execs: (\d+) `)
 
-// runFuzzers runs each config fuzz target for d with `go test -fuzz`.
+// runFuzzers runs each fuzz target (the config parsers, the encrypted
+// read path) for d with `go test -fuzz`.
 func runFuzzers(s *testenv.Script, d string) []fuzzResult {
 	var out []fuzzResult
-	for _, name := range []string{"FuzzObjectStoreConfig", "FuzzSnapshotterConfig"} {
+	for _, t := range []struct{ name, pkg string }{
+		{"FuzzObjectStoreConfig", "./config/"}, {"FuzzSnapshotterConfig", "./config/"}, {"FuzzOpenBody", "./objectstore/"},
+	} {
+		name := t.name
 		start := time.Now()
-		cmd := exec.Command("go", "test", "-run", "^$", "-fuzz", "^"+name+"$", "-fuzztime", d, "./config/")
+		cmd := exec.Command("go", "test", "-run", "^$", "-fuzz", "^"+name+"$", "-fuzztime", d, t.pkg)
 		cmd.Dir = testenv.RepoRoot()
 		b, err := cmd.CombinedOutput()
 		text := string(b)
