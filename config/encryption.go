@@ -111,15 +111,7 @@ func setEncryptionScope(o *ObjectStore, v string) error {
 }
 
 func setIdentitySecret(o *ObjectStore, ref string) error {
-	if ref == "" {
-		return nil
-	}
-	name, key, ok := strings.Cut(ref, "/")
-	if !ok || name == "" || key == "" || strings.Contains(key, "/") {
-		return fmt.Errorf("is not secretName/key")
-	}
-	o.EncryptionIdentitySecret = SecretKeyRef{Name: name, Key: key}
-	return nil
+	return setSecretRef(&o.EncryptionIdentitySecret, ref)
 }
 
 // setIdentityFile takes an absolute path; the file is read at Init
@@ -192,21 +184,11 @@ func (o *ObjectStore) LoadIdentityFile() error {
 // returned, readErr why that failed. Errors name the setting, the Secret
 // and the key, and never hold the key's value.
 func (o *ObjectStore) SetIdentitiesFromSecret(namespace string, data map[string][]byte, readErr error) error {
-	const setting = "encryptionIdentitySecret"
-	ref, source := o.EncryptionIdentitySecret, o.Origin[setting]
-	if readErr != nil {
-		return fmt.Errorf("invalid value for %q in %s: %q names Secret %s/%s, which cannot be read: %w", setting, source, ref, namespace, ref.Name, readErr)
-	}
-	value, ok := data[ref.Key]
-	if !ok {
-		return valueError(source, setting, ref.String(), fmt.Sprintf("names key %q that Secret %s/%s does not have", ref.Key, namespace, ref.Name))
-	}
-	ids, err := parseIdentities(value)
-	if err != nil {
-		return valueError(source, setting, ref.String(), fmt.Sprintf("names key %q of Secret %s/%s, which %v", ref.Key, namespace, ref.Name, err))
-	}
-	o.EncryptionIdentities = ids
-	return nil
+	return o.fromSecret("encryptionIdentitySecret", o.EncryptionIdentitySecret, namespace, data, readErr, func(value []byte) error {
+		ids, err := parseIdentities(value)
+		o.EncryptionIdentities = ids
+		return err
+	})
 }
 
 // parseIdentities reads an age identity file: AGE-SECRET-KEY-1… lines,

@@ -261,6 +261,11 @@ func (r SecretKeyRef) String() string { return r.Name + "/" + r.Key }
 // setCustomerKeySecret takes "secretName/key" as velero-plugin-for-aws
 // does. The Secret is read at Init, not here: SetCustomerKeyFromSecret.
 func setCustomerKeySecret(o *ObjectStore, ref string) error {
+	return setSecretRef(&o.CustomerKeySecret, ref)
+}
+
+// setSecretRef parses "secretName/key" ("" names none).
+func setSecretRef(dst *SecretKeyRef, ref string) error {
 	if ref == "" {
 		return nil
 	}
@@ -268,7 +273,7 @@ func setCustomerKeySecret(o *ObjectStore, ref string) error {
 	if !ok || name == "" || key == "" || strings.Contains(key, "/") {
 		return fmt.Errorf("is not secretName/key")
 	}
-	o.CustomerKeySecret = SecretKeyRef{Name: name, Key: key}
+	*dst = SecretKeyRef{Name: name, Key: key}
 	return nil
 }
 
@@ -277,16 +282,24 @@ func setCustomerKeySecret(o *ObjectStore, ref string) error {
 // returned, readErr why that failed. Every error names the setting, the
 // Secret, its namespace and the key, and never holds the key's value.
 func (o *ObjectStore) SetCustomerKeyFromSecret(namespace string, data map[string][]byte, readErr error) error {
-	const setting = "customerKeyEncryptionSecret"
-	ref, source := o.CustomerKeySecret, o.Origin[setting]
+	return o.fromSecret("customerKeyEncryptionSecret", o.CustomerKeySecret, namespace, data, readErr, func(key []byte) error {
+		return setAESKey(o, key)
+	})
+}
+
+// fromSecret hands set the value of key ref.Key of the Secret ref names,
+// as read from namespace (data, or readErr), and names setting, the Secret
+// and the key in every error, never the value.
+func (o *ObjectStore) fromSecret(setting string, ref SecretKeyRef, namespace string, data map[string][]byte, readErr error, set func([]byte) error) error {
+	source := o.Origin[setting]
 	if readErr != nil {
 		return fmt.Errorf("invalid value for %q in %s: %q names Secret %s/%s, which cannot be read: %w", setting, source, ref, namespace, ref.Name, readErr)
 	}
-	key, ok := data[ref.Key]
+	value, ok := data[ref.Key]
 	if !ok {
 		return valueError(source, setting, ref.String(), fmt.Sprintf("names key %q that Secret %s/%s does not have", ref.Key, namespace, ref.Name))
 	}
-	if err := setAESKey(o, key); err != nil {
+	if err := set(value); err != nil {
 		return valueError(source, setting, ref.String(), fmt.Sprintf("names key %q of Secret %s/%s, which %v", ref.Key, namespace, ref.Name, err))
 	}
 	return nil
