@@ -138,7 +138,7 @@ func TestBackupRestoreDelete(t *testing.T) {
 			StorageType: velerov1.StorageType{ObjectStorage: &velerov1.ObjectStorageLocation{Bucket: bucket, Prefix: "cluster-a"}},
 			Config: map[string]string{"s3Url": srv.Endpoint, "publicUrl": srv.Endpoint,
 				"encryptionRecipients": ageKey.Recipient + "," + escrow.Recipient, "encryptionIdentitySecret": "velero-backup-age/key.txt"},
-			Credential:  &corev1.SecretKeySelector{LocalObjectReference: corev1.LocalObjectReference{Name: "s3compat-credentials"}, Key: "cloud"},
+			Credential: &corev1.SecretKeySelector{LocalObjectReference: corev1.LocalObjectReference{Name: "s3compat-credentials"}, Key: "cloud"},
 		},
 	})
 	// A second BSL with immutable backups: every object version kept under
