@@ -134,7 +134,7 @@ func TestEncryptedBackups(t *testing.T) {
 			got, err := readErr(s, bucket, key)
 			require.Error(t, err, "%s read %d bytes as a whole object", key, len(got))
 			assert.Less(t, len(got), len(tarball), key)
-			assertLogged(t, h.Logs, "error", "get object failed", "age decryption failed")
+			assertLogged(t, h.Logs, "error", "get object failed", key+": age decryption failed")
 		}
 	})
 
