@@ -127,8 +127,7 @@ func setIdentityFile(o *ObjectStore, v string) error {
 
 // finishEncryption checks the combinations of the encryption keys.
 func (o *ObjectStore) finishEncryption(present func(string) bool) error {
-	if present("encryptionIdentitySecret") && present("encryptionIdentityFile") &&
-		o.EncryptionIdentitySecret.Name != "" && o.EncryptionIdentityFile != "" {
+	if o.EncryptionIdentitySecret.Name != "" && o.EncryptionIdentityFile != "" {
 		return fmt.Errorf("encryptionIdentitySecret and encryptionIdentityFile both name the age identity: set one")
 	}
 	if present("encryptionScope") && len(o.EncryptionRecipients) == 0 {
@@ -143,15 +142,24 @@ func (o *ObjectStore) finishEncryption(present func(string) bool) error {
 // Encrypted reports whether objects are written encrypted.
 func (o *ObjectStore) Encrypted() bool { return len(o.EncryptionRecipients) > 0 }
 
-// IdentitySource names where the identity comes from, "" for nowhere.
+// IdentitySource names where the identity comes from ("" for nowhere):
+// the setting and its value.
 func (o *ObjectStore) IdentitySource() string {
+	key, value := o.identitySetting()
+	if key == "" {
+		return ""
+	}
+	return key + " " + value
+}
+
+func (o *ObjectStore) identitySetting() (key, value string) {
 	switch {
 	case o.EncryptionIdentitySecret.Name != "":
-		return "encryptionIdentitySecret " + o.EncryptionIdentitySecret.String()
+		return "encryptionIdentitySecret", o.EncryptionIdentitySecret.String()
 	case o.EncryptionIdentityFile != "":
-		return "encryptionIdentityFile " + o.EncryptionIdentityFile
+		return "encryptionIdentityFile", o.EncryptionIdentityFile
 	}
-	return ""
+	return "", ""
 }
 
 // LoadIdentityFile reads encryptionIdentityFile, when it is set, into
@@ -246,8 +254,8 @@ func (o *ObjectStore) encryptionFields(f map[string]any) {
 		}
 		f["encryptionScope"] = setting(o.Origin, "encryptionScope", o.EncryptionScope+": "+what)
 	}
-	source := o.IdentitySource()
-	if source == "" {
+	key, _ := o.identitySetting()
+	if key == "" {
 		if o.Encrypted() {
 			f["encryptionIdentity"] = "none: restores of encrypted backups need encryptionIdentitySecret or encryptionIdentityFile"
 		}
@@ -269,8 +277,7 @@ func (o *ObjectStore) encryptionFields(f map[string]any) {
 	case len(opens) > 0:
 		match = "opens recipient " + strings.Join(opens, ", ")
 	}
-	key := strings.Fields(source)[0]
-	f["encryptionIdentity"] = fmt.Sprintf("%v (%s in %s; %s)", o.EncryptionIdentities, source, o.Origin[key], match)
+	f["encryptionIdentity"] = fmt.Sprintf("%v (%s in %s; %s)", o.EncryptionIdentities, o.IdentitySource(), o.Origin[key], match)
 }
 
 // Recipients is EncryptionRecipients as age takes them.

@@ -58,7 +58,8 @@ func New(log logrus.FieldLogger, k kube.Reader) *Store {
 
 // Init reads the plugin ConfigMap, parses and checks the BSL config over
 // it, checks the spool folder, reads the SSE-C key's Secret and the age
-// identity (Secret or file) if they are named, then builds the S3 clients and sets the process's memory budget.
+// identity (Secret or file) if they are named, then builds the S3 clients
+// and sets the process's memory budget.
 // Its S3 requests: the bucket's region on AWS when neither region nor
 // s3Url is set; with objectLockMode, the bucket's versioning and Object
 // Lock state, which must both be on; without it, once per process and
@@ -78,14 +79,7 @@ func (s *Store) Init(cfg map[string]string) error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), c.RequestTimeout)
 	defer cancel()
-	if ref := c.CustomerKeySecret; ref.Name != "" {
-		ns := kube.VeleroNamespace()
-		data, readErr := s.kube.Secret(ctx, ns, ref.Name)
-		if err := c.SetCustomerKeyFromSecret(ns, data, readErr); err != nil {
-			return fmt.Errorf("%s: %w", Name, err)
-		}
-	}
-	if err := s.readIdentities(ctx, c); err != nil {
+	if err := s.readKeys(ctx, c); err != nil {
 		return fmt.Errorf("%s: %w", Name, err)
 	}
 	hc, err := newHTTPClient(c)
@@ -124,11 +118,19 @@ func (s *Store) Init(cfg map[string]string) error {
 	return nil
 }
 
-// readIdentities reads the age identities that open encrypted objects,
-// from the Secret or the file the BSL names, if it names one.
-func (s *Store) readIdentities(ctx context.Context, c *config.ObjectStore) error {
+// readKeys reads the keys the BSL names outside its config: the SSE-C
+// key's Secret, and the age identities that open encrypted objects, from
+// their Secret or file. Both are read at every Init, so a rotated Secret
+// applies at the next backup.
+func (s *Store) readKeys(ctx context.Context, c *config.ObjectStore) error {
+	ns := kube.VeleroNamespace()
+	if ref := c.CustomerKeySecret; ref.Name != "" {
+		data, readErr := s.kube.Secret(ctx, ns, ref.Name)
+		if err := c.SetCustomerKeyFromSecret(ns, data, readErr); err != nil {
+			return err
+		}
+	}
 	if ref := c.EncryptionIdentitySecret; ref.Name != "" {
-		ns := kube.VeleroNamespace()
 		data, readErr := s.kube.Secret(ctx, ns, ref.Name)
 		return c.SetIdentitiesFromSecret(ns, data, readErr)
 	}
