@@ -4,11 +4,12 @@
 # /plugins/velero-plugin-s3csi, user 65532:65532, entrypoint
 # `install --target /target`, the OCI labels; linux/amd64 and linux/arm64.
 #
-#   docker buildx build --platform linux/amd64,linux/arm64 \
+#   docker buildx build --platform linux/amd64,linux/arm64 --provenance=false \
 #     --build-arg VERSION=v0.1.0 --build-arg REVISION="$(git rev-parse HEAD)" \
-#     --build-arg CREATED="$(date -u -d @"$(git log -1 --format=%ct)" +%Y-%m-%dT%H:%M:%SZ)" \
+#     --build-arg CREATED="$(TZ=UTC git log -1 --format=%cd --date=format-local:%Y-%m-%dT%H:%M:%SZ)" \
 #     --build-arg SOURCE_DATE_EPOCH="$(git log -1 --format=%ct)" \
-#     -t REGISTRY/velero-plugin-s3csi:v0.1.0 --push .
+#     --output type=image,name=REGISTRY/velero-plugin-s3csi:v0.1.0,push=true,rewrite-timestamp=true .
+# (README.md, "Install into Velero": the builder it needs.)
 #
 # Three stages:
 # - compile cross-compiles on the build machine's own platform (no

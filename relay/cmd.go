@@ -71,7 +71,7 @@ func ParseFlags(args []string, stderr io.Writer) (Config, *logrus.Logger, error)
 	fs.StringVar(&c.HTTPEndpoint, "http-endpoint", "", "host:port (or :port) of the plain HTTP GET /healthz (200 when the driver answers Probe); empty: none")
 	fs.BoolVar(&c.AllowTLS12, "tls12", false, "also accept TLS 1.2 clients (TLS 1.3 only by default)")
 	fs.DurationVar(&c.DrainTimeout, "drain-timeout", 25*time.Second, "on SIGTERM, how long calls in flight may finish")
-	verbosity := fs.IntP("v", "v", 0, "log verbosity, as klog's: 0-3 info (one line a call), 4 debug, 5 and more trace")
+	verbosity := fs.IntP("v", "v", 0, "log verbosity, as the kubernetes-csi sidecars take it; the relay logs one info line a call and its warnings at every value (it has no debug lines)")
 	format := fs.String("logging-format", "text", "text or json (one JSON object a line)")
 	// The old names write into the same fields; hidden from --help.
 	for _, r := range renamed {
