@@ -21,7 +21,7 @@ import (
 func benchCSI(s *testenv.Script, rounds int) {
 	d := testenv.StartGCEPDDriver(s)
 	certs := testenv.NewRelayCerts(s)
-	r := testenv.StartRelayProcess(s, d.Endpoint, certs, "")
+	r := testenv.StartRelayProcess(s, d.Endpoint, certs, "") // one info line a call to its log file, as in production: -v cannot go below info
 	h := testenv.StartHost(s, testenv.PluginDir(s), logrus.WarnLevel, "--log-level=warning")
 	const poll = "1s"
 	plugin := func(vsl map[string]string) volumesnapshotter.VolumeSnapshotter {

@@ -120,18 +120,18 @@ func (r *Relay) serve(t T) {
 }
 
 // StartRelayProcess runs the built plugin binary's csi-relay sub-mode (the
-// real artifact) until the test ends; addr "" picks a free port. args come
-// after the flags RelayFlags gives.
-func StartRelayProcess(t T, csiEndpoint string, certs *RelayCerts, addr string, args ...string) *Relay {
+// real artifact) until the test ends, with relayFlags; addr "" picks a
+// free port.
+func StartRelayProcess(t T, csiEndpoint string, certs *RelayCerts, addr string) *Relay {
 	t.Helper()
 	return StartRelayCommand(t, addr, func(listen, health string) []string {
-		return append(RelayFlags(csiEndpoint, certs, listen, health), args...)
+		return relayFlags(csiEndpoint, certs, listen, health)
 	})
 }
 
-// RelayFlags are the flags of a relay in front of csiEndpoint, serving
-// listen with certs and GET /healthz on health, logging at debug.
-func RelayFlags(csiEndpoint string, certs *RelayCerts, listen, health string) []string {
+// relayFlags are the flags of a relay in front of csiEndpoint, serving
+// listen with certs and GET /healthz on health, at a sidecar's -v=4.
+func relayFlags(csiEndpoint string, certs *RelayCerts, listen, health string) []string {
 	return []string{"--csi-address=" + csiEndpoint, "--listen=" + listen,
 		"--tls-cert-file=" + certs.ServerCert, "--tls-private-key-file=" + certs.ServerKey,
 		"--client-ca-file=" + certs.CAFile, "--client-name=velero", "--http-endpoint=" + health, "-v=4"}
