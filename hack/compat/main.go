@@ -36,7 +36,13 @@ func main() {
 		s.Fatal(err)
 	}
 	if only := os.Getenv("COMPAT_ONLY"); only != "" {
-		rels = slices.DeleteFunc(rels, func(r release) bool { return !slices.Contains(strings.Split(only, ","), r.Minor) })
+		names := strings.Split(only, ",")
+		for _, n := range names {
+			if !slices.ContainsFunc(rels, func(r release) bool { return r.Minor == n }) {
+				s.Fatalf("COMPAT_ONLY names %q, which is no release under hack/compat", n)
+			}
+		}
+		rels = slices.DeleteFunc(rels, func(r release) bool { return !slices.Contains(names, r.Minor) })
 	}
 	if len(rels) == 0 {
 		s.Fatalf("no Velero release to run (hack/compat/v*/go.mod; COMPAT_ONLY=%q)", os.Getenv("COMPAT_ONLY"))

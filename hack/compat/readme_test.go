@@ -72,6 +72,7 @@ func TestReadmeTableIsWhatCompatRuns(t *testing.T) {
 func TestHostsAreOneProgram(t *testing.T) {
 	rels, err := releases(filepath.Join(testenv.RepoRoot(), "hack", "compat"))
 	require.NoError(t, err)
+	require.NotEmpty(t, rels, "no host module under hack/compat")
 	first, err := os.ReadFile(filepath.Join(rels[0].Dir, "main.go"))
 	require.NoError(t, err)
 	for _, r := range rels[1:] {

@@ -19,11 +19,14 @@ type Logs struct {
 	lines []map[string]any
 }
 
+// echoHostLog copies the host's log lines to stderr (S3CSI_COMPAT_HOSTLOG=1).
+var echoHostLog = os.Getenv("S3CSI_COMPAT_HOSTLOG") != ""
+
 // Write is io.Writer, for the host's logger.
 func (l *Logs) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if os.Getenv("S3CSI_COMPAT_HOSTLOG") != "" {
+	if echoHostLog {
 		os.Stderr.Write(p)
 	}
 	l.part = append(l.part, p...)
