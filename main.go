@@ -16,6 +16,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"example.io/velero-plugin-s3csi/config"
+	"example.io/velero-plugin-s3csi/doctor"
 	"example.io/velero-plugin-s3csi/install"
 	"example.io/velero-plugin-s3csi/internal/veleroplugin"
 	"example.io/velero-plugin-s3csi/kube"
@@ -40,6 +41,7 @@ const heapAllowance = 24 << 20
 // return an exit code.
 var commands = map[string]func(ctx context.Context, args []string, stdout, stderr io.Writer) int{
 	"csi-relay": relay.Main,    // a container in the CSI driver's controller pod
+	"doctor":    doctor.Main,   // checks a BSL or VSL with the plugins' own code, a line per check
 	"undelete":  undelete.Main, // an operator's way back after a `velero backup delete` on a versioned bucket
 }
 

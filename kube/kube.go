@@ -156,3 +156,16 @@ func VeleroNamespace() string {
 	}
 	return "velero"
 }
+
+// VeleroObject returns the JSON of a velero.io/v1 object, such as
+// backupstoragelocations/default, within Timeout. The doctor reads the
+// location it checks through it, as Velero's server does.
+func (c *Client) VeleroObject(ctx context.Context, namespace, resource, name string) ([]byte, error) {
+	rc, err := c.restClient()
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, Timeout)
+	defer cancel()
+	return rc.Get().AbsPath("/apis/velero.io/v1", "namespaces", namespace, resource, name).DoRaw(ctx)
+}
