@@ -7,8 +7,8 @@ import (
 
 	"example.io/velero-plugin-s3csi/config"
 	"example.io/velero-plugin-s3csi/internal/finding"
-	"example.io/velero-plugin-s3csi/kube"
 	"example.io/velero-plugin-s3csi/internal/veleroplugin"
+	"example.io/velero-plugin-s3csi/kube"
 )
 
 // DiagnoseOptions are what doctor adds to a VSL's own config.
