@@ -13,6 +13,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	"sigs.k8s.io/yaml"
 )
 
 // KubeAPI is a fake Kubernetes API server that serves just what the
@@ -27,6 +28,7 @@ type KubeAPI struct {
 	mu         sync.Mutex
 	configMaps []corev1.ConfigMap
 	secrets    []corev1.Secret
+	velero     map[string][]byte // velero.io/v1 objects by "namespace/resource/name", as JSON
 	// Hang makes every request wait until the client gives up.
 	Hang bool
 }
@@ -99,6 +101,23 @@ func (k *KubeAPI) PutSecret(ns, name string, data map[string]string) {
 	k.secrets = append(k.secrets, s)
 }
 
+// PutVeleroObject adds or replaces a velero.io/v1 object, such as a
+// BackupStorageLocation under resource "backupstoragelocations", given as
+// YAML or JSON.
+func (k *KubeAPI) PutVeleroObject(t T, ns, resource, name string, manifest []byte) {
+	t.Helper()
+	data, err := yaml.YAMLToJSON(manifest)
+	if err != nil {
+		t.Fatalf("velero object %s/%s/%s: %v", ns, resource, name, err)
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.velero == nil {
+		k.velero = map[string][]byte{}
+	}
+	k.velero[ns+"/"+resource+"/"+name] = data
+}
+
 // PluginLabels are the labels Velero's convention puts on a plugin's
 // ConfigMap.
 func PluginLabels(plugin, kind string) map[string]string {
@@ -114,6 +133,10 @@ func (k *KubeAPI) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	parts := strings.Split(strings.Trim(r.URL.Path, "/"), "/") // api v1 namespaces NS RESOURCE [NAME]
+	if r.Method == http.MethodGet && len(parts) == 7 && parts[0] == "apis" && parts[1] == "velero.io" && parts[2] == "v1" && parts[3] == "namespaces" {
+		k.serveVelero(w, parts[4], parts[5], parts[6])
+		return
+	}
 	if r.Method != http.MethodGet || len(parts) < 5 || parts[0] != "api" || parts[1] != "v1" || parts[2] != "namespaces" {
 		k.status(w, http.StatusNotFound, "NotFound", "not served by the test API")
 		return
@@ -146,6 +169,18 @@ func (k *KubeAPI) serve(w http.ResponseWriter, r *http.Request) {
 	default:
 		k.status(w, http.StatusNotFound, "NotFound", "not served by the test API")
 	}
+}
+
+func (k *KubeAPI) serveVelero(w http.ResponseWriter, ns, resource, name string) {
+	k.mu.Lock()
+	data, ok := k.velero[ns+"/"+resource+"/"+name]
+	k.mu.Unlock()
+	if !ok {
+		k.status(w, http.StatusNotFound, "NotFound", fmt.Sprintf("%s.velero.io %q not found", resource, name))
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = w.Write(data)
 }
 
 func (k *KubeAPI) json(w http.ResponseWriter, v any) {
