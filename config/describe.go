@@ -31,6 +31,13 @@ func (o *ObjectStore) Fields() logrus.Fields {
 	add("insecureSkipTLSVerify", o.InsecureSkipTLSVerify)
 	add("caCert", orNone(map[bool]string{true: "set"}[len(o.CACert) > 0], "none"))
 	add("credentialsFile", orNone(o.CredentialsFile, "none: SDK default chain"))
+	if o.RoleARN != "" {
+		add("roleArn", o.RoleARN)
+		add("roleSessionName", o.RoleSessionName)
+		add("externalId", showExternalID(o.ExternalID))
+		add("stsUrl", orNone(o.STSEndpoint(), "AWS regional STS"))
+	}
+	add("storageClass", orNone(o.StorageClass, "the bucket's default")+" for backup tarballs; metadata and logs: the default")
 	add("serverSideEncryption", orNone(o.ServerSideEncryption, "none"))
 	if len(o.CustomerKey) > 0 { // prints <redacted>
 		from := "customerKeyEncryptionFile"
@@ -59,6 +66,18 @@ func (o *ObjectStore) Fields() logrus.Fields {
 	add("memoryBudget", ShowSize(o.MemoryBudget)+" for the whole plugin process")
 	add("spoolDir", orNone(o.SpoolDir, o.SpoolPath()+", the OS temp dir"))
 	return f
+}
+
+// showExternalID shows the start of an external id: enough to tell which
+// one is set, not the whole of what the trust policy is matched against.
+func showExternalID(id string) string {
+	switch {
+	case id == "":
+		return "none"
+	case len(id) <= 8:
+		return id[:2] + "… (" + fmt.Sprint(len(id)) + " characters)"
+	}
+	return id[:4] + "… (" + fmt.Sprint(len(id)) + " characters)"
 }
 
 // showRetention prints a retention as a duration and, when whole, in days.

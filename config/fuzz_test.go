@@ -294,7 +294,7 @@ func (tg fuzzTarget) checkSuccess(t *testing.T, r fuzzResult, layers []Layer, fi
 			t.Fatalf("Fields do not render: %v", err)
 		}
 	}
-	tg.checkPasswords(t, fmt.Sprint(r.fields), layers, map[string]bool{"s3Url": true, "publicUrl": true, "endpoint": true})
+	tg.checkPasswords(t, fmt.Sprint(r.fields), layers, map[string]bool{"s3Url": true, "publicUrl": true, "stsUrl": true, "endpoint": true})
 	want := map[string]string{}
 	for i := len(layers) - 1; i >= 0; i-- {
 		for k := range layers[i].Values {
@@ -328,6 +328,8 @@ var objectStoreTarget = fuzzTarget{
 		return fuzzResult{value: o, bare: bare, fields: o.Fields(), origin: o.Origin}, nil
 	},
 	combos: []combo{
+		{regexp.MustCompile(`^(roleSessionName|externalId|stsUrl) is set in (BSL config|ConfigMap velero/s3compat-config) but roleArn is not: `),
+			[][]string{{"roleSessionName", "externalId", "stsUrl"}}},
 		{regexp.MustCompile(`^kmsKeyId needs serverSideEncryption aws:kms, not "AES256"$`), [][]string{{"kmsKeyId"}, {"serverSideEncryption"}}},
 		{regexp.MustCompile(`^customerKeyEncryptionFile and customerKeyEncryptionSecret both name an SSE-C key: set one$`),
 			[][]string{{"customerKeyEncryptionFile"}, {"customerKeyEncryptionSecret"}}},
@@ -483,6 +485,11 @@ func FuzzObjectStoreConfig(f *testing.F) {
 			"age1nv6aupsg8m04698cj2w6cu49n0wanhdq497mackxjfm89sg3eyws6w96p5,age1yux90y49fwf5dvddyg2kewvehcqrtne8t323nq7vmpdthhpvy5gqswgsdt",
 			"AGE-SECRET-KEY-1VXP5YT5XM33WER046XXC44W4NSFNHZPFDN5Y4PYUARK8EAGQKS2SDH2XS4", "age1,", ""},
 		"encryptionScope":          {"allGzip", "backupcontents", "all"},
+		"storageClass":             {"STANDARD_IA", "glacier", "DEEP_ARCHIVE", "COLD", ""},
+		"roleArn":                  {"arn:aws:iam::123456789012:role/velero", "arn:minio:iam:::role/x", "arn:aws:iam::123456789012:user/bob", ""},
+		"roleSessionName":          {"velero-a", "x", "has space"},
+		"externalId":               {"d1b9-4c2e-8f00", "a b", ""},
+		"stsUrl":                   {"https://sts.us-east-1.amazonaws.com", "sts", "https://u:pa55word@sts.example"},
 		"encryptionIdentitySecret": {"age/key.txt", "age"},
 		"encryptionIdentityFile":   {"/keys/age.txt", "age.txt", ""},
 	})

@@ -41,6 +41,17 @@ type ObjectStore struct {
 	CACert                []byte // PEM, already checked to hold a certificate
 	Profile               string
 	CredentialsFile       string
+	// RoleARN, when set, is the IAM role the plugin assumes with STS on
+	// top of the credentials above, refreshed before they expire; the
+	// session is RoleSessionName, ExternalID the trust policy's
+	// sts:ExternalId condition, STSURL the STS endpoint (STSEndpoint).
+	RoleARN         string
+	RoleSessionName string
+	ExternalID      string
+	STSURL          string
+	// StorageClass ("": the bucket's default) is given to the backup
+	// tarball only; metadata and logs stay in the default class.
+	StorageClass string
 
 	ServerSideEncryption string // "", AES256, aws:kms, aws:kms:dsse
 	KMSKeyID             string
@@ -137,6 +148,11 @@ var objectStoreKeys = map[string]func(o *ObjectStore, v string) error{
 	"customerKeyEncryptionFile":   setCustomerKey,
 	"customerKeyEncryptionSecret": setCustomerKeySecret,
 	"tagging":                     setTagging,
+	"storageClass":                setStorageClass,
+	"roleArn":                     setRoleARN,
+	"roleSessionName":             setRoleSessionName,
+	"externalId":                  setExternalID,
+	"stsUrl":                      func(o *ObjectStore, v string) error { return setURL(&o.STSURL, v) },
 	"checksumAlgorithm":           setChecksum,
 	"objectLockMode":              setLockMode,
 	"objectLockRetention":         setLockRetention,
@@ -280,6 +296,9 @@ func (o *ObjectStore) finish() error {
 		if !present("checksumAlgorithm") {
 			o.ChecksumAlgorithm = "CRC32" // what velero-plugin-for-aws sends to AWS
 		}
+	}
+	if err := o.finishRole(); err != nil {
+		return err
 	}
 	if err := o.finishLock(present); err != nil {
 		return err

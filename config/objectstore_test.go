@@ -126,6 +126,11 @@ func TestParseObjectStoreEveryKey(t *testing.T) {
 		{"serverSideEncryption", "AES256", func(t *testing.T, c *ObjectStore) { assert.Equal(t, "AES256", c.ServerSideEncryption) }},
 		{"kmsKeyId", "k1", func(t *testing.T, c *ObjectStore) { assert.Equal(t, "k1", c.KMSKeyID) }},
 		{"customerKeyEncryptionFile", key32, func(t *testing.T, c *ObjectStore) { assert.Len(t, c.CustomerKey, 32) }},
+		{"storageClass", "standard_ia", func(t *testing.T, c *ObjectStore) { assert.Equal(t, "STANDARD_IA", c.StorageClass) }},
+		{"roleArn", "arn:aws:iam::123456789012:role/velero", func(t *testing.T, c *ObjectStore) {
+			assert.Equal(t, "arn:aws:iam::123456789012:role/velero", c.RoleARN)
+			assert.Equal(t, DefaultRoleSessionName, c.RoleSessionName)
+		}},
 		{"tagging", "team=backup", func(t *testing.T, c *ObjectStore) { assert.Equal(t, "team=backup", c.Tagging) }},
 		{"tagging", "a=1&b=2", func(t *testing.T, c *ObjectStore) { assert.Equal(t, "a=1&b=2", c.Tagging) }},
 		{"checksumAlgorithm", "md5", func(t *testing.T, c *ObjectStore) { assert.Equal(t, "MD5", c.ChecksumAlgorithm) }},
@@ -164,6 +169,7 @@ func TestParseObjectStoreEveryKey(t *testing.T) {
 		case "customerKeyEncryptionSecret": // needs an API: TestCustomerKeyFromSecret
 		case "objectLockMode", "objectLockRetention": // go together: TestObjectLockSettings
 		case "encryptionRecipients", "encryptionScope", "encryptionIdentitySecret", "encryptionIdentityFile": // TestEncryptionSettings
+		case "roleSessionName", "externalId", "stsUrl": // need roleArn: TestRoleSettings
 		default:
 			assert.True(t, seen[k], "key %s has no test", k)
 		}
