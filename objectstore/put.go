@@ -76,6 +76,7 @@ func (s *Store) putObject(log logrus.FieldLogger, bucket, key string, body io.Re
 	}
 	defer buffers.begin()()
 	defer func() {
+		//ASROLE
 		u.tr.finish(err)
 		if err != nil {
 			log.WithError(err).WithFields(u.tr.retries().fields()).Error("put object failed; nothing was written")
@@ -154,6 +155,7 @@ func (u *upload) putSingle(ctx context.Context, p *part) error {
 	if c.Tagging != "" {
 		in.Tagging = aws.String(c.Tagging)
 	}
+	in.StorageClass = u.storageClass()
 	p.checksum(c.ChecksumAlgorithm).applyPut(in)
 	err := u.s.newTries(u.log, u.tr, "object").do(ctx, func() error {
 		return u.attempt(ctx, "sending the object to S3", p, func(actx context.Context, body io.ReadSeeker) error {
@@ -167,6 +169,16 @@ func (u *upload) putSingle(ctx context.Context, p *part) error {
 	}
 	u.log.WithField("bytes", p.size).Debug("object written in one request")
 	return nil
+}
+
+// storageClass is storageClass for the backup tarball, "" (the bucket's
+// default) for every other key: metadata and logs are read by Velero's
+// sync and CLI, and stay cheap to read.
+func (u *upload) storageClass() types.StorageClass {
+	if u.s.cfg.StorageClass == "" || !backupContents(u.key) {
+		return ""
+	}
+	return types.StorageClass(u.s.cfg.StorageClass)
 }
 
 // attempt sends p's bytes once, from the first (a spooled part's from its
@@ -189,6 +201,7 @@ func (u *upload) multipart(ctx context.Context, first *part) (err error) {
 	if c.Tagging != "" {
 		create.Tagging = aws.String(c.Tagging)
 	}
+	create.StorageClass = u.storageClass()
 	if flexible(c.ChecksumAlgorithm) {
 		create.ChecksumAlgorithm = types.ChecksumAlgorithm(c.ChecksumAlgorithm)
 		if u.full != nil {

@@ -56,6 +56,13 @@ func (s *Store) encrypts(key string) bool {
 	if c.EncryptionScope == config.ScopeAllGzip {
 		return strings.HasSuffix(key, ".gz")
 	}
+	return backupContents(key)
+}
+
+// backupContents is true for Velero's backup tarball,
+// [<prefix>/]backups/<name>/<name>.tar.gz (getBackupContentsKey in
+// Velero's pkg/persistence/object_store_layout.go).
+func backupContents(key string) bool {
 	dir := path.Dir(key)
 	return path.Base(key) == path.Base(dir)+".tar.gz" && path.Base(path.Dir(dir)) == "backups"
 }
