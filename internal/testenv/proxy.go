@@ -1,6 +1,7 @@
 package testenv
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -9,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -41,6 +43,7 @@ type Proxy struct {
 	// bytes until the client gives up: a download that stalls mid-way.
 	HangAfter atomic.Int64
 	fail      atomic.Pointer[func(r *http.Request) bool]
+	rewrite   atomic.Pointer[rewrite]
 	block     atomic.Pointer[func(r *http.Request) bool]
 
 	faults  faultList
@@ -63,6 +66,19 @@ func (p *Proxy) SetFail(f func(r *http.Request) bool) { p.fail.Store(&f) }
 // SetBlock holds requests for which f returns true until the client gives
 // up (a server that accepts and never answers); nil stops it.
 func (p *Proxy) SetBlock(f func(r *http.Request) bool) { p.block.Store(&f) }
+
+type rewrite struct {
+	match func(*http.Request) bool
+	f     func(body []byte) []byte
+}
+
+// SetRewrite hands the body of each successful response to a request for
+// which match returns true to f, and sends what f returns instead; a nil
+// f stops it. A test uses it to change what a real server said, such as
+// the Expiration of STS credentials.
+func (p *Proxy) SetRewrite(match func(*http.Request) bool, f func(body []byte) []byte) {
+	p.rewrite.Store(&rewrite{match: match, f: f})
+}
 
 func match(f *func(r *http.Request) bool, r *http.Request) bool {
 	return f != nil && *f != nil && (*f)(r)
@@ -204,6 +220,16 @@ func (p *Proxy) modifyResponse(resp *http.Response) error {
 		down.ReadCloser = resp.Body
 		resp.Body = down
 	}
+	if rw := p.rewrite.Load(); rw != nil && rw.f != nil && resp.StatusCode/100 == 2 && match(&rw.match, resp.Request) {
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil {
+			return err
+		}
+		body = rw.f(body)
+		resp.Body, resp.ContentLength = io.NopCloser(bytes.NewReader(body)), int64(len(body))
+		resp.Header.Set("Content-Length", strconv.Itoa(len(body)))
+	}
 	if resp.Request.Method == http.MethodGet && resp.StatusCode/100 == 2 && p.CutGets.Add(-1) >= 0 {
 		resp.Body = &cutBody{ReadCloser: resp.Body, left: p.CutAfter.Load()}
 	}
@@ -248,6 +274,8 @@ func (r Request) Kind() string { return kindOf(r.Method, r.Path, r.Query) }
 func kindOf(method, path string, q url.Values) string {
 	bucketOnly := strings.Count(strings.Trim(path, "/"), "/") == 0
 	switch {
+	case method == http.MethodPost && strings.Trim(path, "/") == "": // a POST to no bucket: an STS action in the form body
+		return "STS"
 	case method == http.MethodPost && q.Has("uploads"):
 		return "CreateMultipartUpload"
 	case method == http.MethodPost && q.Has("uploadId"):
