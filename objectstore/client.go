@@ -72,6 +72,7 @@ func newHTTPClient(c *config.ObjectStore) (*awshttp.BuildableClient, error) {
 // loadAWSConfig resolves credentials: a credentialsFile from the BSL is
 // authoritative for its profile (Velero hands one per BSL), else the SDK's
 // default chain (environment, web identity, shared files, instance role).
+// With roleArn, those credentials assume the role, and the role's are used.
 func loadAWSConfig(ctx context.Context, c *config.ObjectStore, hc *awshttp.BuildableClient) (aws.Config, error) {
 	opts := []func(*awsconfig.LoadOptions) error{
 		awsconfig.WithHTTPClient(hc),
@@ -99,20 +100,31 @@ func loadAWSConfig(ctx context.Context, c *config.ObjectStore, hc *awshttp.Build
 	if err != nil {
 		return aws.Config{}, fmt.Errorf("load AWS configuration (profile %q, credentialsFile %q): %w", c.Profile, c.CredentialsFile, err)
 	}
-	if c.CredentialsFile == "" {
-		return cfg, nil
+	if c.CredentialsFile != "" {
+		if err := fileCredentials(ctx, &cfg, c); err != nil {
+			return aws.Config{}, err
+		}
 	}
+	if err := assumeRole(ctx, &cfg, c); err != nil {
+		return aws.Config{}, err
+	}
+	return cfg, nil
+}
+
+// fileCredentials makes the keys of c's credentialsFile cfg's credentials
+// and reads them once, so that a bad file is an Init error.
+func fileCredentials(ctx context.Context, cfg *aws.Config, c *config.ObjectStore) error {
 	profile := c.Profile
 	if profile == "" {
 		profile = "default"
 	}
-	if err := awsconn.FileCredentials(ctx, &cfg, c.CredentialsFile, profile); err != nil {
-		return aws.Config{}, fmt.Errorf("credentialsFile %q, profile %q: %w", c.CredentialsFile, profile, err)
+	if err := awsconn.FileCredentials(ctx, cfg, c.CredentialsFile, profile); err != nil {
+		return fmt.Errorf("credentialsFile %q, profile %q: %w", c.CredentialsFile, profile, err)
 	}
 	if _, err := cfg.Credentials.Retrieve(ctx); err != nil {
-		return aws.Config{}, fmt.Errorf("credentialsFile %q, profile %q: %w", c.CredentialsFile, profile, err)
+		return fmt.Errorf("credentialsFile %q, profile %q: %w", c.CredentialsFile, profile, err)
 	}
-	return cfg, nil
+	return nil
 }
 
 // newS3Client builds a client for endpoint ("" is AWS itself).

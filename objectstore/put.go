@@ -76,7 +76,7 @@ func (s *Store) putObject(log logrus.FieldLogger, bucket, key string, body io.Re
 	}
 	defer buffers.begin()()
 	defer func() {
-		//ASROLE
+		err = s.asRole(err)
 		u.tr.finish(err)
 		if err != nil {
 			log.WithError(err).WithFields(u.tr.retries().fields()).Error("put object failed; nothing was written")

@@ -1,0 +1,141 @@
+package objectstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
+	"github.com/aws/smithy-go"
+
+	"example.io/velero-plugin-s3csi/config"
+)
+
+const (
+	// roleDuration is how long each session of roleArn lasts (STS's
+	// default, and MinIO's).
+	roleDuration = time.Hour
+	// roleExpiryWindow: credentials this close to their expiry are renewed
+	// before the next request is signed, so a long upload never sends a
+	// part with a session that ends while it is on the wire.
+	roleExpiryWindow = 5 * time.Minute
+)
+
+// stsClient talks to c's STS endpoint (config.ObjectStore.STSEndpoint) with
+// cfg's credentials: stsUrl, else s3Url, else AWS's regional STS.
+func stsClient(cfg aws.Config, c *config.ObjectStore) *sts.Client {
+	return sts.NewFromConfig(cfg, func(o *sts.Options) {
+		if ep := c.STSEndpoint(); ep != "" {
+			o.BaseEndpoint = aws.String(ep)
+		}
+		if o.Region == "" { // the bucket's region is not known yet: any regional STS answers
+			o.Region = config.DefaultRegion
+		}
+	})
+}
+
+// assumeRole makes cfg's credentials those of c.RoleARN, assumed through
+// STS with the credentials cfg has (credentialsFile, web identity,
+// instance role) and renewed roleExpiryWindow before each session ends.
+// It assumes the role once here, so that a refusal is an Init error.
+func assumeRole(ctx context.Context, cfg *aws.Config, c *config.ObjectStore) error {
+	if c.RoleARN == "" {
+		return nil
+	}
+	provider := stscreds.NewAssumeRoleProvider(stsClient(*cfg, c), c.RoleARN, func(o *stscreds.AssumeRoleOptions) {
+		o.RoleSessionName = c.RoleSessionName
+		o.Duration = roleDuration
+		if c.ExternalID != "" {
+			o.ExternalID = aws.String(c.ExternalID)
+		}
+	})
+	cfg.Credentials = aws.NewCredentialsCache(provider, func(o *aws.CredentialsCacheOptions) {
+		o.ExpiryWindow = roleExpiryWindow
+	})
+	if _, err := cfg.Credentials.Retrieve(ctx); err != nil {
+		return roleError(c, err)
+	}
+	return nil
+}
+
+// roleError says why roleArn could not be assumed and, for a refusal,
+// what to fix: the trust policy, or externalId.
+func roleError(c *config.ObjectStore, err error) error {
+	where := "AWS STS"
+	if ep := c.STSEndpoint(); ep != "" {
+		where = "STS at " + ep
+	}
+	ext := "no externalId is set (if the trust policy has an sts:ExternalId condition, set externalId to its value)"
+	if c.ExternalID != "" {
+		ext = "externalId is set (it must equal the trust policy's sts:ExternalId condition)"
+	}
+	if kind(err) == ErrAccessDenied {
+		return fmt.Errorf("%w: %s refused to assume role %s (roleArn, session %s; %s): the role's trust policy must allow the caller "+
+			"(the principal of credentialsFile, or of the pod's own identity) sts:AssumeRole: %w", ErrAccessDenied, where, c.RoleARN, c.RoleSessionName, ext, err)
+	}
+	return fmt.Errorf("assume role %s (roleArn) through %s: %w", c.RoleARN, where, mark(err))
+}
+
+// asRole names the role in an access-denied error of a request made as
+// roleArn: the role lacks the permission, not the credentials under it.
+func (s *Store) asRole(err error) error {
+	if err == nil || s.cfg.RoleARN == "" || !errors.Is(err, ErrAccessDenied) {
+		return err
+	}
+	return fmt.Errorf("%w (as role %s)", err, s.cfg.RoleARN)
+}
+
+// callerIdentity says which identity cfg's requests are made as: STS's
+// GetCallerIdentity where the endpoint serves it (AWS); elsewhere (MinIO
+// answers it with an error) what the credentials say of themselves. It
+// never shows more of a key than its first four characters, and never a
+// secret key or session token.
+func callerIdentity(ctx context.Context, cfg aws.Config, c *config.ObjectStore) (string, error) {
+	out, err := stsClient(cfg, c).GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
+	if err == nil {
+		return fmt.Sprintf("%s (account %s)", aws.ToString(out.Arn), aws.ToString(out.Account)), nil
+	}
+	// On an S3-compatible server any answer but bad credentials means it
+	// has no GetCallerIdentity (MinIO: 400 InvalidParameterValue,
+	// "Unsupported action GetCallerIdentity").
+	var api smithy.APIError
+	if c.STSEndpoint() == "" || !errors.As(err, &api) || kind(err) == ErrAccessDenied && api.ErrorCode() != "AccessDenied" {
+		return "", fmt.Errorf("ask STS who the credentials are: %w", mark(err))
+	}
+	creds, err := cfg.Credentials.Retrieve(ctx)
+	if err != nil {
+		return "", fmt.Errorf("read credentials: %w", mark(err))
+	}
+	return describeCredentials(creds, c), nil
+}
+
+// describeCredentials names credentials by their source, the start of the
+// access key and, for temporary ones, when they expire.
+func describeCredentials(creds aws.Credentials, c *config.ObjectStore) string {
+	key := creds.AccessKeyID
+	if len(key) > 4 {
+		key = key[:4]
+	}
+	expires := ""
+	if creds.CanExpire {
+		expires = ", expires " + creds.Expires.UTC().Format(time.RFC3339)
+	}
+	switch {
+	case c.RoleARN != "":
+		return fmt.Sprintf("role %s assumed as session %s; temporary key %s…%s", c.RoleARN, c.RoleSessionName, key, expires)
+	case c.CredentialsFile != "":
+		profile := c.Profile
+		if profile == "" {
+			profile = "default"
+		}
+		kind := "access key"
+		if creds.SessionToken != "" {
+			kind = "temporary key"
+		}
+		return fmt.Sprintf("%s %s… from credentialsFile %s profile %s%s", kind, key, c.CredentialsFile, profile, expires)
+	}
+	return fmt.Sprintf("access key %s… from %s%s", key, creds.Source, expires)
+}
