@@ -100,7 +100,7 @@ func (s *Store) Init(cfg map[string]string) error {
 	awsCfg.Region = c.Region
 	client := newS3Client(awsCfg, c, c.S3URL)
 	if err := s.checkLock(c, client); err != nil {
-		return err
+		return fmt.Errorf("%s: %w", Name, err)
 	}
 	s.presign = s3.NewPresignClient(client)
 	if c.PublicURL != "" {
