@@ -48,7 +48,7 @@ type Proxy struct {
 	// dateOffset moves every answer's Date header: a server whose clock
 	// is off, as the client sees it.
 	dateOffset atomic.Int64
-	pace    pacer
+	pace       pacer
 
 	t       T
 	addr    string

@@ -49,7 +49,9 @@ func StartTLSFront(t T, target string, expired bool) *TLSFront {
 		t.Fatal(err)
 	}
 	srv := &http.Server{Handler: httputil.NewSingleHostReverseProxy(u), ReadHeaderTimeout: time.Minute}
-	go func() { _ = srv.Serve(tls.NewListener(l, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})) }()
+	go func() {
+		_ = srv.Serve(tls.NewListener(l, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}))
+	}()
 	t.Cleanup(func() { _ = srv.Close() })
 	_, port, _ := net.SplitHostPort(l.Addr().String())
 	return &TLSFront{URL: "https://localhost:" + port, CAPEM: ca.PEM}
