@@ -106,7 +106,7 @@ func denied(err error, action, resource string) error {
 	if err == nil || !errors.Is(err, ErrAccessDenied) {
 		return err
 	}
-	return finding.Fail("permission "+action, err, "grant %s on %s to the BSL's identity", action, resource)
+	return finding.WithFix(err, "grant %s on %s to the BSL's identity", action, resource)
 }
 
 func readBack(s *Store, bucket, key string, want []byte) (string, error) {
