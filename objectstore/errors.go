@@ -214,3 +214,8 @@ func arn(bucket, key string) string {
 	}
 	return "arn:aws:s3:::" + bucket + "/" + key
 }
+
+// objectsARN is the BSL's objects, the resource a grant should name.
+func (s *Store) objectsARN(bucket string) string {
+	return arn(bucket, folderOf(s.cfg.Prefix)+"*")
+}

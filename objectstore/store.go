@@ -175,7 +175,7 @@ func (s *Store) ObjectExists(bucket, key string) (bool, error) {
 		return true, nil
 	}
 	if !isNotFound(err) {
-		return false, s.explain(translate("check existence of", bucket, key, err), "s3:GetObject", arn(bucket, key))
+		return false, s.explain(translate("check existence of", bucket, key, err), "s3:GetObject", s.objectsARN(bucket))
 	}
 	// A HEAD 404 carries no body, so a missing bucket looks the same.
 	if _, berr := s.s3.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: aws.String(bucket)}); berr != nil {
@@ -244,7 +244,7 @@ func (s *Store) DeleteObject(bucket, key string) error {
 	defer cancel()
 	_, err := s.s3.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)})
 	if err != nil && !isNotFound(err) {
-		return s.explain(translate("delete", bucket, key, err), "s3:DeleteObject", arn(bucket, key))
+		return s.explain(translate("delete", bucket, key, err), "s3:DeleteObject", s.objectsARN(bucket))
 	}
 	return nil
 }
