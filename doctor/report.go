@@ -125,16 +125,20 @@ func (r *report) finish(w io.Writer, location, provider string) error {
 		enc.SetIndent("", "  ")
 		return enc.Encode(summary{Location: location, Provider: provider, OK: r.passed(), Checks: r.lines})
 	}
-	failed := 0
+	failed, checks := 0, 0
 	for _, l := range r.lines {
-		if l.Result == "fail" {
+		switch l.Result {
+		case "fail":
 			failed++
+			checks++
+		case "pass":
+			checks++
 		}
 	}
 	if failed == 0 {
-		_, err := fmt.Fprintf(w, "%s: all %d checks passed\n", location, len(r.lines))
+		_, err := fmt.Fprintf(w, "%s: all %d checks passed\n", location, checks)
 		return err
 	}
-	_, err := fmt.Fprintf(w, "%s: %d of %d checks failed\n", location, failed, len(r.lines))
+	_, err := fmt.Fprintf(w, "%s: %d of %d checks failed\n", location, failed, checks)
 	return err
 }

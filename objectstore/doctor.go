@@ -2,13 +2,359 @@ package objectstore
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/smithy-go"
 	"github.com/sirupsen/logrus"
 
+	"example.io/velero-plugin-s3csi/config"
+	"example.io/velero-plugin-s3csi/internal/awsconn"
 	"example.io/velero-plugin-s3csi/internal/finding"
+	"example.io/velero-plugin-s3csi/internal/veleroplugin"
 	"example.io/velero-plugin-s3csi/kube"
 )
 
-// Diagnose runs the BSL's checks in order, each a line of r.
+// Diagnose runs the BSL's checks in order, each a line of r, with the
+// store's own code: the config parse, the credentials, the endpoint, the
+// bucket, then Init itself and probe objects written, read, listed,
+// signed and deleted under <prefix>/.doctor/ through the store's methods.
+// A check that later ones need stops the run when it fails. Nothing is
+// written outside .doctor/.
 func Diagnose(ctx context.Context, log logrus.FieldLogger, k kube.Reader, cfg map[string]string, r finding.Reporter) {
+	d := &diagnosis{s: New(log, k), raw: cfg, r: r}
+	for _, step := range []func(context.Context) bool{d.config, d.transport, d.credentials, d.bucket, d.folder, d.lock, d.init} {
+		if !step(ctx) {
+			r.Note("later checks", "skipped: they need the one that failed")
+			return
+		}
+	}
+	d.probes(ctx)
+}
+
+type diagnosis struct {
+	s   *Store
+	raw map[string]string
+	r   finding.Reporter
+	c   *config.ObjectStore
+	hc  *awshttp.BuildableClient
+	aws aws.Config
+	key string // the access key ID in use, for hints
+	cl  *s3.Client
+}
+
+func (d *diagnosis) config(ctx context.Context) bool {
+	var pc config.PluginConfig
+	ok := d.r.Check("config parses", func() (string, error) {
+		var err error
+		if pc, err = d.s.kube.PluginConfig(ctx, veleroplugin.KindObjectStore, Name); err != nil {
+			return "", err
+		}
+		if d.c, err = config.ParseObjectStore(config.Layers(pc, "BSL config", d.raw)...); err != nil {
+			return "", err
+		}
+		return describeConfig(d.c) + "; " + pc.Note, nil
+	})
+	if !ok {
+		return false
+	}
+	if !d.r.Check("spool folder", func() (string, error) { return d.c.SpoolPath() + " takes a file", d.s.checkSpool(d.c) }) {
+		return false
+	}
+	if d.c.CustomerKeySecret.Name != "" || d.c.EncryptionIdentitySecret.Name != "" || d.c.EncryptionIdentityFile != "" {
+		if !d.r.Check("keys named by the BSL", func() (string, error) {
+			err := d.s.readKeys(ctx, d.c)
+			return keysRead(d.c), err
+		}) {
+			return false
+		}
+	}
+	return true
+}
+
+// describeConfig lists every key that was set with where it came from.
+func describeConfig(c *config.ObjectStore) string {
+	f := c.Fields()
+	var parts []string
+	for _, key := range slices.Sorted(func(yield func(string) bool) {
+		for k := range f {
+			if !yield(k) {
+				return
+			}
+		}
+	}) {
+		if _, set := c.Origin[key]; set {
+			parts = append(parts, fmt.Sprintf("%s=%v", key, f[key]))
+		}
+	}
+	return strings.Join(parts, ", ")
+}
+
+func keysRead(c *config.ObjectStore) string {
+	var got []string
+	if len(c.CustomerKey) > 0 {
+		got = append(got, "SSE-C key")
+	}
+	if len(c.EncryptionIdentities) > 0 {
+		got = append(got, fmt.Sprintf("%d age identities", len(c.EncryptionIdentities)))
+	}
+	return "read " + strings.Join(got, " and ")
+}
+
+// transport checks DNS, TCP, TLS and the clock against the endpoint.
+func (d *diagnosis) transport(ctx context.Context) bool {
+	key, u := "s3Url", endpointURL(d.c)
+	if d.c.S3URL == "" {
+		key = "AWS S3 endpoint"
+	}
+	if !d.r.Check(fmt.Sprintf("%s %s reachable", key, u.Redacted()), func() (string, error) { return checkReachable(ctx, key, u) }) {
+		return false
+	}
+	if u.Scheme == "https" && !d.r.Check("TLS certificate of "+u.Host, func() (string, error) { return checkTLS(ctx, d.c, key, u) }) {
+		return false
+	}
+	hc, err := newHTTPClient(d.c)
+	if err != nil {
+		return d.r.Check("HTTP client", func() (string, error) { return "", err })
+	}
+	d.hc = hc
+	return d.r.Check("clock against the server's", func() (string, error) { return checkClock(ctx, hc, u) })
+}
+
+// credentials checks the credentials file and that the SDK finds keys.
+func (d *diagnosis) credentials(ctx context.Context) bool {
+	if d.c.CredentialsFile != "" {
+		ok := d.r.Check("credentials file "+d.c.CredentialsFile, func() (string, error) {
+			return checkCredentialsFile(d.c)
+		})
+		if !ok {
+			return false
+		}
+	}
+	return d.r.Check("credentials found", func() (string, error) {
+		var err error
+		if d.aws, err = loadAWSConfig(ctx, d.c, d.hc); err != nil {
+			return "", err
+		}
+		v, err := d.aws.Credentials.Retrieve(ctx)
+		if err != nil {
+			return "", err
+		}
+		d.key = v.AccessKeyID
+		return fmt.Sprintf("access key %s (from %s)", keyHint(v.AccessKeyID), v.Source), nil
+	})
+}
+
+// keyHint is enough of an access key ID to tell keys apart, never all.
+func keyHint(id string) string {
+	if len(id) <= 4 {
+		return "…"
+	}
+	return id[:4] + "…"
+}
+
+// bucket asks the bucket's location with the credentials: the first
+// signed request, which says whether the server takes the keys, whether
+// the bucket is there and which region it is in.
+func (d *diagnosis) bucket(ctx context.Context) bool {
+	if d.c.RegionLookup {
+		ok := d.r.Check("region of bucket "+d.c.Bucket, func() (string, error) {
+			region, err := lookupRegion(ctx, d.aws, d.c)
+			d.c.Region = region
+			return "AWS says " + region, err
+		})
+		if !ok {
+			return false
+		}
+	}
+	d.aws.Region = d.c.Region
+	client := newS3Client(d.aws, d.c, d.c.S3URL)
+	d.cl = client
+	rctx, cancel := context.WithTimeout(ctx, d.c.RequestTimeout)
+	defer cancel()
+	loc, err := client.GetBucketLocation(rctx, &s3.GetBucketLocationInput{Bucket: aws.String(d.c.Bucket)})
+	if !d.r.Check("credentials accepted by the server", func() (string, error) { return "signed requests pass", credentialsProblem(d.c, d.key, err) }) {
+		return false
+	}
+	return d.r.Check(fmt.Sprintf("bucket %q exists in region %s", d.c.Bucket, d.c.Region), func() (string, error) {
+		if err == nil {
+			region := string(loc.LocationConstraint)
+			if region == "" {
+				region = "us-east-1"
+			}
+			if region != d.c.Region {
+				return "", finding.Fail(fmt.Sprintf("bucket %q exists in region %s", d.c.Bucket, d.c.Region),
+					fmt.Errorf("the server is in region %s (its answer to GetBucketLocation)", region), "set region: %s in the BSL config", region)
+			}
+			return "the server puts it in " + region, nil
+		}
+		return bucketProblem(ctx, d.c, client, err)
+	})
+}
+
+// credentialsProblem is the credentials' part of the first signed
+// request's answer: nil unless the server refused the keys themselves.
+func credentialsProblem(c *config.ObjectStore, keyID string, err error) error {
+	var api smithy.APIError
+	if err == nil || !errors.As(err, &api) {
+		return nil
+	}
+	check, where := "credentials accepted by the server", credentialsWhere(c)
+	switch api.ErrorCode() {
+	case "InvalidAccessKeyId":
+		return finding.Fail(check, fmt.Errorf("the server knows no access key %s (%s)", keyHint(keyID), api.ErrorCode()),
+			"correct aws_access_key_id in %s", where)
+	case "SignatureDoesNotMatch":
+		return finding.Fail(check, fmt.Errorf("the secret key does not match the access key (%s)", api.ErrorCode()),
+			"correct aws_secret_access_key in %s", where)
+	case "ExpiredToken", "InvalidToken", "TokenRefreshRequired":
+		return finding.Fail(check, fmt.Errorf("the session token is expired or invalid (%s)", api.ErrorCode()),
+			"renew the temporary credentials in %s, or use keys that do not expire", where)
+	case "RequestTimeTooSkewed":
+		return finding.Fail(check, fmt.Errorf("the server refuses the signature's time (%s)", api.ErrorCode()),
+			"sync this machine's clock with NTP")
+	}
+	return nil
+}
+
+// credentialsWhere names where the keys came from, for a fix.
+func credentialsWhere(c *config.ObjectStore) string {
+	profile := c.Profile
+	if profile == "" {
+		profile = "default"
+	}
+	if c.CredentialsFile != "" {
+		return fmt.Sprintf("profile [%s] of the credentials file (the Secret that the BSL's spec.credential names; here %s)", profile, c.CredentialsFile)
+	}
+	return "the credentials Velero's pod gets (the cloud-credentials Secret, AWS_* variables, IRSA or the instance role)"
+}
+
+// bucketProblem explains a failed bucket location request.
+func bucketProblem(ctx context.Context, c *config.ObjectStore, client *s3.Client, err error) (string, error) {
+	check := fmt.Sprintf("bucket %q exists in region %s", c.Bucket, c.Region)
+	var api smithy.APIError
+	errors.As(err, &api)
+	code, msg := "", ""
+	if api != nil {
+		code, msg = api.ErrorCode(), api.ErrorMessage()
+	}
+	switch {
+	case code == "NoSuchBucket":
+		return "", finding.Fail(check, fmt.Errorf("no bucket %q on %s", c.Bucket, endpointURL(c).Redacted()),
+			"create it (`aws s3 mb s3://%s`, with --endpoint-url for an S3-compatible server; `mc mb`) or correct spec.objectStorage.bucket", c.Bucket)
+	case code == "AuthorizationHeaderMalformed" || code == "InvalidRegion" || code == "IncorrectEndpoint" || code == "PermanentRedirect":
+		if want := expectedRegion(msg); want != "" {
+			return "", finding.Fail(check, fmt.Errorf("the server is in region %s, the requests are signed for %s (%s)", want, c.Region, code), "set region: %s in the BSL config", want)
+		}
+		return "", finding.Fail(check, fmt.Errorf("the server refuses region %s (%s: %s)", c.Region, code, msg), "set region in the BSL config to the bucket's region")
+	case code == "AccessDenied":
+		// s3:GetBucketLocation may simply not be granted: is the bucket there?
+		rctx, cancel := context.WithTimeout(ctx, c.RequestTimeout)
+		defer cancel()
+		if _, herr := client.HeadBucket(rctx, &s3.HeadBucketInput{Bucket: aws.String(c.Bucket)}); herr == nil {
+			return "it is there (its region was not compared: s3:GetBucketLocation is not granted)", nil
+		}
+		return "", finding.Fail(check, fmt.Errorf("access denied to the bucket (%s)", code),
+			"grant s3:ListBucket and s3:GetBucketLocation on arn:aws:s3:::%s to the BSL's identity", c.Bucket)
+	}
+	return "", finding.Fail(check, translate("read location of bucket", c.Bucket, "", err), "")
+}
+
+// expectedRegion finds the region a server says it wants in its message:
+// "the region 'us-east-1' is wrong; expecting 'eu-west-1'" (AWS, MinIO),
+// with double quotes (versitygw).
+func expectedRegion(msg string) string {
+	for _, q := range []string{"'", `"`} {
+		_, after, ok := strings.Cut(msg, "expecting "+q)
+		if !ok {
+			continue
+		}
+		if region, _, ok := strings.Cut(after, q); ok {
+			return region
+		}
+	}
+	return ""
+}
+
+// folder lists the BSL's folder as Velero's validation does every minute.
+func (d *diagnosis) folder(ctx context.Context) bool {
+	folder := folderOf(d.c.Prefix)
+	return d.r.Check(fmt.Sprintf("list the BSL's folder %q (Velero's validation, every minute)", "/"+folder), func() (string, error) {
+		rctx, cancel := context.WithTimeout(ctx, d.c.RequestTimeout)
+		defer cancel()
+		in := &s3.ListObjectsV2Input{Bucket: aws.String(d.c.Bucket), Delimiter: aws.String("/"), MaxKeys: aws.Int32(1000)}
+		if folder != "" {
+			in.Prefix = aws.String(folder)
+		}
+		out, err := d.cl.ListObjectsV2(rctx, in)
+		if err != nil {
+			return "", denied(translate("list", d.c.Bucket, folder, err), "s3:ListBucket", "arn:aws:s3:::"+d.c.Bucket)
+		}
+		var names []string
+		for _, p := range out.CommonPrefixes {
+			names = append(names, strings.TrimPrefix(aws.ToString(p.Prefix), folder))
+		}
+		if len(names) == 0 {
+			return "empty: no backups yet", nil
+		}
+		return "holds " + strings.Join(names, " "), nil
+	})
+}
+
+// lock checks the bucket's versioning and Object Lock: against
+// objectLockMode with Init's own check, else says what it found.
+func (d *diagnosis) lock(ctx context.Context) bool {
+	if d.c.ObjectLockMode != "" {
+		return d.r.Check(lockCheck(d.c), func() (string, error) {
+			return "versioning Enabled and Object Lock enabled", d.s.checkLock(d.c, d.cl)
+		})
+	}
+	rctx, cancel := context.WithTimeout(ctx, d.c.RequestTimeout)
+	defer cancel()
+	state := "versioning off"
+	if v, err := d.cl.GetBucketVersioning(rctx, &s3.GetBucketVersioningInput{Bucket: aws.String(d.c.Bucket)}); err != nil {
+		state = "versioning not read (" + errorCode(err) + ")"
+	} else if v.Status != "" {
+		state = "versioning " + string(v.Status)
+	}
+	if l, err := d.cl.GetObjectLockConfiguration(rctx, &s3.GetObjectLockConfigurationInput{Bucket: aws.String(d.c.Bucket)}); err == nil &&
+		l.ObjectLockConfiguration != nil && l.ObjectLockConfiguration.ObjectLockEnabled == "Enabled" {
+		state += ", Object Lock enabled (objectLockMode is not set: backups are not locked unless the bucket has a default retention)"
+	} else {
+		state += ", no Object Lock"
+	}
+	d.r.Note("bucket versioning and Object Lock", state)
+	return true
+}
+
+// init runs the store's own Init on the same config: what Velero does.
+func (d *diagnosis) init(ctx context.Context) bool {
+	return d.r.Check("plugin Init (what Velero runs)", func() (string, error) {
+		if err := d.s.Init(d.raw); err != nil {
+			return "", err
+		}
+		lock := "objectLockMode not set"
+		if d.s.cfg.ObjectLockMode != "" {
+			lock = fmt.Sprintf("bucket has versioning and Object Lock for objectLockMode %s", d.s.cfg.ObjectLockMode)
+		}
+		return lock, nil
+	})
+}
+
+func checkCredentialsFile(c *config.ObjectStore) (string, error) {
+	profile := c.Profile
+	if profile == "" {
+		profile = "default"
+	}
+	seen, err := awsconn.CheckCredentialsFile(c.CredentialsFile, profile)
+	if err != nil {
+		return "", finding.Fail("credentials file "+c.CredentialsFile, err,
+			"edit the file (the Secret that the BSL's spec.credential names): under [%s] the keys are aws_access_key_id and aws_secret_access_key", profile)
+	}
+	return seen, nil
 }

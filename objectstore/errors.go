@@ -14,6 +14,7 @@ import (
 	"github.com/aws/smithy-go"
 
 	"example.io/velero-plugin-s3csi/internal/awsconn"
+	"example.io/velero-plugin-s3csi/internal/finding"
 )
 
 // Sentinel errors: S3 and network errors are translated into these once,
@@ -184,4 +185,37 @@ func cause(ctx context.Context, err error) error {
 		return fmt.Errorf("%w (%w)", c, err)
 	}
 	return err
+}
+
+// explain adds to a request's error what the doctor's line would say:
+// for a refused certificate, why it is refused; for access denied, the
+// permission (action on resource) to grant; for a missing bucket, how to
+// make it. Velero shows these errors in the BSL's status and the backup's.
+func (s *Store) explain(err error, action, resource string) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, ErrTLS):
+		ctx, cancel := context.WithTimeout(context.Background(), s.cfg.RequestTimeout)
+		defer cancel()
+		return explainTLS(ctx, s.cfg, err)
+	case errors.Is(err, ErrAccessDenied):
+		return denied(err, action, resource)
+	case errors.Is(err, ErrNoSuchBucket):
+		return finding.WithFix(err, "create bucket %q or correct the BSL's spec.objectStorage.bucket", s.cfg.Bucket)
+	}
+	return err
+}
+
+// arn names an S3 resource as IAM policies do: a bucket, or bucket/key.
+func arn(bucket, key string) string {
+	if key == "" {
+		return "arn:aws:s3:::" + bucket
+	}
+	return "arn:aws:s3:::" + bucket + "/" + key
+}
+
+// objectsARN is the BSL's objects, the resource a grant should name.
+func (s *Store) objectsARN(bucket string) string {
+	return arn(bucket, folderOf(s.cfg.Prefix)+"*")
 }

@@ -46,7 +46,7 @@ func (s *Store) GetObject(bucket, key string) (io.ReadCloser, error) {
 		d.end()
 		d.tr.finish(err)
 		cancel(nil)
-		return nil, translate("get", bucket, key, err)
+		return nil, s.explain(translate("get", bucket, key, err), "s3:GetObject", s.objectsARN(bucket))
 	}
 	go d.pump(ctx, body)
 	r, sealed, err := openBody(d, s.cfg.EncryptionIdentities.List(), s.cfg.IdentitySource(), d.tr.add)

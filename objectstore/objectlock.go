@@ -15,6 +15,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"example.io/velero-plugin-s3csi/config"
+	"example.io/velero-plugin-s3csi/internal/finding"
 )
 
 // lockProbeTimeout bounds the best-effort look at a bucket's Object Lock
@@ -70,7 +71,12 @@ func (s *Store) checkLock(c *config.ObjectStore, client s3API) error {
 	if len(missing) == 1 && strings.HasPrefix(missing[0], "versioning") {
 		fix = fmt.Sprintf("`aws s3api put-bucket-versioning --bucket %s --versioning-configuration Status=Enabled`", c.Bucket)
 	}
-	return fmt.Errorf("%s: objectLockMode %s needs bucket %q to have %s: %s", Name, c.ObjectLockMode, c.Bucket, strings.Join(missing, " and "), fix)
+	return finding.Fail(lockCheck(c), fmt.Errorf("the bucket needs %s", strings.Join(missing, " and ")), "%s", fix)
+}
+
+// lockCheck names the check of a bucket for objectLockMode.
+func lockCheck(c *config.ObjectStore) string {
+	return fmt.Sprintf("objectLockMode %s: versioning and Object Lock of bucket %q", c.ObjectLockMode, c.Bucket)
 }
 
 // lockCheckError explains a failed read of the bucket's versioning or
@@ -78,10 +84,10 @@ func (s *Store) checkLock(c *config.ObjectStore, client s3API) error {
 func lockCheckError(c *config.ObjectStore, what, permission string, err error) error {
 	err = translate("read "+what+" of bucket", c.Bucket, "", err)
 	if errors.Is(err, ErrAccessDenied) {
-		return fmt.Errorf("%s: objectLockMode %s needs to check bucket %q, and the BSL's credentials may not: they need %s (and %s): %w",
-			Name, c.ObjectLockMode, c.Bucket, permission, otherLockPermission(permission), err)
+		return finding.Fail(lockCheck(c), err, "grant %s and %s on arn:aws:s3:::%s to the BSL's identity: objectLockMode checks them at every Init",
+			permission, otherLockPermission(permission), c.Bucket)
 	}
-	return fmt.Errorf("%s: objectLockMode %s: %w", Name, c.ObjectLockMode, err)
+	return finding.Fail(lockCheck(c), err, "")
 }
 
 func otherLockPermission(p string) string {

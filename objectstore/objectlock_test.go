@@ -199,17 +199,18 @@ func testLockInitChecks(t *testing.T, srv *testenv.S3Server) {
 		errHas []string
 	}{
 		{name: "no versioning, no lock", bucket: plain, errHas: []string{
-			`objectLockMode GOVERNANCE needs bucket "` + plain + `" to have versioning Enabled (it is off) and Object Lock enabled (it is not: ObjectLockConfigurationNotFoundError): ` +
+			`objectLockMode GOVERNANCE: versioning and Object Lock of bucket "` + plain + `": the bucket needs versioning Enabled (it is off) and Object Lock enabled (it is not: ObjectLockConfigurationNotFoundError); fix: ` +
 				`Object Lock can be turned on only when a bucket is created on most S3 servers`,
 			"`mc mb --with-lock`", "`aws s3api put-object-lock-configuration --bucket " + plain + " --object-lock-configuration ObjectLockEnabled=Enabled`"}},
 		{name: "versioned without lock", bucket: versioned, errHas: []string{
-			`objectLockMode GOVERNANCE needs bucket "` + versioned + `" to have Object Lock enabled (it is not: ObjectLockConfigurationNotFoundError): `,
+			`objectLockMode GOVERNANCE: versioning and Object Lock of bucket "` + versioned + `": the bucket needs Object Lock enabled (it is not: ObjectLockConfigurationNotFoundError); fix: `,
 			"`aws s3api create-bucket --bucket " + versioned + " --object-lock-enabled-for-bucket`"}},
-		{name: "no such bucket", bucket: "no-such-bucket", errHas: []string{"objectLockMode GOVERNANCE: read versioning of bucket no-such-bucket: no such bucket"}},
+		{name: "no such bucket", bucket: "no-such-bucket", errHas: []string{`objectLockMode GOVERNANCE: versioning and Object Lock of bucket "no-such-bucket": read versioning of bucket no-such-bucket: no such bucket`}},
 		{name: "versioning may not be read", bucket: locked, deny: "versioning", errHas: []string{
-			`objectLockMode GOVERNANCE needs to check bucket "` + locked + `", and the BSL's credentials may not: they need s3:GetBucketVersioning (and s3:GetBucketObjectLockConfiguration): read versioning of bucket ` + locked + `: access denied`}},
+			`objectLockMode GOVERNANCE: versioning and Object Lock of bucket "` + locked + `": read versioning of bucket ` + locked + `: access denied`,
+			"fix: grant s3:GetBucketVersioning and s3:GetBucketObjectLockConfiguration on arn:aws:s3:::" + locked}},
 		{name: "lock configuration may not be read", bucket: locked, deny: "object-lock", errHas: []string{
-			`they need s3:GetBucketObjectLockConfiguration (and s3:GetBucketVersioning): read Object Lock configuration of bucket ` + locked + `: access denied`}},
+			`read Object Lock configuration of bucket ` + locked + `: access denied`, "fix: grant s3:GetBucketObjectLockConfiguration and s3:GetBucketVersioning on arn:aws:s3:::" + locked}},
 		{name: "a misspelt key", bucket: locked, extra: []string{"objectLockDays", "30"}, errHas: []string{`unknown key "objectLockDays" in BSL config`}},
 	}
 	for _, tt := range tests {

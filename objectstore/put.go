@@ -79,6 +79,7 @@ func (s *Store) putObject(log logrus.FieldLogger, bucket, key string, body io.Re
 		err = s.asRole(err)
 		u.tr.finish(err)
 		if err != nil {
+			err = s.explain(err, "s3:PutObject", s.objectsARN(bucket))
 			log.WithError(err).WithFields(u.tr.retries().fields()).Error("put object failed; nothing was written")
 		}
 	}()

@@ -291,7 +291,7 @@ func TestCredentials(t *testing.T) {
 		require.NoError(t, put(t, storeConfig(srv, bucket, "credentialsFile", f, "profile", "backup")))
 		err := put(t, storeConfig(srv, bucket, "credentialsFile", f, "profile", "nope"))
 		require.Error(t, err)
-		assert.Contains(t, err.Error(), `profile "nope"`)
+		assert.Contains(t, err.Error(), `has no profile [nope] (it has [backup])`)
 	})
 	t.Run("no credentialsFile: the default chain", func(t *testing.T) {
 		t.Setenv("AWS_ACCESS_KEY_ID", srv.AccessKey)

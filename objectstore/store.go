@@ -86,6 +86,11 @@ func (s *Store) Init(cfg map[string]string) error {
 	if err != nil {
 		return err
 	}
+	if c.CredentialsFile != "" {
+		if _, err := checkCredentialsFile(c); err != nil { // the SDK would pass over a misspelt key in silence
+			return fmt.Errorf("%s: %w", Name, err)
+		}
+	}
 	awsCfg, err := loadAWSConfig(ctx, c, hc)
 	if err != nil {
 		return err
@@ -100,7 +105,7 @@ func (s *Store) Init(cfg map[string]string) error {
 	awsCfg.Region = c.Region
 	client := newS3Client(awsCfg, c, c.S3URL)
 	if err := s.checkLock(c, client); err != nil {
-		return err
+		return fmt.Errorf("%s: %w", Name, err)
 	}
 	s.presign = s3.NewPresignClient(client)
 	if c.PublicURL != "" {
@@ -170,14 +175,14 @@ func (s *Store) ObjectExists(bucket, key string) (bool, error) {
 		return true, nil
 	}
 	if !isNotFound(err) {
-		return false, translate("check existence of", bucket, key, err)
+		return false, s.explain(translate("check existence of", bucket, key, err), "s3:GetObject", s.objectsARN(bucket))
 	}
 	// A HEAD 404 carries no body, so a missing bucket looks the same.
 	if _, berr := s.s3.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: aws.String(bucket)}); berr != nil {
 		if isNotFound(berr) {
-			return false, fmt.Errorf("check existence of %s/%s: %w", bucket, key, ErrNoSuchBucket)
+			return false, s.explain(fmt.Errorf("check existence of %s/%s: %w", bucket, key, ErrNoSuchBucket), "", "")
 		}
-		return false, translate("check bucket of", bucket, key, berr)
+		return false, s.explain(translate("check bucket of", bucket, key, berr), "s3:ListBucket", arn(bucket, ""))
 	}
 	return false, nil
 }
@@ -222,7 +227,7 @@ func (s *Store) list(bucket, prefix, delimiter string, each func(*s3.ListObjects
 		page, err := pages.NextPage(ctx)
 		cancel()
 		if err != nil {
-			return translate("list", bucket, prefix, err)
+			return s.explain(translate("list", bucket, prefix, err), "s3:ListBucket", arn(bucket, ""))
 		}
 		each(page)
 	}
@@ -239,7 +244,7 @@ func (s *Store) DeleteObject(bucket, key string) error {
 	defer cancel()
 	_, err := s.s3.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)})
 	if err != nil && !isNotFound(err) {
-		return translate("delete", bucket, key, err)
+		return s.explain(translate("delete", bucket, key, err), "s3:DeleteObject", s.objectsARN(bucket))
 	}
 	return nil
 }

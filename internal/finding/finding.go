@@ -13,7 +13,7 @@ import (
 // and the error Init returns, so a user reads the same words in
 // `velero backup-location get` and in `velero-plugin-s3csi doctor`.
 type Failure struct {
-	Check string // what was checked, e.g. `bucket "b" exists`
+	Check string // what was checked, e.g. `bucket "b" exists`; "": the error says it
 	Err   error  // what was found
 	Fix   string // what to change: the key, the permission, the command; "" when there is nothing to say
 }
@@ -27,7 +27,10 @@ func Fail(check string, err error, fix string, args ...any) *Failure {
 }
 
 func (f *Failure) Error() string {
-	msg := f.Check + ": " + f.Err.Error()
+	msg := f.Err.Error()
+	if f.Check != "" {
+		msg = f.Check + ": " + msg
+	}
 	if f.Fix != "" {
 		msg += "; fix: " + f.Fix
 	}
@@ -45,10 +48,18 @@ func FixOf(err error) string {
 	return ""
 }
 
+// WithFix adds a fix to err, which says itself what failed: the
+// providers' request errors get the fix the doctor's line would give.
+func WithFix(err error, fix string, args ...any) error {
+	if err == nil || FixOf(err) != "" {
+		return err
+	}
+	return Fail("", err, fix, args...)
+}
+
 // Reporter runs named checks in order. Check calls fn, records its outcome
 // under name, and says whether it passed; fn returns what it saw (for the
-// ✓ line) or an error, a *Failure when it knows the fix. Init's reporter
-// stops at the first failure; the doctor's prints every line.
+// ✓ line) or an error, a *Failure when it knows the fix.
 type Reporter interface {
 	Check(name string, fn func() (seen string, err error)) bool
 	// Note records a line that is neither pass nor fail: what doctor

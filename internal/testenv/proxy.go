@@ -48,7 +48,10 @@ type Proxy struct {
 
 	faults  faultList
 	latency atomic.Int64 // time.Duration before each request is forwarded
-	pace    pacer
+	// dateOffset moves every answer's Date header: a server whose clock
+	// is off, as the client sees it.
+	dateOffset atomic.Int64
+	pace       pacer
 
 	t       T
 	addr    string
@@ -215,7 +218,16 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request, rp *httputil.Rever
 
 type tapKey struct{}
 
+// SetDateOffset moves the Date header of every answer by d: a server
+// clock d ahead (negative: behind).
+func (p *Proxy) SetDateOffset(d time.Duration) { p.dateOffset.Store(int64(d)) }
+
 func (p *Proxy) modifyResponse(resp *http.Response) error {
+	if off := time.Duration(p.dateOffset.Load()); off != 0 {
+		if date, err := http.ParseTime(resp.Header.Get("Date")); err == nil {
+			resp.Header.Set("Date", date.Add(off).UTC().Format(http.TimeFormat))
+		}
+	}
 	if down, ok := resp.Request.Context().Value(tapKey{}).(*tap); ok {
 		down.ReadCloser = resp.Body
 		resp.Body = down

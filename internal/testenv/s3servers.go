@@ -47,7 +47,8 @@ const KMSKeyID = "test-key"
 
 // MinIOOptions select what the started MinIO serves.
 type MinIOOptions struct {
-	TLS bool // serve https with a fresh self-signed certificate
+	TLS    bool   // serve https with a fresh self-signed certificate
+	Region string // the server's region, which it checks signatures against ("": us-east-1)
 }
 
 // StartMinIO starts MinIO (from `make tools`) on a free port with a fresh
@@ -79,6 +80,9 @@ func StartMinIO(t T, opt MinIOOptions) *S3Server {
 		"MINIO_UPDATE=off",
 		"MINIO_CI_CD=1",
 	}
+	if opt.Region != "" {
+		env = append(env, "MINIO_SITE_REGION="+opt.Region)
+	}
 	s.Endpoint = fmt.Sprintf("%s://127.0.0.1:%d", scheme, port)
 	runs := 0
 	s.start = func() *exec.Cmd {
@@ -109,7 +113,7 @@ func (s *S3Server) Restart(down time.Duration) {
 // backend on a fresh folder, and stops it when the test ends.
 func StartVersityGW(t T) *S3Server {
 	t.Helper()
-	return startVersityGW(t, false)
+	return startVersityGW(t, false, "")
 }
 
 // StartVersityGWVersioned starts versitygw as StartVersityGW does, with a
@@ -117,10 +121,17 @@ func StartVersityGW(t T) *S3Server {
 // Lock.
 func StartVersityGWVersioned(t T) *S3Server {
 	t.Helper()
-	return startVersityGW(t, true)
+	return startVersityGW(t, true, "")
 }
 
-func startVersityGW(t T, versioning bool) *S3Server {
+// StartVersityGWInRegion starts versitygw serving region, which it
+// checks signatures against.
+func StartVersityGWInRegion(t T, region string) *S3Server {
+	t.Helper()
+	return startVersityGW(t, false, region)
+}
+
+func startVersityGW(t T, versioning bool, region string) *S3Server {
 	t.Helper()
 	bin := Tool(t, "versitygw")
 	dir := t.TempDir()
@@ -141,7 +152,11 @@ func startVersityGW(t T, versioning bool) *S3Server {
 	}
 	args = append(args, root)
 	s.Endpoint = fmt.Sprintf("http://127.0.0.1:%d", port)
-	startProcess(t, "versitygw", bin, args, nil, dir)
+	var env []string
+	if region != "" {
+		env = append(env, "VGW_REGION="+region)
+	}
+	startProcess(t, "versitygw", bin, args, env, dir)
 	s.waitReady(30 * time.Second)
 	return s
 }
