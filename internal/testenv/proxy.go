@@ -24,6 +24,10 @@ type Request struct {
 	Query  url.Values
 	Header http.Header
 	Body   int64 // bytes of body that passed
+	// Form is an STS request's form (Action, RoleArn, RoleSessionName,
+	// ExternalId, DurationSeconds); nil for S3 requests. It holds no
+	// secret: SigV4 signs the form, it does not carry the key.
+	Form url.Values
 }
 
 // Proxy sits between the plugin and a real S3 server on 127.0.0.1: it
@@ -181,9 +185,14 @@ func (p *Proxy) hold(ctx context.Context) {
 }
 
 func (p *Proxy) serve(w http.ResponseWriter, r *http.Request, rp *httputil.ReverseProxy) {
+	form, ok := stsForm(r)
+	if !ok {
+		writeS3Error(w, r, http.StatusBadRequest, "")
+		return
+	}
 	counted := &countBody{ReadCloser: r.Body}
 	r.Body = counted
-	idx := p.record(r)
+	idx := p.record(r, form)
 	defer func() { p.setBody(idx, counted.n.Load()) }()
 	if match(p.block.Load(), r) {
 		p.hold(r.Context())
@@ -251,10 +260,29 @@ func (p *Proxy) modifyResponse(resp *http.Response) error {
 	return nil
 }
 
-func (p *Proxy) record(r *http.Request) int {
+// stsForm reads the form of an STS request and puts the bytes back for
+// the server; nil for other requests, false when the body cannot be read.
+func stsForm(r *http.Request) (url.Values, bool) {
+	if kindOf(r.Method, r.URL.Path, r.URL.Query()) != "STS" || r.Body == nil {
+		return nil, true
+	}
+	body, err := io.ReadAll(r.Body) // a few hundred bytes
+	r.Body.Close()
+	if err != nil {
+		return nil, false
+	}
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	form, err := url.ParseQuery(string(body))
+	if err != nil {
+		return url.Values{}, true
+	}
+	return form, true
+}
+
+func (p *Proxy) record(r *http.Request, form url.Values) int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.reqs = append(p.reqs, Request{Method: r.Method, Path: r.URL.Path, Query: r.URL.Query(), Header: r.Header.Clone()})
+	p.reqs = append(p.reqs, Request{Method: r.Method, Path: r.URL.Path, Query: r.URL.Query(), Header: r.Header.Clone(), Form: form})
 	return len(p.reqs) - 1
 }
 
