@@ -189,8 +189,9 @@ func cause(ctx context.Context, err error) error {
 
 // explain adds to a request's error what the doctor's line would say:
 // for a refused certificate, why it is refused; for access denied, the
-// permission (action on resource) to grant; for a missing bucket, how to
-// make it. Velero shows these errors in the BSL's status and the backup's.
+// permission (action on resource) to grant, to roleArn's role when it is
+// set; for a missing bucket, how to make it. Velero shows these errors in
+// the BSL's status and the backup's.
 func (s *Store) explain(err error, action, resource string) error {
 	switch {
 	case err == nil:
@@ -199,6 +200,8 @@ func (s *Store) explain(err error, action, resource string) error {
 		ctx, cancel := context.WithTimeout(context.Background(), s.cfg.RequestTimeout)
 		defer cancel()
 		return explainTLS(ctx, s.cfg, err)
+	case errors.Is(err, ErrAccessDenied) && s.cfg.RoleARN != "":
+		return finding.WithFix(s.asRole(err), "grant %s on %s to role %s (roleArn)", action, resource, s.cfg.RoleARN)
 	case errors.Is(err, ErrAccessDenied):
 		return denied(err, action, resource)
 	case errors.Is(err, ErrNoSuchBucket):

@@ -76,7 +76,6 @@ func (s *Store) putObject(log logrus.FieldLogger, bucket, key string, body io.Re
 	}
 	defer buffers.begin()()
 	defer func() {
-		err = s.asRole(err)
 		u.tr.finish(err)
 		if err != nil {
 			err = s.explain(err, "s3:PutObject", s.objectsARN(bucket))

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -61,26 +62,49 @@ func assumeRole(ctx context.Context, cfg *aws.Config, c *config.ObjectStore) err
 	return nil
 }
 
-// roleError says why roleArn could not be assumed and, for a refusal,
-// what to fix: the trust policy, or externalId.
+// roleError says why roleArn could not be assumed and what to fix: the
+// credentials under the role when STS refused them, else the trust
+// policy or externalId.
 func roleError(c *config.ObjectStore, err error) error {
 	where := "AWS STS"
 	if ep := c.STSEndpoint(); ep != "" {
 		where = "STS at " + ep
 	}
+	if kind(err) != ErrAccessDenied {
+		return fmt.Errorf("assume role %s (roleArn) through %s: %w", c.RoleARN, where, mark(err))
+	}
+	if refusesCredentials(err) {
+		return fmt.Errorf("%w: %s refused the credentials meant to assume role %s (roleArn): correct %s: %w",
+			ErrAccessDenied, where, c.RoleARN, credentialsWhere(c), err)
+	}
 	ext := "no externalId is set (if the trust policy has an sts:ExternalId condition, set externalId to its value)"
 	if c.ExternalID != "" {
 		ext = "externalId is set (it must equal the trust policy's sts:ExternalId condition)"
 	}
-	if kind(err) == ErrAccessDenied {
-		return fmt.Errorf("%w: %s refused to assume role %s (roleArn, session %s; %s): the role's trust policy must allow the caller "+
-			"(the principal of credentialsFile, or of the pod's own identity) sts:AssumeRole: %w", ErrAccessDenied, where, c.RoleARN, c.RoleSessionName, ext, err)
+	return fmt.Errorf("%w: %s refused to assume role %s (roleArn, session %s; %s): the role's trust policy must allow the caller "+
+		"(the principal of credentialsFile, or of the pod's own identity) sts:AssumeRole: %w", ErrAccessDenied, where, c.RoleARN, c.RoleSessionName, ext, err)
+}
+
+// refusesCredentials is true when STS refused the caller's keys
+// themselves, not the role: AWS says InvalidClientTokenId for an unknown
+// access key and SignatureDoesNotMatch for a wrong secret; MinIO says
+// AccessDenied for both, with S3's message for each.
+func refusesCredentials(err error) bool {
+	var api smithy.APIError
+	if !errors.As(err, &api) {
+		return false
 	}
-	return fmt.Errorf("assume role %s (roleArn) through %s: %w", c.RoleARN, where, mark(err))
+	switch api.ErrorCode() {
+	case "InvalidClientTokenId", "InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken", "InvalidToken":
+		return true
+	}
+	msg := strings.ToLower(api.ErrorMessage())
+	return strings.Contains(msg, "signature we calculated does not match") || strings.Contains(msg, "access key id you provided does not exist")
 }
 
 // asRole names the role in an access-denied error of a request made as
-// roleArn: the role lacks the permission, not the credentials under it.
+// roleArn (explain calls it): the role lacks the permission, not the
+// credentials under it.
 func (s *Store) asRole(err error) error {
 	if err == nil || s.cfg.RoleARN == "" || !errors.Is(err, ErrAccessDenied) {
 		return err
