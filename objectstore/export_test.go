@@ -1,11 +1,5 @@
 package objectstore
 
-import (
-	"context"
-
-	"example.io/velero-plugin-s3csi/config"
-)
-
 // The process-wide budget's counts, for the tests of the external package.
 
 // BudgetPeak is the most bytes the budget had given out and kept at once
@@ -33,21 +27,3 @@ func BudgetHeld() int64 {
 // RoleExpiryWindow is how long before a role session's expiry the store
 // assumes the role again.
 const RoleExpiryWindow = roleExpiryWindow
-
-// IdentityOf parses bsl, loads its credentials as Init does (assuming
-// roleArn) and says who they are, as doctor's identity line will.
-func IdentityOf(ctx context.Context, bsl map[string]string) (string, error) {
-	c, err := config.ParseObjectStore(config.Layer{Name: "BSL config", Values: bsl})
-	if err != nil {
-		return "", err
-	}
-	hc, err := newHTTPClient(c)
-	if err != nil {
-		return "", err
-	}
-	cfg, err := loadAWSConfig(ctx, c, hc)
-	if err != nil {
-		return "", err
-	}
-	return callerIdentity(ctx, cfg, c)
-}

@@ -112,6 +112,19 @@ func (s *Store) asRole(err error) error {
 	return fmt.Errorf("%w (as role %s)", err, s.cfg.RoleARN)
 }
 
+// CallerIdentity says which identity the store's requests are made as,
+// for doctor: the ARN and account STS's GetCallerIdentity returns (on AWS
+// with roleArn, the assumed-role ARN with its session name); on a server
+// without GetCallerIdentity (MinIO), the role or the credentials' source
+// and the first four characters of the access key. It never shows a
+// secret key or session token. Call it after Init.
+func (s *Store) CallerIdentity(ctx context.Context) (string, error) {
+	if s.cfg == nil {
+		return "", errors.New("caller identity: the store has no configuration yet (Init first)")
+	}
+	return callerIdentity(ctx, s.awsCfg, s.cfg)
+}
+
 // callerIdentity says which identity cfg's requests are made as: STS's
 // GetCallerIdentity where the endpoint serves it (AWS); elsewhere (MinIO
 // answers it with an error) what the credentials say of themselves. It

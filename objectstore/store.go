@@ -33,6 +33,7 @@ type Store struct {
 	log     logrus.FieldLogger
 	kube    kube.Reader
 	cfg     *config.ObjectStore
+	awsCfg  aws.Config // the credentials and HTTP client the S3 clients were built from
 	s3      s3API
 	presign presignAPI
 	sse     sse
@@ -111,7 +112,7 @@ func (s *Store) Init(cfg map[string]string) error {
 	if c.PublicURL != "" {
 		s.presign = s3.NewPresignClient(newS3Client(awsCfg, c, c.PublicURL))
 	}
-	s.s3, s.cfg, s.sse = client, c, newSSE(c)
+	s.s3, s.cfg, s.awsCfg, s.sse = client, c, awsCfg, newSSE(c)
 	s.swept.Clear()
 	s.dataOpts = []func(*s3.Options){oneAttempt}
 	if !strings.HasPrefix(c.S3URL, "http://") {
