@@ -117,11 +117,14 @@ func (s *Store) asRole(err error) error {
 // with roleArn, the assumed-role ARN with its session name); on a server
 // without GetCallerIdentity (MinIO), the role or the credentials' source
 // and the first four characters of the access key. It never shows a
-// secret key or session token. Call it after Init.
+// secret key or session token. Call it after Init; it asks within
+// requestTimeout.
 func (s *Store) CallerIdentity(ctx context.Context) (string, error) {
 	if s.cfg == nil {
 		return "", errors.New("caller identity: the store has no configuration yet (Init first)")
 	}
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.RequestTimeout)
+	defer cancel()
 	return callerIdentity(ctx, s.awsCfg, s.cfg)
 }
 
