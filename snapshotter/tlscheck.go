@@ -6,12 +6,10 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"net"
 	"strings"
 	"time"
 
-	"github.com/container-storage-interface/spec/lib/go/csi"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/status"
 
 	"example.io/velero-plugin-s3csi/internal/finding"
@@ -39,9 +37,11 @@ func (tc *clientTLS) leaf() *x509.Certificate {
 
 // handshake checks the TLS of a relay both ways with the tls.Config Init
 // built: the relay's certificate against the VSL's CA, and the relay's
-// verdict on the client certificate. In TLS 1.3 the client learns of a
-// refused certificate only on its first read, so a gRPC Probe runs over a
-// connection of its own and its error is classified.
+// verdict on the client certificate. In TLS 1.3 that verdict comes after
+// the client's handshake is done, so the check reads until the relay's
+// first bytes (its HTTP/2 settings) or its alert. It writes nothing
+// first: a relay that closes with a client's bytes unread resets the
+// connection, and the reset can overtake the alert that says why.
 func (k *checks) handshake(ctx context.Context, r finding.Reporter) bool {
 	c := k.c
 	return check(r, "TLS with the relay at "+hostPort(c.Endpoint), func() (string, error) {
@@ -53,17 +53,19 @@ func (k *checks) handshake(ctx context.Context, r finding.Reporter) bool {
 		if err != nil {
 			return "", k.tlsFailure(err)
 		}
+		defer conn.Close()
 		version := tls.VersionName(conn.(*tls.Conn).ConnectionState().Version)
-		conn.Close()
-		gc, err := grpc.NewClient(target(c.Endpoint), grpc.WithTransportCredentials(credentials.NewTLS(k.tc.cfg)))
-		if err != nil {
-			return "", err
+		if deadline, ok := hctx.Deadline(); ok {
+			_ = conn.SetReadDeadline(deadline)
 		}
-		defer gc.Close()
-		if _, err := csi.NewIdentityClient(gc).Probe(hctx, &csi.ProbeRequest{}); err != nil {
-			if f := k.tlsFailure(err); f != nil && !errors.Is(f, errNotTLS) {
+		_, err = conn.Read(make([]byte, 1))
+		var timeout net.Error
+		if err != nil && !(errors.As(err, &timeout) && timeout.Timeout()) {
+			if f := k.tlsFailure(err); !errors.Is(f, errNotTLS) {
 				return "", f
 			}
+			return "", finding.Fail("", fmt.Errorf("the relay closed the connection after the TLS handshake without saying why: %w", err),
+				"check the csi-relay's log: it names each client it refuses and why")
 		}
 		return fmt.Sprintf("%s; the relay accepts the client certificate and its certificate is valid for %s", version, cfg.ServerName), nil
 	})
