@@ -199,7 +199,11 @@ func TestBackupRestoreDelete(t *testing.T) {
 	assert.Contains(t, report, "settings read from ConfigMap "+ns+"/s3compat-config")
 	assert.Contains(t, report, "✓ keys named by the BSL")
 	assert.Contains(t, report, "- probe objects removed: nothing is left under cluster-a/.doctor/")
-	st.done("doctor --bsl-name default: every check passed")
+	report = doctor("--vsl-name", "csi")
+	assert.Contains(t, report, "✓ TLS with the relay at localhost:"+rly.port)
+	assert.Contains(t, report, "the relay accepts the client certificate")
+	assert.Contains(t, report, "✓ ListSnapshots")
+	st.done("doctor --bsl-name default and --vsl-name csi (through the csi-relay): every check passed")
 
 	// The application: a ConfigMap, a Secret, a Deployment and a bound PV/PVC on a CSI volume.
 	vol := driver.CreateVolume(t, "demo-data", 10<<30)
