@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 	velerov1 "github.com/vmware-tanzu/velero/pkg/apis/velero/v1"
 	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	"sigs.k8s.io/yaml"
@@ -106,13 +107,15 @@ func TestManifestsDecodeStrictly(t *testing.T) {
 				obj = &rbacv1.RoleBinding{}
 			case "Deployment":
 				obj = &appsv1.Deployment{}
+			case "Job":
+				obj = &batchv1.Job{}
 			default:
 				t.Fatalf("%s: kind %q has no check", f, m.Kind)
 			}
 			require.NoError(t, yaml.UnmarshalStrict(d, obj), f)
 		}
 	}
-	for _, k := range []string{"BackupStorageLocation", "VolumeSnapshotLocation", "ConfigMap", "Secret", "Role", "RoleBinding", "Deployment"} {
+	for _, k := range []string{"BackupStorageLocation", "VolumeSnapshotLocation", "ConfigMap", "Secret", "Role", "RoleBinding", "Deployment", "Job"} {
 		assert.Positive(t, kinds[k], "no %s manifest", k)
 	}
 }

@@ -185,6 +185,26 @@ func TestBackupRestoreDelete(t *testing.T) {
 	}
 	st.done("velero server up, BSLs default and locked (Object Lock) Available")
 
+	// doctor, as a user runs it against the cluster: it reads the BSL, its
+	// credential Secret, the age identity Secret and the plugin ConfigMap
+	// from the real API server, and every check passes.
+	doctor := func(args ...string) string {
+		t.Helper()
+		cmd := exec.Command(filepath.Join(pluginDir, "velero-plugin-s3csi"), append([]string{"doctor", "--kubeconfig", kc, "--namespace", ns}, args...)...)
+		out, err := cmd.CombinedOutput()
+		require.NoError(t, err, "doctor %s:\n%s", strings.Join(args, " "), out)
+		return string(out)
+	}
+	report := doctor("--bsl-name", "default")
+	assert.Contains(t, report, "settings read from ConfigMap "+ns+"/s3compat-config")
+	assert.Contains(t, report, "✓ keys named by the BSL")
+	assert.Contains(t, report, "- probe objects removed: nothing is left under cluster-a/.doctor/")
+	report = doctor("--vsl-name", "csi")
+	assert.Contains(t, report, "✓ TLS with the relay at localhost:"+rly.port)
+	assert.Contains(t, report, "the relay accepts the client certificate")
+	assert.Contains(t, report, "✓ ListSnapshots")
+	st.done("doctor --bsl-name default and --vsl-name csi (through the csi-relay): every check passed")
+
 	// The application: a ConfigMap, a Secret, a Deployment and a bound PV/PVC on a CSI volume.
 	vol := driver.CreateVolume(t, "demo-data", 10<<30)
 	require.NoError(t, created(kube.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: app}}, metav1.CreateOptions{})))

@@ -112,4 +112,14 @@ tool() {
   echo "$bin"
 }
 
-for t in "$@"; do tool "$t"; done
+# One build of a tool at a time: a second make (or a helper's) waits for
+# the first, then finds the tool built. The lock is per tool name, held
+# while the tool is looked up or built.
+mkdir -p "$cache"
+for t in "$@"; do
+  if [[ $check == 1 ]] || ! command -v flock >/dev/null; then tool "$t"; continue; fi
+  exec 9>"$cache/.$t.lock"
+  flock -n 9 || { echo "tool.sh: waiting for another build of $t" >&2; flock 9; }
+  tool "$t"
+  exec 9>&-
+done

@@ -167,5 +167,12 @@ func (c *Client) VeleroObject(ctx context.Context, namespace, resource, name str
 	}
 	ctx, cancel := context.WithTimeout(ctx, Timeout)
 	defer cancel()
-	return rc.Get().AbsPath("/apis/velero.io/v1", "namespaces", namespace, resource, name).DoRaw(ctx)
+	// Error, not DoRaw's error, reads the API's Status: "... "default"
+	// not found" rather than "the server could not find the requested
+	// resource", which is also what a cluster without Velero's CRDs says.
+	res := rc.Get().AbsPath("/apis/velero.io/v1", "namespaces", namespace, resource, name).Do(ctx)
+	if err := res.Error(); err != nil {
+		return nil, err
+	}
+	return res.Raw()
 }

@@ -14,7 +14,6 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
-	"example.io/velero-plugin-s3csi/config"
 	"example.io/velero-plugin-s3csi/internal/backoff"
 )
 
@@ -77,43 +76,6 @@ func dial(endpoint string, tc *clientTLS, retire time.Duration) (controller, err
 	}
 	conns.m[endpoint] = &sharedConn{conn: c, fingerprint: fp}
 	return client{csi.NewIdentityClient(c), csi.NewControllerClient(c)}, nil
-}
-
-// checkDriver asks the driver who it is and what it can do: the name must
-// be the configured driver and snapshots and volumes must be supported.
-func checkDriver(ctx context.Context, c controller, cfg *config.Snapshotter) (caps map[csi.ControllerServiceCapability_RPC_Type]bool, err error) {
-	where := fmt.Sprintf("CSI driver %s at %s", cfg.Driver, cfg.Endpoint)
-	if _, err := c.Probe(ctx, &csi.ProbeRequest{}); err != nil {
-		hint := "is the controller socket mounted into the Velero pod?"
-		if cfg.Network() {
-			hint = "is the csi-relay running, and were its certificate and the plugin's issued by the same CA? A refused client certificate is named in the relay's log"
-		}
-		return nil, fmt.Errorf("%s: probe: %w (%s)", where, err, hint)
-	}
-	info, err := c.GetPluginInfo(ctx, &csi.GetPluginInfoRequest{})
-	if err != nil {
-		return nil, fmt.Errorf("%s: plugin info: %w", where, err)
-	}
-	if info.GetName() != cfg.Driver {
-		return nil, fmt.Errorf("%s: the socket serves driver %q, not %q", where, info.GetName(), cfg.Driver)
-	}
-	resp, err := c.ControllerGetCapabilities(ctx, &csi.ControllerGetCapabilitiesRequest{})
-	if err != nil {
-		return nil, fmt.Errorf("%s: controller capabilities: %w", where, err)
-	}
-	caps = map[csi.ControllerServiceCapability_RPC_Type]bool{}
-	for _, cp := range resp.GetCapabilities() {
-		caps[cp.GetRpc().GetType()] = true
-	}
-	for _, need := range []csi.ControllerServiceCapability_RPC_Type{
-		csi.ControllerServiceCapability_RPC_CREATE_DELETE_SNAPSHOT,
-		csi.ControllerServiceCapability_RPC_CREATE_DELETE_VOLUME,
-	} {
-		if !caps[need] {
-			return nil, fmt.Errorf("%s lacks the controller capability %s, which this plugin needs", where, need)
-		}
-	}
-	return caps, nil
 }
 
 // retryable says which gRPC answers are worth asking again: the driver is

@@ -23,7 +23,7 @@ import (
 // drivers are the real CSI drivers with snapshot support that run here;
 // the suite runs on each.
 var drivers = map[string]func(testenv.T) *testenv.CSIDriver{
-	"gce-pd": testenv.StartGCEPDDriver,
+	"gce-pd": func(t testenv.T) *testenv.CSIDriver { return testenv.StartGCEPDDriver(t) },
 }
 
 // TestDrivers runs a backup, a restore (twice) and a backup deletion in the
@@ -146,7 +146,8 @@ func TestInitRefusesWrongDriver(t *testing.T) {
 	vs := snapshotter.New(testenv.NewLogCapture(logrus.DebugLevel).Logger, config.Features{}, kube.New())
 	err := vs.Init(map[string]string{"driver": "ebs.csi.aws.com", "endpoint": d.Endpoint})
 	require.Error(t, err)
-	assert.Contains(t, err.Error(), `serves driver "pd.csi.storage.gke.io", not "ebs.csi.aws.com"`)
+	assert.Contains(t, err.Error(), "the endpoint serves driver pd.csi.storage.gke.io, the VSL says ebs.csi.aws.com; "+
+		"fix: set driver: pd.csi.storage.gke.io or point endpoint at ebs.csi.aws.com's controller")
 }
 
 func TestInitBoundedOnDeadDrivers(t *testing.T) {

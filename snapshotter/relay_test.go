@@ -91,8 +91,8 @@ func TestRelayRefusals(t *testing.T) {
 	}{
 		{"wrong server name", []string{"tlsServerName", "other.test"}, "certificate is valid for " + testenv.RelayServerName + ", not other.test", ""},
 		{"server from another CA", []string{"tlsCAFile", other.CAFile}, "certificate signed by unknown authority", ""},
-		{"client from another CA", []string{"tlsCertFile", other.ClientCert, "tlsKeyFile", other.ClientKey}, "is the csi-relay running", "signed by unknown authority"},
-		{"expired client", []string{"tlsCertFile", expiredCert, "tlsKeyFile", expiredKey}, "is the csi-relay running", "expired"},
+		{"client from another CA", []string{"tlsCertFile", other.ClientCert, "tlsKeyFile", other.ClientKey}, "the relay refused this client certificate: it is not signed by the CA the relay trusts", "signed by unknown authority"},
+		{"expired client", []string{"tlsCertFile", expiredCert, "tlsKeyFile", expiredKey}, "the relay refused this client certificate: it expired on", "expired"},
 		{"key of another certificate", []string{"tlsKeyFile", other.ClientKey}, "client certificate and key from tlsCertFile/tlsKeyFile/tlsCAFile", ""},
 		{"missing CA file", []string{"tlsCAFile", "/nonexistent/ca.crt"}, "tlsCAFile /nonexistent/ca.crt", ""},
 	} {

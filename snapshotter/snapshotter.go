@@ -59,16 +59,16 @@ func New(log logrus.FieldLogger, features config.Features, k kube.Reader) *Snaps
 
 // Init parses the VSL config, connects to the driver (reusing the
 // process's connection to that endpoint) and checks that it is the named
-// driver with snapshot and volume support, all within dialTimeout.
+// driver with snapshot and volume support, all within dialTimeout. Its
+// error is a *finding.Failure: the doctor's line for the same fault, with
+// the fix.
 func (s *Snapshotter) Init(cfg map[string]string) error {
-	pc, err := s.kube.PluginConfig(context.Background(), veleroplugin.KindVolumeSnapshotter, Name) // within kube.Timeout
-	if err != nil {
-		return fmt.Errorf("%s: %w", Name, err)
+	k := &checks{s: s, raw: cfg}
+	r := &firstFailure{}
+	if !k.parse(context.Background(), r) { // within kube.Timeout
+		return r.err
 	}
-	c, err := config.ParseSnapshotter(config.Layers(pc, "VSL config", cfg)...)
-	if err != nil {
-		return fmt.Errorf("%s: %w", Name, err)
-	}
+	c := k.c
 	logging.Apply(s.log, c.LogLevel)
 	if s.features[config.EnableCSI] {
 		s.log.WithField("driver", c.Driver).Warn("Velero runs with --features=EnableCSI: it backs up CSI volumes through " +
@@ -76,29 +76,28 @@ func (s *Snapshotter) Init(cfg map[string]string) error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), c.DialTimeout)
 	defer cancel()
-	tc, err := s.loadTLS(ctx, c)
-	if err != nil {
-		return fmt.Errorf("%s: %w", Name, err)
+	if !k.socket(ctx, r, false) || !k.connect(ctx, r) {
+		return r.err
 	}
-	cl, err := dial(c.Endpoint, tc, c.SnapshotReadyTimeout+c.OperationTimeout)
-	if err != nil {
-		return err
-	}
-	caps, err := checkDriver(ctx, cl, c)
-	if err != nil {
-		return err
-	}
-	var creds map[string]string
-	if c.SecretName != "" {
-		if creds, err = csiSecrets(ctx, s.kube, c.SecretNamespace, c.SecretName); err != nil {
-			return fmt.Errorf("read CSI secret %s/%s: %w", c.SecretNamespace, c.SecretName, err)
+	if !k.probe(ctx, r) {
+		// Through a relay, a TLS fault shows as UNAVAILABLE: the
+		// handshake check names it, as doctor does.
+		if c.Network() {
+			tr := &firstFailure{}
+			if !k.handshake(context.Background(), tr) {
+				return tr.err
+			}
 		}
+		return r.err
+	}
+	if !k.identity(ctx, r) || !k.capabilities(ctx, r) || !k.secret(ctx, r) {
+		return r.err
 	}
 	s.mu.Lock()
-	s.cfg, s.csi, s.csiCreds = c, cl, creds
-	s.canList = caps[csi.ControllerServiceCapability_RPC_LIST_SNAPSHOTS]
+	s.cfg, s.csi, s.csiCreds = c, k.cl, k.creds
+	s.canList = k.caps[csi.ControllerServiceCapability_RPC_LIST_SNAPSHOTS]
 	s.mu.Unlock()
-	pc.Log(s.log, c.Fields(), "CSI snapshotter settings (value and where it came from)")
+	k.pc.Log(s.log, c.Fields(), "CSI snapshotter settings (value and where it came from)")
 	return nil
 }
 

@@ -14,6 +14,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/container-storage-interface/spec/lib/go/csi"
 	compute "google.golang.org/api/compute/v1"
 	"sigs.k8s.io/gcp-compute-persistent-disk-csi-driver/pkg/deviceutils"
 	gce "sigs.k8s.io/gcp-compute-persistent-disk-csi-driver/pkg/gce-cloud-provider/compute"
@@ -28,6 +29,7 @@ func main() {
 	name := flag.String("driver-name", "pd.csi.storage.gke.io", "CSI driver name")
 	project := flag.String("project", "test-project", "fake GCE project")
 	zone := flag.String("zone", "country-region-zone", "fake GCE zone")
+	noSnapshots := flag.Bool("no-snapshots", false, "advertise no CREATE_DELETE_SNAPSHOT or LIST_SNAPSHOTS: a driver without snapshot support, for doctor's tests")
 	flag.Parse()
 	if *endpoint == "" {
 		fmt.Fprintln(os.Stderr, "csidriver: --endpoint is required")
@@ -55,6 +57,17 @@ func main() {
 	if err := d.SetupGCEDriver(*name, "fake", nil, nil, driver.NewIdentityServer(d), controller, node); err != nil {
 		fmt.Fprintln(os.Stderr, "csidriver: setup:", err)
 		os.Exit(1)
+	}
+	if *noSnapshots {
+		// The driver's own list less the snapshot ones; the driver then
+		// also refuses snapshot calls, as one without support does.
+		d.AddControllerServiceCapabilities([]csi.ControllerServiceCapability_RPC_Type{
+			csi.ControllerServiceCapability_RPC_CREATE_DELETE_VOLUME,
+			csi.ControllerServiceCapability_RPC_PUBLISH_UNPUBLISH_VOLUME,
+			csi.ControllerServiceCapability_RPC_PUBLISH_READONLY,
+			csi.ControllerServiceCapability_RPC_EXPAND_VOLUME,
+			csi.ControllerServiceCapability_RPC_LIST_VOLUMES,
+		})
 	}
 	cloud.InsertInstance(&compute.Instance{Name: "test-name", Disks: []*compute.AttachedDisk{}}, *zone, "test-name")
 	d.Run(*endpoint, 10000, false, nil)

@@ -23,16 +23,30 @@ type CSIDriver struct {
 // GCEPDDriverName is the name the GCE PD driver serves.
 const GCEPDDriverName = "pd.csi.storage.gke.io"
 
+// DriverOption changes how StartGCEPDDriver runs the driver.
+type DriverOption func(args []string) []string
+
+// WithoutSnapshots runs a driver that advertises no CREATE_DELETE_SNAPSHOT
+// or LIST_SNAPSHOTS (and so refuses snapshot calls): one without snapshot
+// support.
+func WithoutSnapshots() DriverOption {
+	return func(args []string) []string { return append(args, "--no-snapshots") }
+}
+
 // StartGCEPDDriver starts the GCE PD CSI driver's real controller code
 // against its in-memory fake GCE (hack/csidriver, built by `make tools`)
 // and stops it when the test ends.
-func StartGCEPDDriver(t T) *CSIDriver {
+func StartGCEPDDriver(t T, opts ...DriverOption) *CSIDriver {
 	t.Helper()
 	bin := Tool(t, "csidriver")
 	dir := t.TempDir()
 	sock := filepath.Join(dir, "csi.sock")
 	d := &CSIDriver{Name: GCEPDDriverName, Endpoint: "unix://" + sock}
-	startProcess(t, "csidriver", bin, []string{"--endpoint", d.Endpoint, "--driver-name", d.Name}, nil, dir)
+	args := []string{"--endpoint", d.Endpoint, "--driver-name", d.Name}
+	for _, o := range opts {
+		args = o(args)
+	}
+	startProcess(t, "csidriver", bin, args, nil, dir)
 	conn, err := grpc.NewClient(d.Endpoint, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		t.Fatal(err)
