@@ -133,6 +133,7 @@ func TestDoctorBSLFaults(t *testing.T) {
 				require.Equal(t, 0, code, "%s\n%s", out, stderr)
 				assert.Empty(t, failed(out))
 				assert.Contains(t, out, "- probe objects removed: nothing is left under cluster-a/.doctor/")
+				assert.Contains(t, out, "- identity in use: access key "+srv.AccessKey[:4]+"… from credentialsFile ")
 				assertNoProbes(t, srv, bucket)
 			})
 			for _, f := range commonFaults() {
@@ -202,4 +203,30 @@ func TestDoctorBSLPermissions(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestDoctorBSLRole: with roleArn doctor works as the role's session and
+// says so; a role STS will not give is the credentials line, with why.
+func TestDoctorBSLRole(t *testing.T) {
+	const role = "arn:minio:iam:::role/velero-backup"
+	srv := testenv.StartMinIO(t, testenv.MinIOOptions{})
+	bucket := srv.MakeBucket(t)
+	out, stderr, code := run(t, "--bsl", writeManifest(t, bsl(bucket, "cluster-a", map[string]string{"s3Url": srv.Endpoint, "roleArn": role})),
+		"--credentials-file", srv.CredentialsFile(t))
+	require.Equal(t, 0, code, "%s\n%s", out, stderr)
+	assert.Contains(t, out, "✓ credentials found: access key ")
+	assert.Contains(t, out, "(from AssumeRoleProvider)")
+	assert.Contains(t, out, "- identity in use: role "+role+" assumed as session velero-plugin-s3csi; temporary key ")
+	assertNoProbes(t, srv, bucket)
+
+	// MinIO gives no role to temporary credentials: a real refusal.
+	temp := srv.RestrictedCredentialsFile(t, `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["s3:*"],"Resource":["arn:aws:s3:::*"]}]}`)
+	out, _, code = run(t, "--bsl", writeManifest(t, bsl(bucket, "cluster-a", map[string]string{"s3Url": srv.Endpoint, "roleArn": role})),
+		"--credentials-file", temp)
+	assert.Equal(t, 1, code)
+	got := failed(out)
+	require.Len(t, got, 1, out)
+	assert.Contains(t, got[0], "✗ credentials found: ")
+	assert.Contains(t, got[0], "refused to assume role "+role+" (roleArn, session velero-plugin-s3csi;")
+	assert.NotContains(t, out, srv.SecretKey)
 }

@@ -150,6 +150,20 @@ func (d *diagnosis) credentials(ctx context.Context) bool {
 	})
 }
 
+// identity notes who the store's requests are made as (the assumed
+// role's session with roleArn). It is information, not a check: without
+// roleArn the plugin needs no STS, and with it the role was assumed
+// already.
+func (d *diagnosis) identity(ctx context.Context) {
+	ictx, cancel := context.WithTimeout(ctx, d.c.RequestTimeout)
+	defer cancel()
+	who, err := callerIdentity(ictx, d.aws, d.c)
+	if err != nil {
+		who = fmt.Sprintf("not known: %v", err)
+	}
+	d.r.Note("identity in use", who)
+}
+
 // keyHint is enough of an access key ID to tell keys apart, never all.
 func keyHint(id string) string {
 	if len(id) <= 4 {
@@ -181,6 +195,7 @@ func (d *diagnosis) bucket(ctx context.Context) bool {
 	if !d.r.Check("credentials accepted by the server", func() (string, error) { return "signed requests pass", credentialsProblem(d.c, d.key, err) }) {
 		return false
 	}
+	d.identity(ctx)
 	return d.r.Check(fmt.Sprintf("bucket %q exists in region %s", d.c.Bucket, d.c.Region), func() (string, error) {
 		if err == nil {
 			region := string(loc.LocationConstraint)
