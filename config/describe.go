@@ -2,6 +2,8 @@ package config
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -157,4 +159,17 @@ func mapKeys(m map[string]string) string {
 	}
 	sort.Strings(kv)
 	return strings.Join(kv, ",")
+}
+
+// SetKeys lists the keys that were set, sorted, each with its shown value
+// (the Fields form, secrets masked) and where it came from: doctor's
+// "config parses" line.
+func SetKeys(fields logrus.Fields, origin map[string]string) string {
+	var parts []string
+	for _, key := range slices.Sorted(maps.Keys(fields)) {
+		if _, set := origin[key]; set {
+			parts = append(parts, fmt.Sprintf("%s=%v", key, fields[key]))
+		}
+	}
+	return strings.Join(parts, ", ")
 }

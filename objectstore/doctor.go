@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -77,23 +76,8 @@ func (d *diagnosis) config(ctx context.Context) bool {
 	return true
 }
 
-// describeConfig lists every key that was set with where it came from.
-func describeConfig(c *config.ObjectStore) string {
-	f := c.Fields()
-	var parts []string
-	for _, key := range slices.Sorted(func(yield func(string) bool) {
-		for k := range f {
-			if !yield(k) {
-				return
-			}
-		}
-	}) {
-		if _, set := c.Origin[key]; set {
-			parts = append(parts, fmt.Sprintf("%s=%v", key, f[key]))
-		}
-	}
-	return strings.Join(parts, ", ")
-}
+// describeConfig lists every key that was set, with where it came from.
+func describeConfig(c *config.ObjectStore) string { return config.SetKeys(c.Fields(), c.Origin) }
 
 func keysRead(c *config.ObjectStore) string {
 	var got []string

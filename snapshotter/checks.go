@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"slices"
 	"strings"
 
 	"github.com/container-storage-interface/spec/lib/go/csi"
@@ -79,22 +78,7 @@ func (k *checks) parse(ctx context.Context, r finding.Reporter) bool {
 }
 
 // describeConfig lists every key that was set, with where it came from.
-func describeConfig(c *config.Snapshotter) string {
-	f := c.Fields()
-	var parts []string
-	for _, key := range slices.Sorted(func(yield func(string) bool) {
-		for k := range f {
-			if !yield(k) {
-				return
-			}
-		}
-	}) {
-		if _, set := c.Origin[key]; set {
-			parts = append(parts, fmt.Sprintf("%s=%v", key, f[key]))
-		}
-	}
-	return strings.Join(parts, ", ")
-}
+func describeConfig(c *config.Snapshotter) string { return config.SetKeys(c.Fields(), c.Origin) }
 
 // hostPort is the address of a tcp:// or dns:/// endpoint.
 func hostPort(endpoint string) string {
