@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"net/url"
 	"regexp"
 	"slices"
 	"strings"
@@ -68,12 +69,22 @@ func (o *ObjectStore) finishRole() error {
 
 // STSEndpoint is where the role is assumed: stsUrl, else s3Url (MinIO and
 // other S3-compatible servers serve STS on their S3 endpoint), else ""
-// (the SDK's regional STS endpoint on AWS).
+// (the SDK's regional STS endpoint on AWS). An s3Url on AWS itself
+// (*.amazonaws.com, as file-system backups want it set) serves no STS, so
+// it gives "" too.
 func (o *ObjectStore) STSEndpoint() string {
 	if o.STSURL != "" {
 		return o.STSURL
 	}
+	if u, err := url.Parse(o.S3URL); err == nil && isAWSHost(u.Hostname()) {
+		return ""
+	}
 	return o.S3URL
+}
+
+func isAWSHost(host string) bool {
+	host = strings.ToLower(host)
+	return strings.HasSuffix(host, ".amazonaws.com") || strings.HasSuffix(host, ".amazonaws.com.cn")
 }
 
 // StorageClasses are the S3 storage classes storageClass takes.

@@ -22,6 +22,7 @@ func TestRoleSettings(t *testing.T) {
 		{"AWS role, default session, regional STS", []string{"roleArn", testRole}, DefaultRoleSessionName, ""},
 		{"role with a path, GovCloud partition", []string{"roleArn", "arn:aws-us-gov:iam::123456789012:role/ops/velero"}, DefaultRoleSessionName, ""},
 		{"MinIO's role ARN form; STS on s3Url", []string{"roleArn", "arn:minio:iam:::role/velero", "s3Url", "http://minio:9000"}, DefaultRoleSessionName, "http://minio:9000"},
+		{"s3Url on AWS: regional STS", []string{"roleArn", testRole, "s3Url", "https://s3.eu-west-1.amazonaws.com"}, DefaultRoleSessionName, ""},
 		{"stsUrl wins over s3Url", []string{"roleArn", testRole, "s3Url", "http://minio:9000", "stsUrl", "https://sts.example/"}, DefaultRoleSessionName, "https://sts.example"},
 		{"session name and external id", []string{"roleArn", testRole, "roleSessionName", "cluster-a@prod", "externalId", "d1b9-4c2e"}, "cluster-a@prod", ""},
 	}
