@@ -154,6 +154,18 @@ func TestBackupRestoreDelete(t *testing.T) {
 			Credential:  &corev1.SecretKeySelector{LocalObjectReference: corev1.LocalObjectReference{Name: "s3compat-credentials"}, Key: "cloud"},
 		},
 	})
+	// A third BSL names a bucket that is not there: Velero marks it
+	// Unavailable with the plugin's error, which carries doctor's fix.
+	applyVelero(t, dyn, bslGVR, &velerov1.BackupStorageLocation{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "velero.io/v1", Kind: "BackupStorageLocation"},
+		ObjectMeta: metav1.ObjectMeta{Name: "no-bucket", Namespace: ns},
+		Spec: velerov1.BackupStorageLocationSpec{
+			Provider:    "example.io/s3compat",
+			StorageType: velerov1.StorageType{ObjectStorage: &velerov1.ObjectStorageLocation{Bucket: "no-such-bucket", Prefix: "cluster-a"}},
+			Config:      map[string]string{"s3Url": srv.Endpoint},
+			Credential:  &corev1.SecretKeySelector{LocalObjectReference: corev1.LocalObjectReference{Name: "s3compat-credentials"}, Key: "cloud"},
+		},
+	})
 	// The CSI controller is reached through a csi-relay, as in a cluster
 	// whose driver keeps its controller socket inside its own pod: the
 	// README's steps, certificates from `csi-relay certs`, the client's
@@ -188,12 +200,16 @@ func TestBackupRestoreDelete(t *testing.T) {
 	// doctor, as a user runs it against the cluster: it reads the BSL, its
 	// credential Secret, the age identity Secret and the plugin ConfigMap
 	// from the real API server, and every check passes.
-	doctor := func(args ...string) string {
-		t.Helper()
+	runDoctor := func(args ...string) (string, error) {
 		cmd := exec.Command(filepath.Join(pluginDir, "velero-plugin-s3csi"), append([]string{"doctor", "--kubeconfig", kc, "--namespace", ns}, args...)...)
 		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+	doctor := func(args ...string) string {
+		t.Helper()
+		out, err := runDoctor(args...)
 		require.NoError(t, err, "doctor %s:\n%s", strings.Join(args, " "), out)
-		return string(out)
+		return out
 	}
 	report := doctor("--bsl-name", "default")
 	assert.Contains(t, report, "settings read from ConfigMap "+ns+"/s3compat-config")
@@ -204,6 +220,28 @@ func TestBackupRestoreDelete(t *testing.T) {
 	assert.Contains(t, report, "the relay accepts the client certificate")
 	assert.Contains(t, report, "✓ ListSnapshots")
 	st.done("doctor --bsl-name default and --vsl-name csi (through the csi-relay): every check passed")
+
+	// The broken BSL: doctor's ✗ line and the message in Velero's status
+	// carry the same fix.
+	report, err = runDoctor("--bsl-name", "no-bucket")
+	var exit *exec.ExitError
+	require.ErrorAs(t, err, &exit, report)
+	require.Equal(t, 1, exit.ExitCode(), report)
+	_, fix, found := strings.Cut(report, "\n    fix: ")
+	require.True(t, found, "doctor gives a fix:\n%s", report)
+	fix, _, _ = strings.Cut(fix, "\n")
+	assert.Contains(t, fix, "aws s3 mb s3://no-such-bucket")
+	var message string
+	waitFor(t, time.Minute, "BSL no-bucket Unavailable", func() bool {
+		u, err := dyn.Resource(bslGVR).Namespace(ns).Get(ctx, "no-bucket", metav1.GetOptions{})
+		if err != nil {
+			return false
+		}
+		message = nested(u, "status", "message")
+		return nested(u, "status", "phase") == "Unavailable"
+	})
+	assert.Contains(t, message, "fix: "+fix, "Velero's status says what doctor says")
+	st.done("BSL no-bucket: Unavailable in Velero with doctor's fix in its status: " + message)
 
 	// The application: a ConfigMap, a Secret, a Deployment and a bound PV/PVC on a CSI volume.
 	vol := driver.CreateVolume(t, "demo-data", 10<<30)

@@ -244,8 +244,7 @@ func bucketProblem(ctx context.Context, c *config.ObjectStore, client *s3.Client
 	}
 	switch {
 	case code == "NoSuchBucket":
-		return "", finding.Fail(check, fmt.Errorf("no bucket %q on %s", c.Bucket, endpointURL(c).Redacted()),
-			"create it (`aws s3 mb s3://%s`, with --endpoint-url for an S3-compatible server; `mc mb`) or correct spec.objectStorage.bucket", c.Bucket)
+		return "", finding.Fail(check, fmt.Errorf("no bucket %q on %s", c.Bucket, endpointURL(c).Redacted()), "%s", missingBucketFix(c.Bucket))
 	case code == "AuthorizationHeaderMalformed" || code == "InvalidRegion" || code == "IncorrectEndpoint" || code == "PermanentRedirect":
 		if want := expectedRegion(msg); want != "" {
 			return "", finding.Fail(check, fmt.Errorf("the server is in region %s, the requests are signed for %s (%s)", want, c.Region, code), "set region: %s in the BSL config", want)

@@ -205,9 +205,15 @@ func (s *Store) explain(err error, action, resource string) error {
 	case errors.Is(err, ErrAccessDenied):
 		return denied(err, action, resource)
 	case errors.Is(err, ErrNoSuchBucket):
-		return finding.WithFix(err, "create bucket %q or correct the BSL's spec.objectStorage.bucket", s.cfg.Bucket)
+		return finding.WithFix(err, "%s", missingBucketFix(s.cfg.Bucket))
 	}
 	return err
+}
+
+// missingBucketFix is what to do about a bucket that is not there, in
+// doctor's line and in the error Velero shows alike.
+func missingBucketFix(bucket string) string {
+	return fmt.Sprintf("create it (`aws s3 mb s3://%s`, with --endpoint-url for an S3-compatible server; `mc mb`) or correct spec.objectStorage.bucket", bucket)
 }
 
 // arn names an S3 resource as IAM policies do: a bucket, or bucket/key.
