@@ -383,6 +383,7 @@ var snapshotterTarget = fuzzTarget{
 	base: [2]string{"driver", "d.example.io"},
 	valid: func(k string) bool {
 		_, ok := snapshotterKeys[k]
+		ok = ok || k == "credentialsFile" // taken, to be refused by name: errVSLCredential
 		name, param := strings.CutPrefix(k, snapshotParamPrefix)
 		if !param {
 			name, param = strings.CutPrefix(k, restoreParamPrefix)

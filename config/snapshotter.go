@@ -1,6 +1,7 @@
 package config
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"net/url"
@@ -110,6 +111,10 @@ func SnapshotterKeys() []string {
 }
 
 // ParseSnapshotter reads the layers (earlier ones win) onto the defaults.
+// errVSLCredential is the answer to a VSL with spec.credential.
+var errVSLCredential = errors.New("is the file of the VSL's spec.credential, which Velero hands over, and example.io/csi uses no cloud credentials: " +
+	"remove spec.credential from the VolumeSnapshotLocation (the driver's own CSI secrets come from snapshotterSecretName/snapshotterSecretNamespace)")
+
 func ParseSnapshotter(layers ...Layer) (*Snapshotter, error) {
 	s := DefaultSnapshotter()
 	s.SnapshotParameters, s.RestoreParameters, s.Origin = map[string]string{}, map[string]string{}, map[string]string{}
@@ -119,6 +124,11 @@ func ParseSnapshotter(layers ...Layer) (*Snapshotter, error) {
 		}
 		if name, ok := strings.CutPrefix(k, restoreParamPrefix); ok && name != "" {
 			return func(v string) error { s.RestoreParameters[name] = v; return nil }, true
+		}
+		if k == "credentialsFile" {
+			// Velero's server adds it for a VSL's spec.credential: say that,
+			// not "unknown key" of a key the user never wrote.
+			return func(string) error { return errVSLCredential }, true
 		}
 		set, ok := snapshotterKeys[k]
 		return func(v string) error { return set(&s, v) }, ok

@@ -67,3 +67,13 @@ func TestSnapshotterEndpoints(t *testing.T) {
 		assert.Equal(t, "relay.test (VSL config)", f["tlsServerName"])
 	})
 }
+
+// A VSL with spec.credential: Velero hands over credentialsFile, and the
+// error names spec.credential, not an unknown key the user never wrote.
+func TestSnapshotterRefusesVSLCredential(t *testing.T) {
+	_, err := config.ParseSnapshotter(config.Layer{Name: "VSL config", Values: map[string]string{"driver": "d", "credentialsFile": "/credentials/velero-csi-cloud"}})
+	require.Error(t, err)
+	assert.Equal(t, `invalid value for "credentialsFile" in VSL config: "/credentials/velero-csi-cloud" is the file of the VSL's spec.credential, `+
+		`which Velero hands over, and example.io/csi uses no cloud credentials: remove spec.credential from the VolumeSnapshotLocation `+
+		`(the driver's own CSI secrets come from snapshotterSecretName/snapshotterSecretNamespace)`, err.Error())
+}

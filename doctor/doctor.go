@@ -37,6 +37,7 @@ From a manifest (a laptop, CI):
 From the cluster (in Velero's namespace, or with --kubeconfig):
   velero-plugin-s3csi doctor --namespace velero --bsl-name default
   velero-plugin-s3csi doctor --namespace velero --vsl-name csi
+  velero-plugin-s3csi doctor --namespace velero --all
 
 It prints a line per check, ✓ or ✗, and for each ✗ the fix. The exit code
 is 0 when every check passed, 1 when one failed, 2 when doctor could not run.
@@ -54,6 +55,7 @@ type options struct {
 	testVolume         string
 	logLevel           string
 	testVolumeSize     int64
+	all                bool
 	fromCluster, isBSL bool
 }
 
@@ -66,6 +68,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.vslFile, "vsl", "", "a VolumeSnapshotLocation manifest to check")
 	fs.StringVar(&o.bslName, "bsl-name", "", "the BackupStorageLocation to read from the cluster")
 	fs.StringVar(&o.vslName, "vsl-name", "", "the VolumeSnapshotLocation to read from the cluster")
+	fs.BoolVar(&o.all, "all", false, "every BackupStorageLocation and VolumeSnapshotLocation of this plugin in the namespace")
 	fs.StringVarP(&o.namespace, "namespace", "n", kube.VeleroNamespace(), "Velero's namespace: the location, its Secrets and the plugin ConfigMap")
 	fs.StringVar(&o.kubeconfig, "kubeconfig", "", "kubeconfig of the cluster (default: in-cluster, else $KUBECONFIG)")
 	fs.StringVar(&o.credentialsFile, "credentials-file", "", "the location's credentials file, in place of its spec.credential Secret")
@@ -84,11 +87,17 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 			set++
 		}
 	}
+	if o.all {
+		set++
+	}
 	if set != 1 {
-		return nil, errors.New("name one location: --bsl FILE, --vsl FILE, --bsl-name NAME or --vsl-name NAME")
+		return nil, errors.New("name one location: --bsl FILE, --vsl FILE, --bsl-name NAME or --vsl-name NAME; or --all")
 	}
 	o.isBSL = o.bslFile != "" || o.bslName != ""
-	o.fromCluster = o.bslName != "" || o.vslName != ""
+	o.fromCluster = o.bslName != "" || o.vslName != "" || o.all
+	if o.credentialsFile != "" && !o.isBSL {
+		return nil, errors.New("--credentials-file is a BackupStorageLocation's credentials file: give it with --bsl or --bsl-name")
+	}
 	if o.output != "text" && o.output != "json" {
 		return nil, fmt.Errorf("--output %q: use text or json", o.output)
 	}
@@ -131,14 +140,36 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	defer os.RemoveAll(dir)
 	k := kube.New()
+	log := logrus.New()
+	log.SetOutput(stderr)
+	log.Level, _ = logrus.ParseLevel(o.logLevel)
+	if o.all {
+		return all(ctx, o, k, dir, log, stdout, stderr)
+	}
 	loc, err := load(ctx, o, k, dir)
 	if err != nil {
 		fmt.Fprintln(stderr, "velero-plugin-s3csi doctor:", err)
 		return exitUsage
 	}
-	log := logrus.New()
-	log.SetOutput(stderr)
-	log.Level, _ = logrus.ParseLevel(o.logLevel)
+	r := diagnose(ctx, o, k, loc, log, stdout)
+	if o.output == "json" {
+		err = writeJSON(stdout, r.summary(loc))
+	} else {
+		err = r.finish(stdout, loc.String())
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "velero-plugin-s3csi doctor:", err)
+		return exitUsage
+	}
+	if !r.passed() {
+		return exitFailed
+	}
+	return exitOK
+}
+
+// diagnose runs the checks of loc's provider; in text mode each line is
+// printed as it is made.
+func diagnose(ctx context.Context, o *options, k *kube.Client, loc location, log *logrus.Logger, stdout io.Writer) *report {
 	r := newReport(stdout, o.output == "text", o.testVolumeSize > 0)
 	if o.output == "text" {
 		fmt.Fprintf(stdout, "checking %s (provider %s)\n", loc, loc.provider)
@@ -154,14 +185,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 				loc, loc.provider, objectstore.Name, snapshotter.Name)
 		})
 	}
-	if err := r.finish(stdout, loc.String(), loc.provider); err != nil {
-		fmt.Fprintln(stderr, "velero-plugin-s3csi doctor:", err)
-		return exitUsage
-	}
-	if !r.passed() {
-		return exitFailed
-	}
-	return exitOK
+	return r
 }
 
 // load reads the location from its file or from the cluster.

@@ -119,12 +119,18 @@ type summary struct {
 	Checks   []Line `json:"checks"`
 }
 
-func (r *report) finish(w io.Writer, location, provider string) error {
-	if r.out == nil {
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
-		return enc.Encode(summary{Location: location, Provider: provider, OK: r.passed(), Checks: r.lines})
-	}
+func (r *report) summary(loc location) summary {
+	return summary{Location: loc.String(), Provider: loc.provider, OK: r.passed(), Checks: r.lines}
+}
+
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+// finish prints the text report's last line.
+func (r *report) finish(w io.Writer, location string) error {
 	failed, checks := 0, 0
 	for _, l := range r.lines {
 		switch l.Result {

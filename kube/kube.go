@@ -5,6 +5,7 @@ package kube
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -155,6 +156,32 @@ func VeleroNamespace() string {
 		return ns
 	}
 	return "velero"
+}
+
+// VeleroObjects returns the JSON of each velero.io/v1 object of resource
+// (backupstoragelocations, say) in namespace, within Timeout.
+func (c *Client) VeleroObjects(ctx context.Context, namespace, resource string) ([]json.RawMessage, error) {
+	rc, err := c.restClient()
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, Timeout)
+	defer cancel()
+	res := rc.Get().AbsPath("/apis/velero.io/v1", "namespaces", namespace, resource).Do(ctx)
+	if err := res.Error(); err != nil {
+		return nil, err
+	}
+	body, err := res.Raw()
+	if err != nil {
+		return nil, err
+	}
+	var list struct {
+		Items []json.RawMessage `json:"items"`
+	}
+	if err := json.Unmarshal(body, &list); err != nil {
+		return nil, fmt.Errorf("list %s in %s: %w", resource, namespace, err)
+	}
+	return list.Items, nil
 }
 
 // VeleroObject returns the JSON of a velero.io/v1 object, such as

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"sync"
 
@@ -137,6 +138,10 @@ func (k *KubeAPI) serve(w http.ResponseWriter, r *http.Request) {
 		k.serveVelero(w, parts[4], parts[5], parts[6])
 		return
 	}
+	if r.Method == http.MethodGet && len(parts) == 6 && parts[0] == "apis" && parts[1] == "velero.io" && parts[2] == "v1" && parts[3] == "namespaces" {
+		k.listVelero(w, parts[4], parts[5])
+		return
+	}
 	if r.Method != http.MethodGet || len(parts) < 5 || parts[0] != "api" || parts[1] != "v1" || parts[2] != "namespaces" {
 		k.status(w, http.StatusNotFound, "NotFound", "not served by the test API")
 		return
@@ -181,6 +186,25 @@ func (k *KubeAPI) serveVelero(w http.ResponseWriter, ns, resource, name string) 
 	}
 	w.Header().Set("Content-Type", "application/json")
 	_, _ = w.Write(data)
+}
+
+// listVelero serves a list of velero.io/v1 objects, by name, as the API
+// server does.
+func (k *KubeAPI) listVelero(w http.ResponseWriter, ns, resource string) {
+	k.mu.Lock()
+	var names []string
+	for key := range k.velero {
+		if name, ok := strings.CutPrefix(key, ns+"/"+resource+"/"); ok {
+			names = append(names, name)
+		}
+	}
+	sort.Strings(names)
+	items := make([]json.RawMessage, 0, len(names))
+	for _, name := range names {
+		items = append(items, k.velero[ns+"/"+resource+"/"+name])
+	}
+	k.mu.Unlock()
+	k.json(w, map[string]any{"apiVersion": "velero.io/v1", "kind": "List", "metadata": map[string]any{}, "items": items})
 }
 
 func (k *KubeAPI) json(w http.ResponseWriter, v any) {
