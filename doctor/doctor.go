@@ -71,7 +71,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.BoolVar(&o.all, "all", false, "every BackupStorageLocation and VolumeSnapshotLocation of this plugin in the namespace")
 	fs.StringVarP(&o.namespace, "namespace", "n", kube.VeleroNamespace(), "Velero's namespace: the location, its Secrets and the plugin ConfigMap")
 	fs.StringVar(&o.kubeconfig, "kubeconfig", "", "kubeconfig of the cluster (default: in-cluster, else $KUBECONFIG)")
-	fs.StringVar(&o.credentialsFile, "credentials-file", "", "the location's credentials file, in place of its spec.credential Secret")
+	fs.StringVar(&o.credentialsFile, "credentials-file", "", "a BSL's credentials file, in place of its spec.credential Secret")
 	fs.StringVarP(&o.output, "output", "o", "text", "text or json")
 	fs.StringVar(&o.testVolume, "create-test-volume", "", "VSL only: create a volume of this size, snapshot it, restore it and delete all three")
 	fs.StringVar(&o.logLevel, "log-level", "error", "the plugin's own log lines on stderr: error, warning, info or debug")
