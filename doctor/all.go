@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/sirupsen/logrus"
 
@@ -59,9 +60,7 @@ func all(ctx context.Context, o *options, k *kube.Client, dir string, log *logru
 			var r *report
 			if err != nil {
 				r = newReport(stdout, text, false)
-				if text {
-					fmt.Fprintf(stdout, "checking %s (provider %s)\n", loc, loc.provider)
-				}
+				header(stdout, text, loc)
 				r.Check("read the location", func() (string, error) { return "", err })
 			} else {
 				r = diagnose(ctx, o, k, loc, log, stdout)
@@ -110,12 +109,5 @@ func skippedText(skipped []string) string {
 	if len(skipped) == 0 {
 		return ""
 	}
-	s := "; not this plugin's, so not checked:"
-	for i, l := range skipped {
-		if i > 0 {
-			s += ","
-		}
-		s += " " + l
-	}
-	return s
+	return "; not this plugin's, so not checked: " + strings.Join(skipped, ", ")
 }

@@ -167,13 +167,18 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return exitOK
 }
 
+// header is a text report's first line.
+func header(w io.Writer, text bool, loc location) {
+	if text {
+		fmt.Fprintf(w, "checking %s (provider %s)\n", loc, loc.provider)
+	}
+}
+
 // diagnose runs the checks of loc's provider; in text mode each line is
 // printed as it is made.
 func diagnose(ctx context.Context, o *options, k *kube.Client, loc location, log *logrus.Logger, stdout io.Writer) *report {
 	r := newReport(stdout, o.output == "text", o.testVolumeSize > 0)
-	if o.output == "text" {
-		fmt.Fprintf(stdout, "checking %s (provider %s)\n", loc, loc.provider)
-	}
+	header(stdout, o.output == "text", loc)
 	switch loc.provider {
 	case objectstore.Name:
 		objectstore.Diagnose(ctx, log, k, loc.config, r)
