@@ -9,7 +9,7 @@
 #     --build-arg CREATED="$(TZ=UTC git log -1 --format=%cd --date=format-local:%Y-%m-%dT%H:%M:%SZ)" \
 #     --build-arg SOURCE_DATE_EPOCH="$(git log -1 --format=%ct)" \
 #     --output type=image,name=REGISTRY/velero-plugin-s3csi:v0.1.0,push=true,rewrite-timestamp=true .
-# (README.md, "Install into Velero": the builder it needs.)
+# (docs/install.md: the builder it needs.)
 #
 # Three stages:
 # - compile cross-compiles on the build machine's own platform (no

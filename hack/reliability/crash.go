@@ -151,7 +151,7 @@ func (e *s3env) truncatedStreams() *row {
 			r.note += fmt.Sprintf("%s: %d of %d bytes stored (put: %v); ", o.key, len(got), len(o.body), err)
 		}
 	}
-	r.note += fmt.Sprintf("the .gz and .json bodies were refused; %d truncated body under a plain key was stored as sent, which no plugin can detect: the host ends a failed stream as a clean EOF and returns the error without waiting (README, Guarantees)", r.undetectable)
+	r.note += fmt.Sprintf("the .gz and .json bodies were refused; %d truncated body under a plain key was stored as sent, which no plugin can detect: the host ends a failed stream as a clean EOF and returns the error without waiting (docs/reliability.md)", r.undetectable)
 	return r
 }
 
