@@ -2,19 +2,18 @@ package objectstore
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
-	"github.com/aws/smithy-go"
 	"github.com/sirupsen/logrus"
 
 	"example.io/velero-plugin-s3csi/config"
 	"example.io/velero-plugin-s3csi/internal/awsconn"
 	"example.io/velero-plugin-s3csi/internal/finding"
+	"example.io/velero-plugin-s3csi/internal/s3err"
 	"example.io/velero-plugin-s3csi/internal/veleroplugin"
 	"example.io/velero-plugin-s3csi/kube"
 )
@@ -199,23 +198,20 @@ func (d *diagnosis) bucket(ctx context.Context) bool {
 // credentialsProblem is the credentials' part of the first signed
 // request's answer: nil unless the server refused the keys themselves.
 func credentialsProblem(c *config.ObjectStore, keyID string, err error) error {
-	var api smithy.APIError
-	if err == nil || !errors.As(err, &api) {
-		return nil
-	}
 	check, where := "credentials accepted by the server", credentialsWhere(c)
-	switch api.ErrorCode() {
-	case "InvalidAccessKeyId":
-		return finding.Fail(check, fmt.Errorf("the server knows no access key %s (%s)", keyHint(keyID), api.ErrorCode()),
+	code := s3err.Code(err)
+	switch s3err.Of(err) {
+	case s3err.UnknownAccessKey:
+		return finding.Fail(check, fmt.Errorf("the server knows no access key %s (%s)", keyHint(keyID), code),
 			"correct aws_access_key_id in %s", where)
-	case "SignatureDoesNotMatch":
-		return finding.Fail(check, fmt.Errorf("the secret key does not match the access key (%s)", api.ErrorCode()),
+	case s3err.WrongSecret:
+		return finding.Fail(check, fmt.Errorf("the secret key does not match the access key (%s)", code),
 			"correct aws_secret_access_key in %s", where)
-	case "ExpiredToken", "InvalidToken", "TokenRefreshRequired":
-		return finding.Fail(check, fmt.Errorf("the session token is expired or invalid (%s)", api.ErrorCode()),
+	case s3err.BadToken:
+		return finding.Fail(check, fmt.Errorf("the session token is expired or invalid (%s)", code),
 			"renew the temporary credentials in %s, or use keys that do not expire", where)
-	case "RequestTimeTooSkewed":
-		return finding.Fail(check, fmt.Errorf("the server refuses the signature's time (%s)", api.ErrorCode()),
+	case s3err.ClockSkew:
+		return finding.Fail(check, fmt.Errorf("the server refuses the signature's time (%s)", code),
 			"sync this machine's clock with NTP")
 	}
 	return nil
@@ -236,21 +232,16 @@ func credentialsWhere(c *config.ObjectStore) string {
 // bucketProblem explains a failed bucket location request.
 func bucketProblem(ctx context.Context, c *config.ObjectStore, client *s3.Client, err error) (string, error) {
 	check := fmt.Sprintf("bucket %q exists in region %s", c.Bucket, c.Region)
-	var api smithy.APIError
-	errors.As(err, &api)
-	code, msg := "", ""
-	if api != nil {
-		code, msg = api.ErrorCode(), api.ErrorMessage()
-	}
-	switch {
-	case code == "NoSuchBucket":
+	code := s3err.Code(err)
+	switch s3err.Of(err) {
+	case s3err.NoSuchBucket:
 		return "", finding.Fail(check, fmt.Errorf("no bucket %q on %s", c.Bucket, endpointURL(c).Redacted()), "%s", missingBucketFix(c.Bucket))
-	case code == "AuthorizationHeaderMalformed" || code == "InvalidRegion" || code == "IncorrectEndpoint" || code == "PermanentRedirect":
-		if want := expectedRegion(msg); want != "" {
+	case s3err.WrongRegion:
+		if want := s3err.ExpectedRegion(err); want != "" {
 			return "", finding.Fail(check, fmt.Errorf("the server is in region %s, the requests are signed for %s (%s)", want, c.Region, code), "set region: %s in the BSL config", want)
 		}
-		return "", finding.Fail(check, fmt.Errorf("the server refuses region %s (%s: %s)", c.Region, code, msg), "set region in the BSL config to the bucket's region")
-	case code == "AccessDenied":
+		return "", finding.Fail(check, fmt.Errorf("the server refuses region %s (%s: %s)", c.Region, code, s3err.Message(err)), "set region in the BSL config to the bucket's region")
+	case s3err.Denied:
 		// s3:GetBucketLocation may simply not be granted: is the bucket there?
 		rctx, cancel := context.WithTimeout(ctx, c.RequestTimeout)
 		defer cancel()
@@ -261,22 +252,6 @@ func bucketProblem(ctx context.Context, c *config.ObjectStore, client *s3.Client
 			"grant s3:ListBucket and s3:GetBucketLocation on arn:aws:s3:::%s to the BSL's identity", c.Bucket)
 	}
 	return "", finding.Fail(check, translate("read location of bucket", c.Bucket, "", err), "")
-}
-
-// expectedRegion finds the region a server says it wants in its message:
-// "the region 'us-east-1' is wrong; expecting 'eu-west-1'" (AWS, MinIO),
-// with double quotes (versitygw).
-func expectedRegion(msg string) string {
-	for _, q := range []string{"'", `"`} {
-		_, after, ok := strings.Cut(msg, "expecting "+q)
-		if !ok {
-			continue
-		}
-		if region, _, ok := strings.Cut(after, q); ok {
-			return region
-		}
-	}
-	return ""
 }
 
 // folder lists the BSL's folder as Velero's validation does every minute.
@@ -316,7 +291,7 @@ func (d *diagnosis) lock(ctx context.Context) bool {
 	defer cancel()
 	state := "versioning off"
 	if v, err := d.cl.GetBucketVersioning(rctx, &s3.GetBucketVersioningInput{Bucket: aws.String(d.c.Bucket)}); err != nil {
-		state = "versioning not read (" + errorCode(err) + ")"
+		state = "versioning not read (" + s3err.Code(err) + ")"
 	} else if v.Status != "" {
 		state = "versioning " + string(v.Status)
 	}

@@ -6,15 +6,14 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"strings"
 	"syscall"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
-	"github.com/aws/smithy-go"
 
 	"example.io/velero-plugin-s3csi/internal/awsconn"
 	"example.io/velero-plugin-s3csi/internal/finding"
+	"example.io/velero-plugin-s3csi/internal/s3err"
 )
 
 // Sentinel errors: S3 and network errors are translated into these once,
@@ -68,38 +67,15 @@ func mark(err error) error {
 // lockRefusal says in plain words why Object Lock refused the request
 // that err answers, "" when it did not.
 func lockRefusal(err error) string {
-	var api smithy.APIError
-	if !errors.As(err, &api) {
-		return ""
-	}
-	msg := strings.ToLower(api.ErrorMessage())
-	switch code := api.ErrorCode(); {
-	case code == "InvalidBucketState":
+	switch s3err.Of(err) {
+	case s3err.BucketState:
 		return "the bucket's versioning or Object Lock state does not allow this"
-	case code == "MissingContentMD5",
-		code == "InvalidRequest" && strings.Contains(msg, "content-md5") && strings.Contains(msg, "object lock"):
+	case s3err.LockNeedsChecksum:
 		return "S3 wants Content-MD5 or an x-amz-checksum header on writes under Object Lock; set checksumAlgorithm"
-	case code == "ObjectLocked", (code == "AccessDenied" || code == "InvalidRequest") && mentionsLock(msg):
+	case s3err.ObjectLocked:
 		return "the object version is under retention or legal hold until its date"
 	}
 	return ""
-}
-
-// mentionsLock is true for an error message (lower case) about Object
-// Lock: MinIO's "Object is WORM protected and cannot be overwritten", AWS's
-// "Access Denied because object protected by object lock". AWS's "is not
-// authorized to perform: s3:PutObjectRetention" is a missing permission,
-// not a locked version.
-func mentionsLock(msg string) bool {
-	if strings.Contains(msg, "not authorized to perform") {
-		return false
-	}
-	for _, word := range []string{"worm", "retention", "object lock", "legal hold"} {
-		if strings.Contains(msg, word) {
-			return true
-		}
-	}
-	return false
 }
 
 // kind is the sentinel that fits err, nil when none does.
@@ -112,40 +88,22 @@ func kind(err error) error {
 	if awsconn.IsCertificateError(err) {
 		return ErrTLS
 	}
-	if lockRefusal(err) != "" {
+	switch r := s3err.Of(err); {
+	case r == s3err.ObjectLocked, r == s3err.LockNeedsChecksum, r == s3err.BucketState:
 		return ErrObjectLocked
-	}
-	var api smithy.APIError
-	if errors.As(err, &api) {
-		code := api.ErrorCode()
-		switch code {
-		case "NoSuchKey", "NotFound", "NoSuchUpload":
-			return ErrNotFound
-		case "NoSuchBucket":
-			return ErrNoSuchBucket
-		case "AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "Forbidden", "InvalidToken", "ExpiredToken":
-			return ErrAccessDenied
-		case "RequestTimeout", "RequestTimeoutException": // S3 waited too long for our bytes
-			return ErrStalled
-		}
-		if _, ok := retry.DefaultThrottleErrorCodes[code]; ok { // SlowDown among them
-			return ErrThrottled
-		}
-	}
-	var resp interface{ HTTPStatusCode() int }
-	if errors.As(err, &resp) && resp.HTTPStatusCode() != 0 { // 0: no answer came
-		status := resp.HTTPStatusCode()
-		switch status {
-		case 404:
-			return ErrNotFound
-		case 401, 403:
-			return ErrAccessDenied
-		case 429:
-			return ErrThrottled
-		}
-		if _, ok := retry.DefaultRetryableHTTPStatusCodes[status]; ok { // 500, 502, 503, 504
-			return ErrServer
-		}
+	case r == s3err.NoSuchKey:
+		return ErrNotFound
+	case r == s3err.NoSuchBucket:
+		return ErrNoSuchBucket
+	case r == s3err.Denied, r == s3err.ClockSkew, r.BadCredentials():
+		return ErrAccessDenied
+	case r == s3err.RequestTimeout: // S3 waited too long for our bytes
+		return ErrStalled
+	case r == s3err.Throttled:
+		return ErrThrottled
+	case r == s3err.ServerError:
+		return ErrServer
+	case s3err.Answered(err):
 		return nil // any other answer is the server's final word
 	}
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {

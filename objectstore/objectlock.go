@@ -11,11 +11,11 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
-	"github.com/aws/smithy-go"
 	"github.com/sirupsen/logrus"
 
 	"example.io/velero-plugin-s3csi/config"
 	"example.io/velero-plugin-s3csi/internal/finding"
+	"example.io/velero-plugin-s3csi/internal/s3err"
 )
 
 // lockProbeTimeout bounds the best-effort look at a bucket's Object Lock
@@ -58,7 +58,7 @@ func (s *Store) checkLock(c *config.ObjectStore, client s3API) error {
 	l, err := client.GetObjectLockConfiguration(ctx, &s3.GetObjectLockConfigurationInput{Bucket: b})
 	switch {
 	case err != nil && lockNotConfigured(err):
-		missing = append(missing, "Object Lock enabled (it is not: "+errorCode(err)+")")
+		missing = append(missing, "Object Lock enabled (it is not: "+s3err.Code(err)+")")
 	case err != nil:
 		return lockCheckError(c, "Object Lock configuration", "s3:GetBucketObjectLockConfiguration", err)
 	case l.ObjectLockConfiguration == nil || l.ObjectLockConfiguration.ObjectLockEnabled != types.ObjectLockEnabledEnabled:
@@ -101,27 +101,8 @@ func otherLockPermission(p string) string {
 // MinIO and Ceph say ObjectLockConfigurationNotFoundError), or of a server
 // that has no Object Lock at all.
 func lockNotConfigured(err error) bool {
-	switch errorCode(err) {
-	case "ObjectLockConfigurationNotFoundError", "ObjectLockConfigurationNotFound", "NoSuchObjectLockConfiguration", "NotImplemented":
-		return true
-	case "NoSuchBucket":
-		return false
-	}
-	return kind(err) == ErrNotFound
-}
-
-// errorCode is the S3 error code of err, or its HTTP status when it has
-// none.
-func errorCode(err error) string {
-	var api smithy.APIError
-	if errors.As(err, &api) && api.ErrorCode() != "" {
-		return api.ErrorCode()
-	}
-	var resp interface{ HTTPStatusCode() int }
-	if errors.As(err, &resp) && resp.HTTPStatusCode() != 0 {
-		return fmt.Sprintf("HTTP %d", resp.HTTPStatusCode())
-	}
-	return err.Error()
+	r := s3err.Of(err)
+	return r == s3err.LockNotConfigured || r == s3err.NoSuchKey
 }
 
 // lockProbed is what this process found of each bucket's default

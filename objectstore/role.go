@@ -4,15 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
-	"github.com/aws/smithy-go"
 
 	"example.io/velero-plugin-s3csi/config"
+	"example.io/velero-plugin-s3csi/internal/s3err"
 )
 
 const (
@@ -89,18 +88,7 @@ func roleError(c *config.ObjectStore, err error) error {
 // themselves, not the role: AWS says InvalidClientTokenId for an unknown
 // access key and SignatureDoesNotMatch for a wrong secret; MinIO says
 // AccessDenied for both, with S3's message for each.
-func refusesCredentials(err error) bool {
-	var api smithy.APIError
-	if !errors.As(err, &api) {
-		return false
-	}
-	switch api.ErrorCode() {
-	case "InvalidClientTokenId", "InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken", "InvalidToken":
-		return true
-	}
-	msg := strings.ToLower(api.ErrorMessage())
-	return strings.Contains(msg, "signature we calculated does not match") || strings.Contains(msg, "access key id you provided does not exist")
-}
+func refusesCredentials(err error) bool { return s3err.Of(err).BadCredentials() }
 
 // asRole names the role in an access-denied error of a request made as
 // roleArn (explain calls it): the role lacks the permission, not the
@@ -141,8 +129,7 @@ func callerIdentity(ctx context.Context, cfg aws.Config, c *config.ObjectStore) 
 	// On an S3-compatible server any answer but bad credentials means it
 	// has no GetCallerIdentity (MinIO: 400 InvalidParameterValue,
 	// "Unsupported action GetCallerIdentity").
-	var api smithy.APIError
-	if c.STSEndpoint() == "" || !errors.As(err, &api) || kind(err) == ErrAccessDenied && api.ErrorCode() != "AccessDenied" {
+	if c.STSEndpoint() == "" || !s3err.Answered(err) || s3err.Of(err).BadCredentials() {
 		return "", fmt.Errorf("ask STS who the credentials are: %w", mark(err))
 	}
 	creds, err := cfg.Credentials.Retrieve(ctx)

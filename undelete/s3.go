@@ -14,10 +14,10 @@ import (
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
-	"github.com/aws/smithy-go"
 
 	"example.io/velero-plugin-s3csi/config"
 	"example.io/velero-plugin-s3csi/internal/awsconn"
+	"example.io/velero-plugin-s3csi/internal/s3err"
 )
 
 // s3API is the part of the S3 client undelete uses.
@@ -51,20 +51,13 @@ func translate(err error, bucket, perm string) error {
 	if awsconn.IsCertificateError(err) {
 		return fmt.Errorf("%w (give the server's CA with --ca-cert): %w", ErrTLS, err)
 	}
-	var api smithy.APIError
-	if errors.As(err, &api) {
-		switch api.ErrorCode() {
-		case "AccessDenied", "Forbidden", "AllAccessDisabled":
-			return fmt.Errorf("%w (the credentials need %s on bucket %s): %w", ErrAccessDenied, perm, bucket, err)
-		case "InvalidAccessKeyId", "SignatureDoesNotMatch", "InvalidToken", "ExpiredToken":
-			return fmt.Errorf("%w (check --credentials-file and --profile): %w", ErrCredentials, err)
-		case "NoSuchBucket":
-			return fmt.Errorf("%w %s: %w", ErrNoSuchBucket, bucket, err)
-		}
-	}
-	var resp interface{ HTTPStatusCode() int }
-	if errors.As(err, &resp) && resp.HTTPStatusCode() == http.StatusForbidden {
+	switch r := s3err.Of(err); {
+	case r == s3err.Denied, r == s3err.ClockSkew: // a skewed clock is a 403 too
 		return fmt.Errorf("%w (the credentials need %s on bucket %s): %w", ErrAccessDenied, perm, bucket, err)
+	case r.BadCredentials():
+		return fmt.Errorf("%w (check --credentials-file and --profile): %w", ErrCredentials, err)
+	case r == s3err.NoSuchBucket:
+		return fmt.Errorf("%w %s: %w", ErrNoSuchBucket, bucket, err)
 	}
 	return err
 }
