@@ -42,7 +42,7 @@ func TestOf(t *testing.T) {
 		{served(403, "InvalidClientTokenId", "The security token included in the request is invalid."), UnknownAccessKey},
 		{served(403, "SignatureDoesNotMatch", "The request signature we calculated does not match"), WrongSecret},
 		{served(403, "AccessDenied", "The request signature we calculated does not match the signature you provided."), WrongSecret}, // MinIO's STS
-		{served(403, "AccessDenied", "The Access Key Id you provided does not exist in our records."), UnknownAccessKey},         // MinIO's STS
+		{served(403, "AccessDenied", "The Access Key Id you provided does not exist in our records."), UnknownAccessKey},             // MinIO's STS
 		{served(400, "ExpiredToken", ""), BadToken},
 		{served(400, "InvalidToken", ""), BadToken},
 		{served(400, "TokenRefreshRequired", ""), BadToken},
