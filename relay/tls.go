@@ -167,7 +167,7 @@ func hasName(c *x509.Certificate, name string) bool {
 // cut to a few dozen bytes, with the count of the rest (a refused
 // certificate is a stranger's, of any size).
 func certNames(c *x509.Certificate) string {
-	const shown, long = 4, 64
+	const shown, long = 2, 48
 	cut := func(s string) string {
 		if len(s) > long {
 			return strings.ToValidUTF8(s[:long], "") + "…"
