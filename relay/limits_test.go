@@ -104,11 +104,19 @@ func flood(t *testing.T, addr string, n int, first []byte, bound time.Duration) 
 }
 
 // partialClientHello is the start of a TLS ClientHello that announces
-// 16 KiB and sends 8 KiB: the relay holds a buffer for it until the
-// handshake timeout.
+// 60 KiB and sends 48 KiB of it in three records: the relay buffers what
+// came until the handshake timeout (without a cap, 1,000 of these hold
+// more than the container's limit).
 func partialClientHello() []byte {
-	b := []byte{0x16, 0x03, 0x01, 0x40, 0x00, 0x01, 0x00, 0x3f, 0xfc}
-	return append(b, make([]byte, 8<<10)...)
+	record := func(body []byte) []byte {
+		return append([]byte{0x16, 0x03, 0x01, byte(len(body) >> 8), byte(len(body))}, body...)
+	}
+	first := append([]byte{0x01, 0x00, 0xf0, 0x00}, make([]byte, 16<<10-4)...) // ClientHello, 61,440 bytes
+	b := record(first)
+	for i := 0; i < 2; i++ {
+		b = append(b, record(make([]byte, 16<<10))...)
+	}
+	return b
 }
 
 // 1,000 connections that never finish the TLS handshake are all closed
