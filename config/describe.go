@@ -124,6 +124,7 @@ func (s *Snapshotter) Fields() logrus.Fields {
 	add("snapshotterSecretName", secret)
 	if s.TLSSecretName != "" {
 		add("tlsSecretName", s.TLSSecretNamespace+"/"+s.TLSSecretName+" (tls.crt, ca.crt; tls.key <redacted>)")
+		add("tlsCASecretName", orNone(s.TLSCASecretName, "ca.crt of tlsSecretName"))
 	}
 	if s.TLSCertFile != "" {
 		add("tlsCertFile", s.TLSCertFile)

@@ -21,6 +21,7 @@ type Snapshotter struct {
 	// mounted into the Velero pod. Exactly one of the two.
 	TLSSecretName      string
 	TLSSecretNamespace string
+	TLSCASecretName    string // "": ca.crt of TLSSecretName; else ca.crt of this Secret in TLSSecretNamespace
 	TLSCertFile        string
 	TLSKeyFile         string
 	TLSCAFile          string
@@ -79,6 +80,7 @@ var snapshotterKeys = map[string]func(s *Snapshotter, v string) error{
 	},
 	"tlsSecretName":              func(s *Snapshotter, v string) error { s.TLSSecretName = strings.TrimSpace(v); return nil },
 	"tlsSecretNamespace":         func(s *Snapshotter, v string) error { s.TLSSecretNamespace = strings.TrimSpace(v); return nil },
+	"tlsCASecretName":            func(s *Snapshotter, v string) error { s.TLSCASecretName = strings.TrimSpace(v); return nil },
 	"tlsCertFile":                func(s *Snapshotter, v string) error { return absPath(&s.TLSCertFile, v) },
 	"tlsKeyFile":                 func(s *Snapshotter, v string) error { return absPath(&s.TLSKeyFile, v) },
 	"tlsCAFile":                  func(s *Snapshotter, v string) error { return absPath(&s.TLSCAFile, v) },
@@ -160,7 +162,7 @@ func (s *Snapshotter) checkTLS() error {
 	secret := s.TLSSecretName != "" || s.TLSSecretNamespace != ""
 	files := s.TLSCertFile != "" || s.TLSKeyFile != "" || s.TLSCAFile != ""
 	if !s.Network() {
-		if secret || files || s.TLSServerName != "" {
+		if secret || files || s.TLSServerName != "" || s.TLSCASecretName != "" {
 			return fmt.Errorf("endpoint %s is a unix socket: the tls* keys apply only to a tcp:// or dns:/// endpoint (a csi-relay)", s.Endpoint)
 		}
 		return nil
@@ -170,6 +172,8 @@ func (s *Snapshotter) checkTLS() error {
 		return fmt.Errorf("endpoint %s: set tlsSecretName/tlsSecretNamespace or tlsCertFile/tlsKeyFile/tlsCAFile, not both", s.Endpoint)
 	case secret && (s.TLSSecretName == "" || s.TLSSecretNamespace == ""):
 		return fmt.Errorf("tlsSecretName and tlsSecretNamespace go together: set both")
+	case s.TLSCASecretName != "" && !secret:
+		return fmt.Errorf("tlsCASecretName %q goes with tlsSecretName (it is read in tlsSecretNamespace); with files, tlsCAFile names the relay's CA", s.TLSCASecretName)
 	case files && (s.TLSCertFile == "" || s.TLSKeyFile == "" || s.TLSCAFile == ""):
 		return fmt.Errorf("tlsCertFile, tlsKeyFile and tlsCAFile go together: set all three")
 	case !secret && !files:

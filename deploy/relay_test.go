@@ -85,8 +85,8 @@ type relayManifests struct {
 	svc      *corev1.Service
 	policy   *networkingv1.NetworkPolicy
 	vsl      *velerov1.VolumeSnapshotLocation
-	issuers  map[string]*cmIssuer // ClusterIssuers by name
-	certs    map[string]*cmCertificate
+	issuers  map[string]*cmIssuer      // Issuers by namespace/name; a ClusterIssuer by /name
+	certs    map[string]*cmCertificate // by name
 	roles    []*rbacv1.Role
 	bindings []*rbacv1.RoleBinding
 }
@@ -111,10 +111,10 @@ func loadRelay(t *testing.T) relayManifests {
 				obj = single(t, f, &m.policy)
 			case "VolumeSnapshotLocation":
 				obj = single(t, f, &m.vsl)
-			case "ClusterIssuer":
+			case "Issuer", "ClusterIssuer":
 				is := &cmIssuer{}
 				require.NoError(t, yaml.UnmarshalStrict(d, is), f)
-				m.issuers[is.Name] = is
+				m.issuers[is.Namespace+"/"+is.Name] = is
 				continue
 			case "Certificate":
 				c := &cmCertificate{}
@@ -258,10 +258,14 @@ func mountFor(t *testing.T, c corev1.Container, file string) corev1.VolumeMount 
 	return corev1.VolumeMount{}
 }
 
+// clientCASecret is the Secret in the driver's namespace that holds the
+// client CA's certificate alone: the relay's --client-ca-file.
+const clientCASecret = "csi-relay-client-ca"
+
 func TestRelayManifestsDecodeStrictly(t *testing.T) {
 	m := loadRelay(t)
-	assert.Len(t, m.issuers, 2, "a self-signed ClusterIssuer and the CA ClusterIssuer")
-	assert.Len(t, m.certs, 3, "the CA, the relay's server and Velero's client certificates")
+	assert.Len(t, m.issuers, 4, "per side, a self-signed Issuer and the CA's Issuer")
+	assert.Len(t, m.certs, 4, "two CAs, the relay's server and Velero's client certificates")
 }
 
 func TestRelaySidecar(t *testing.T) {
@@ -316,7 +320,8 @@ func TestRelaySidecar(t *testing.T) {
 	t.Run("tls files", func(t *testing.T) {
 		server := m.certs["csi-relay-server"]
 		require.NotNil(t, server, "no csi-relay-server Certificate")
-		for _, f := range []string{"tls-cert-file", "tls-private-key-file", "client-ca-file"} {
+		for f, want := range map[string]string{"tls-cert-file": server.Spec.SecretName, "tls-private-key-file": server.Spec.SecretName,
+			"client-ca-file": clientCASecret} {
 			vm := mountFor(t, relay, flags[f])
 			assert.True(t, vm.ReadOnly, "--%s is on a read-only mount", f)
 			assert.Empty(t, vm.SubPath, "a subPath mount never sees a renewed Secret")
@@ -327,13 +332,12 @@ func TestRelaySidecar(t *testing.T) {
 				}
 			}
 			require.NotNil(t, secret, "--%s is in a Secret volume", f)
-			assert.Equal(t, server.Spec.SecretName, secret.SecretName, "--%s comes from the server Certificate's Secret", f)
+			assert.Equal(t, want, secret.SecretName, "--%s comes from Secret %s", f, want)
 			assert.Contains(t, []string{"tls.crt", "tls.key", "ca.crt"}, path.Base(flags[f]), "a key of a cert-manager Secret")
 		}
 		client := m.certs["csi-relay-client"]
 		require.NotNil(t, client, "no csi-relay-client Certificate")
-		assert.True(t, client.Spec.CommonName == flags["client-name"] || slices.Contains(client.Spec.DNSNames, flags["client-name"]),
-			"--client-name %q names Velero's client certificate", flags["client-name"])
+		assert.Contains(t, client.Spec.DNSNames, flags["client-name"], "--client-name %q is a DNS SAN of Velero's client certificate", flags["client-name"])
 	})
 
 	t.Run("ports and probes", func(t *testing.T) {
@@ -463,21 +467,26 @@ func TestRelayLocationAndCertificates(t *testing.T) {
 		assert.Contains(t, []string{"", "Never", "Always"}, c.Spec.PrivateKey.RotationPolicy, name)
 		assert.Equal(t, "cert-manager.io", c.Spec.IssuerRef.Group, name)
 
-		// Every Certificate names a ClusterIssuer in this file: an Issuer
-		// would have to live in each Certificate's namespace.
-		assert.Equal(t, "ClusterIssuer", c.Spec.IssuerRef.Kind, name)
-		is := m.issuers[c.Spec.IssuerRef.Name]
-		require.NotNil(t, is, "%s: issuer %q is in cert-manager.yaml", name, c.Spec.IssuerRef.Name)
+		// Every Certificate names an Issuer of its own namespace in this
+		// file: no ClusterIssuer, which any namespace could use.
+		assert.Equal(t, "Issuer", c.Spec.IssuerRef.Kind, name)
+		is := m.issuers[c.Namespace+"/"+c.Spec.IssuerRef.Name]
+		require.NotNil(t, is, "%s: issuer %s/%s is in cert-manager.yaml", name, c.Namespace, c.Spec.IssuerRef.Name)
 		if c.Spec.IsCA {
 			assert.NotNil(t, is.Spec.SelfSigned, "%s: the CA signs itself", name)
 			continue
 		}
-		require.NotNil(t, is.Spec.CA, "%s: signed by the CA", name)
+		require.NotNil(t, is.Spec.CA, "%s: signed by a CA", name)
 		ca := m.certs[is.Spec.CA.SecretName]
-		require.NotNil(t, ca, "the CA ClusterIssuer's Secret comes from the CA Certificate")
+		require.NotNil(t, ca, "the CA Issuer's Secret comes from a CA Certificate")
 		assert.True(t, ca.Spec.IsCA)
-		assert.Equal(t, "cert-manager", ca.Namespace, "a ClusterIssuer reads its Secret in cert-manager's cluster resource namespace")
+		assert.Equal(t, c.Namespace, ca.Namespace, "an Issuer reads its CA Secret in its own namespace")
 	}
+	for key := range m.issuers {
+		assert.False(t, strings.HasPrefix(key, "/"), "%s: a ClusterIssuer signs for every namespace", key)
+	}
+	assert.Equal(t, "velero", m.certs["csi-relay-client"].Namespace)
+	assert.NotEqual(t, m.certs["csi-relay-client"].Spec.IssuerRef, m.certs["csi-relay-server"].Spec.IssuerRef, "the client and server CAs are two")
 
 	t.Run("rbac reads the client Secret", func(t *testing.T) {
 		require.Len(t, m.roles, 1)
@@ -485,7 +494,7 @@ func TestRelayLocationAndCertificates(t *testing.T) {
 		assert.Equal(t, cfg["tlsSecretNamespace"], r.Namespace)
 		require.Len(t, r.Rules, 1)
 		assert.Equal(t, []string{"secrets"}, r.Rules[0].Resources)
-		assert.Equal(t, []string{cfg["tlsSecretName"]}, r.Rules[0].ResourceNames)
+		assert.Equal(t, []string{cfg["tlsSecretName"], cfg["tlsCASecretName"]}, r.Rules[0].ResourceNames)
 		assert.Equal(t, []string{"get"}, r.Rules[0].Verbs)
 		require.Len(t, m.bindings, 1)
 		b := m.bindings[0]

@@ -85,13 +85,13 @@ func TestDoctorVSL(t *testing.T) {
 				"    fix: mount the driver's controller socket at /nonexistent/csi.sock (a hostPath as in deploy/velero-deployment-patch.yaml), " +
 				"or set endpoint to where it is, or reach the controller through csi-relay (deploy/csi-relay/)"},
 		{"client certificate from another CA", with(relayConfig(d, r, certs), "tlsCertFile", other.ClientCert, "tlsKeyFile", other.ClientKey),
-			"✗ TLS with the relay at " + r.Addr + `: the relay refused this client certificate: it is not signed by the CA the relay trusts (--client-ca-file): ` +
-				`it is issued by "test relay CA" (the relay's alert is: bad certificate)` + "\n" +
-				"    fix: issue the client certificate from the CA in the relay's --client-ca-file (deploy/csi-relay/cert-manager.yaml does) " +
-				"and point tlsCertFile/tlsKeyFile or tlsSecretName at it"},
+			"✗ TLS with the relay at " + r.Addr + `: the relay refused this client certificate: the relay does not trust its issuer "test relay client CA" (--client-ca-file), ` +
+				`or it lacks the relay's --client-name among its SANs [velero] (the relay's alert is: bad certificate)` + "\n" +
+				"    fix: issue the client certificate from the client CA in the relay's --client-ca-file, with the relay's --client-name as a DNS SAN " +
+				"(deploy/csi-relay/cert-manager.yaml does), and point tlsCertFile/tlsKeyFile or tlsSecretName at it"},
 		{"relay certificate from another CA", with(relayConfig(d, r, certs), "tlsCAFile", other.CAFile),
 			"✗ TLS with the relay at " + r.Addr + `: the relay's certificate (issued by "test relay CA") is not signed by the VSL's CA: x509: certificate signed by unknown authority` + "\n" +
-				"    fix: set tlsCAFile (or ca.crt of the tlsSecretName Secret) to the CA that signed the relay's certificate (--tls-cert-file)"},
+				"    fix: set tlsCAFile (or ca.crt of the tlsCASecretName Secret, else of the tlsSecretName Secret) to the CA that signed the relay's certificate (--tls-cert-file)"},
 	} {
 		t.Run(f.name, func(t *testing.T) {
 			out, stderr, code := run(t, "--vsl", writeManifest(t, vsl(f.config)))

@@ -176,7 +176,7 @@ func TestBackupRestoreDelete(t *testing.T) {
 		ObjectMeta: metav1.ObjectMeta{Name: "csi", Namespace: ns},
 		Spec: velerov1.VolumeSnapshotLocationSpec{Provider: "example.io/csi",
 			Config: map[string]string{"driver": driver.Name, "endpoint": "tcp://localhost:" + rly.port,
-				"tlsSecretName": "csi-relay-client-tls", "tlsSecretNamespace": ns}},
+				"tlsSecretName": "csi-relay-client-tls", "tlsSecretNamespace": ns, "tlsCASecretName": "csi-relay-server-ca"}},
 	})
 	st.done("csi-relay up (certificates from csi-relay certs); Velero CRDs, BSL, VSL, plugin ConfigMaps applied")
 
@@ -500,14 +500,21 @@ func startRelay(t *testing.T, kube kubernetes.Interface, pluginDir, csiEndpoint 
 		"--server-dns", "localhost", "--out", dir, "--velero-namespace", ns).CombinedOutput()
 	require.NoError(t, err, string(out))
 	require.Contains(t, string(out), "kubectl -n "+ns+" create secret generic csi-relay-client-tls")
-	data := map[string][]byte{}
-	for key, file := range map[string]string{"tls.crt": "client.crt", "tls.key": "client.key", "ca.crt": "ca.crt"} {
-		data[key] = []byte(readFile(t, filepath.Join(dir, file)))
+	require.Contains(t, string(out), "kubectl -n "+ns+" create secret generic csi-relay-server-ca")
+	// The two Secrets in Velero's namespace, as the printed lines make them.
+	for name, files := range map[string]map[string]string{
+		"csi-relay-client-tls": {"tls.crt": "client.crt", "tls.key": "client.key", "ca.crt": "client-ca.crt"},
+		"csi-relay-server-ca":  {"ca.crt": "server-ca.crt"},
+	} {
+		data := map[string][]byte{}
+		for key, file := range files {
+			data[key] = []byte(readFile(t, filepath.Join(dir, file)))
+		}
+		require.NoError(t, created(kube.CoreV1().Secrets(ns).Create(context.Background(), &corev1.Secret{
+			ObjectMeta: metav1.ObjectMeta{Name: name}, Data: data}, metav1.CreateOptions{})))
 	}
-	require.NoError(t, created(kube.CoreV1().Secrets(ns).Create(context.Background(), &corev1.Secret{
-		ObjectMeta: metav1.ObjectMeta{Name: "csi-relay-client-tls"}, Data: data}, metav1.CreateOptions{})))
 	port := fmt.Sprint(testenv.FreePort(t))
-	certs := &testenv.RelayCerts{Dir: dir, CAFile: filepath.Join(dir, "ca.crt"),
+	certs := &testenv.RelayCerts{Dir: dir, CAFile: filepath.Join(dir, "server-ca.crt"), ClientCAFile: filepath.Join(dir, "client-ca.crt"),
 		ServerCert: filepath.Join(dir, "server.crt"), ServerKey: filepath.Join(dir, "server.key")}
 	return e2eRelay{Relay: testenv.StartRelayProcess(t, csiEndpoint, certs, "127.0.0.1:"+port), port: port}
 }

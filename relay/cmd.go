@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/sirupsen/logrus"
@@ -67,10 +68,14 @@ func ParseFlags(args []string, stderr io.Writer) (Config, *logrus.Logger, error)
 	fs.StringVar(&c.CertFile, "tls-cert-file", "", "the relay's certificate (PEM); re-read when it changes")
 	fs.StringVar(&c.KeyFile, "tls-private-key-file", "", "the relay's private key (PEM)")
 	fs.StringVar(&c.ClientCAFile, "client-ca-file", "", "the CA (PEM) that signs the accepted client certificates")
-	fs.StringVar(&c.ClientName, "client-name", "", "accept only a client certificate with this DNS or URI SAN or CN")
+	fs.StringVar(&c.ClientName, "client-name", "", "required: accept only a client certificate with this DNS or URI SAN (the CN is not checked)")
 	fs.StringVar(&c.HTTPEndpoint, "http-endpoint", "", "host:port (or :port) of the plain HTTP GET /healthz (200 when the driver answers Probe); empty: none")
 	fs.BoolVar(&c.AllowTLS12, "tls12", false, "also accept TLS 1.2 clients (TLS 1.3 only by default)")
 	fs.DurationVar(&c.DrainTimeout, "drain-timeout", 25*time.Second, "on SIGTERM, how long calls in flight may finish")
+	fs.DurationVar(&c.HandshakeTimeout, "handshake-timeout", DefaultLimits.HandshakeTimeout, "a connection that has not finished the TLS handshake by then is closed")
+	fs.IntVar(&c.MaxConnections, "max-connections", DefaultLimits.MaxConnections, "open connections on --listen at most; a new one past this is closed at once")
+	fs.DurationVar(&c.MaxConnectionAge, "max-connection-age", DefaultLimits.MaxConnectionAge, "a connection is closed this long after it was made (calls in flight get --call-timeout to finish), so the client certificate and the CA file are checked again")
+	fs.DurationVar(&c.CallTimeout, "call-timeout", DefaultLimits.CallTimeout, "the longest a forwarded call may take, whatever deadline the caller sent; at least the VSL's operationTimeout")
 	verbosity := fs.IntP("v", "v", 0, "log verbosity, as the kubernetes-csi sidecars take it; the relay logs one info line a call and its warnings at every value (it has no debug lines)")
 	format := fs.String("logging-format", "text", "text or json (one JSON object a line)")
 	// The old names write into the same fields; hidden from --help.
@@ -145,9 +150,9 @@ func logLevel(v int, vSet bool, level string, levelSet bool) (logrus.Level, erro
 func certsMain(args []string, stdout io.Writer) error {
 	fs := pflag.NewFlagSet("csi-relay certs", pflag.ContinueOnError)
 	dns := fs.StringSlice("server-dns", nil, "DNS name(s) of the relay Service the plugin dials, e.g. csi-relay.kube-system.svc")
-	client := fs.String("client-name", "velero", "the client certificate's name (the relay's --client-name)")
-	out := fs.String("out", "", "folder to write ca.crt, server.crt, server.key, client.crt, client.key into")
-	validity := fs.Duration("validity", 365*24*time.Hour, "how long the certificates are valid")
+	client := fs.String("client-name", "velero", "the client certificate's DNS SAN (the relay's --client-name)")
+	out := fs.String("out", "", "a new folder (made 0700), or an empty one only you can write to, for the CA certificates and both pairs")
+	validity := fs.Duration("validity", 365*24*time.Hour, "how long the certificates are valid (at most 5 years)")
 	serverNS := fs.String("server-namespace", "kube-system", "namespace of the CSI controller (for the printed kubectl lines)")
 	veleroNS := fs.String("velero-namespace", "velero", "Velero's namespace (for the printed kubectl lines)")
 	if err := fs.Parse(args); err != nil {
@@ -160,11 +165,19 @@ func certsMain(args []string, stdout io.Writer) error {
 		return err
 	}
 	p := func(name string) string { return filepath.Join(*out, name) }
-	fmt.Fprintf(stdout, "wrote %s, %s, %s, %s, %s (keys 0600; the CA key was not kept)\n",
-		p("ca.crt"), p("server.crt"), p("server.key"), p("client.crt"), p("client.key"))
+	names := make([]string, len(CertFiles))
+	for i, f := range CertFiles {
+		names[i] = p(f)
+	}
+	fmt.Fprintf(stdout, "wrote %s (keys 0600; the two CA keys were not kept)\n", strings.Join(names, ", "))
+	// The layout cert-manager.yaml makes: each pair's ca.crt is its own
+	// issuer's, and each side reads the other side's CA from a Secret of
+	// its own namespace that holds only that certificate.
 	fmt.Fprintf(stdout, "kubectl -n %s create secret generic csi-relay-server-tls --from-file=tls.crt=%s --from-file=tls.key=%s --from-file=ca.crt=%s\n",
-		*serverNS, p("server.crt"), p("server.key"), p("ca.crt"))
+		*serverNS, p("server.crt"), p("server.key"), p("server-ca.crt"))
+	fmt.Fprintf(stdout, "kubectl -n %s create secret generic csi-relay-client-ca --from-file=ca.crt=%s\n", *serverNS, p("client-ca.crt"))
 	fmt.Fprintf(stdout, "kubectl -n %s create secret generic csi-relay-client-tls --from-file=tls.crt=%s --from-file=tls.key=%s --from-file=ca.crt=%s\n",
-		*veleroNS, p("client.crt"), p("client.key"), p("ca.crt"))
+		*veleroNS, p("client.crt"), p("client.key"), p("client-ca.crt"))
+	fmt.Fprintf(stdout, "kubectl -n %s create secret generic csi-relay-server-ca --from-file=ca.crt=%s\n", *veleroNS, p("server-ca.crt"))
 	return nil
 }

@@ -35,12 +35,12 @@ func TestBinaryTakesSidecarFlags(t *testing.T) {
 	}{
 		{"sidecar spellings", func(listen, health string) []string {
 			return []string{"--csi-address=" + sock, "--listen=" + listen, "--tls-cert-file=" + certs.ServerCert,
-				"--tls-private-key-file=" + certs.ServerKey, "--client-ca-file=" + certs.CAFile, "--client-name=velero",
+				"--tls-private-key-file=" + certs.ServerKey, "--client-ca-file=" + certs.ClientCAFile, "--client-name=velero",
 				"--http-endpoint=" + health, "-v=5", "--logging-format=json"}
 		}, nil},
 		{"old spellings", func(listen, health string) []string {
 			return []string{"--csi-address", "unix://" + sock, "--listen", listen, "--tls-cert-file", certs.ServerCert,
-				"--tls-key-file", certs.ServerKey, "--client-ca-file", certs.CAFile, "--client-name", "velero",
+				"--tls-key-file", certs.ServerKey, "--client-ca-file", certs.ClientCAFile, "--client-name", "velero",
 				"--health-listen", health, "--log-level", "debug", "--logging-format=json"}
 		}, map[string]string{"--health-listen": "--http-endpoint", "--tls-key-file": "--tls-private-key-file", "--log-level": "-v"}},
 	} {
@@ -92,7 +92,7 @@ func TestBinaryTakesSidecarFlags(t *testing.T) {
 func TestFlagErrors(t *testing.T) {
 	certs := testenv.NewRelayCerts(t)
 	base := []string{"--listen=127.0.0.1:0", "--tls-cert-file=" + certs.ServerCert,
-		"--tls-private-key-file=" + certs.ServerKey, "--client-ca-file=" + certs.CAFile}
+		"--tls-private-key-file=" + certs.ServerKey, "--client-ca-file=" + certs.ClientCAFile, "--client-name=velero"}
 	for _, tc := range []struct {
 		name string
 		args []string
@@ -109,6 +109,8 @@ func TestFlagErrors(t *testing.T) {
 		{"negative -v", []string{"--v=-1"}, "-v -1: want 0 or more"},
 		{"bad --log-level", []string{"--log-level=loud"}, `--log-level "loud"`},
 		{"bad --logging-format", []string{"--logging-format=xml"}, `--logging-format "xml": want text or json`},
+		{"empty --client-name", []string{"--client-name="}, "--client-name is required"},
+		{"zero --max-connections", []string{"--csi-address=/csi/csi.sock", "--max-connections=-3"}, "--max-connections -3: want 1 or more"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var stdout, stderr bytes.Buffer
@@ -125,7 +127,7 @@ func TestBarePathOrUnixURL(t *testing.T) {
 	certs := testenv.NewRelayCerts(t)
 	for _, addr := range []string{"/csi/csi.sock", "unix:///csi/csi.sock"} {
 		_, err := relay.New(relay.Config{CSIAddress: addr, Listen: "127.0.0.1:0", CertFile: certs.ServerCert,
-			KeyFile: certs.ServerKey, ClientCAFile: certs.CAFile}, logrus.New())
+			KeyFile: certs.ServerKey, ClientCAFile: certs.ClientCAFile, ClientName: "velero"}, logrus.New())
 		assert.NoError(t, err, addr)
 	}
 }

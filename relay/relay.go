@@ -14,12 +14,12 @@ import (
 	"strings"
 	"time"
 
-	"github.com/container-storage-interface/spec/lib/go/csi"
 	"github.com/sirupsen/logrus"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
@@ -47,14 +47,64 @@ type Config struct {
 	CertFile     string // the relay's certificate (PEM), re-read when it changes
 	KeyFile      string // its key
 	ClientCAFile string // the CA that signs accepted client certificates
-	ClientName   string // "": any client the CA signed; else a DNS/URI SAN or the CN
+	ClientName   string // required: a DNS or URI SAN the client certificate must carry
 	HTTPEndpoint string // "": none; else host:port of GET /healthz
 	AllowTLS12   bool   // accept TLS 1.2 clients too (1.3 only otherwise)
 	DrainTimeout time.Duration
+
+	// Limits; zero takes the default (DefaultLimits).
+	HandshakeTimeout time.Duration // a connection that has not finished TLS and HTTP/2's preface by then is closed
+	MaxConnections   int           // open connections on --listen; more are closed at once
+	MaxConnectionAge time.Duration // a connection is closed this long after it was made, so a client certificate is re-checked
+	CallTimeout      time.Duration // the longest one forwarded call may take, whatever deadline the caller sent
 }
 
-// healthTimeout bounds the driver Probe behind GET /healthz.
-const healthTimeout = 2 * time.Second
+// DefaultLimits are the limits a Config with zero values gets.
+var DefaultLimits = Config{
+	HandshakeTimeout: 5 * time.Second,
+	MaxConnections:   100,
+	MaxConnectionAge: time.Hour,
+	CallTimeout:      5 * time.Minute,
+}
+
+// Fixed limits on an authenticated connection: the plugin opens one
+// connection per endpoint and makes a few calls at a time, with a few
+// hundred bytes of headers each.
+const (
+	MaxConcurrentStreams = 32       // streams at once on one connection; more are refused (REFUSED_STREAM)
+	MaxHeaderListSize    = 64 << 10 // bytes of headers in one request; a larger list resets its stream
+)
+
+// withDefaults fills the zero limits and checks the rest.
+func (c Config) withDefaults() (Config, error) {
+	if c.ClientName == "" {
+		return c, errors.New("--client-name is required: the DNS or URI SAN that Velero's client certificate carries (velero, in deploy/csi-relay)")
+	}
+	d := DefaultLimits
+	for _, l := range []struct {
+		flag     string
+		v        *time.Duration
+		def, min time.Duration
+	}{
+		{"--handshake-timeout", &c.HandshakeTimeout, d.HandshakeTimeout, 100 * time.Millisecond},
+		{"--max-connection-age", &c.MaxConnectionAge, d.MaxConnectionAge, time.Second},
+		{"--call-timeout", &c.CallTimeout, d.CallTimeout, time.Second},
+	} {
+		if *l.v == 0 {
+			*l.v = l.def
+		}
+		if *l.v < l.min {
+			return c, fmt.Errorf("%s %s: want at least %s", l.flag, *l.v, l.min)
+		}
+	}
+	if c.MaxConnections == 0 {
+		c.MaxConnections = d.MaxConnections
+	}
+	if c.MaxConnections < 1 {
+		return c, fmt.Errorf("--max-connections %d: want 1 or more", c.MaxConnections)
+	}
+	return c, nil
+}
 
 // Relay is a running relay.
 type Relay struct {
@@ -63,12 +113,18 @@ type Relay struct {
 	upstream *grpc.ClientConn
 	server   *grpc.Server
 	certs    *certSource
+	refusals *logLimiter // connections over the limit
+	health   *probeCache
 }
 
 // New checks the configuration, loads the certificates and connects
 // (lazily) to the driver's socket. opts are added to the gRPC server's
 // options (tests add interceptors that inject faults).
 func New(cfg Config, log logrus.FieldLogger, opts ...grpc.ServerOption) (*Relay, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
 	target, err := csiTarget(cfg.CSIAddress)
 	if err != nil {
 		return nil, err
@@ -84,11 +140,22 @@ func New(cfg Config, log logrus.FieldLogger, opts ...grpc.ServerOption) (*Relay,
 	if err != nil {
 		return nil, fmt.Errorf("--csi-address %s: %w", cfg.CSIAddress, err)
 	}
-	r := &Relay{cfg: cfg, log: log, upstream: up, certs: certs}
+	r := &Relay{cfg: cfg, log: log, upstream: up, certs: certs, refusals: newLogLimiter(log)}
+	r.health = &probeCache{probe: r.probe}
 	opts = append([]grpc.ServerOption{
 		grpc.Creds(credentials.NewTLS(certs.serverConfig())),
 		grpc.ForceServerCodecV2(rawCodec{}),
 		grpc.UnknownServiceHandler(r.forward),
+		// An unauthenticated client: the TLS handshake and HTTP/2's
+		// preface must be done within the handshake timeout.
+		grpc.ConnectionTimeout(cfg.HandshakeTimeout),
+		// An authenticated one: few streams, small headers, and a
+		// connection closed after its maximum age (calls in flight get
+		// the call timeout to finish), so the next handshake checks the
+		// certificate and the CA file again.
+		grpc.MaxConcurrentStreams(MaxConcurrentStreams),
+		grpc.MaxHeaderListSize(MaxHeaderListSize),
+		grpc.KeepaliveParams(keepalive.ServerParameters{MaxConnectionAge: cfg.MaxConnectionAge, MaxConnectionAgeGrace: cfg.CallTimeout}),
 	}, opts...)
 	r.server = grpc.NewServer(opts...)
 	return r, nil
@@ -113,6 +180,9 @@ func (r *Relay) Serve(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("--listen %s: %w", r.cfg.Listen, err)
 	}
+	l = limitListener(l, r.cfg.MaxConnections, func() {
+		r.refusals.Warn(logrus.Fields{"maxConnections": r.cfg.MaxConnections}, "csi-relay: connection limit reached; closed a new connection (--max-connections)")
+	})
 	var health *http.Server
 	if r.cfg.HTTPEndpoint != "" {
 		hl, err := net.Listen("tcp", r.cfg.HTTPEndpoint)
@@ -120,12 +190,14 @@ func (r *Relay) Serve(ctx context.Context) error {
 			l.Close()
 			return fmt.Errorf("--http-endpoint %s: %w", r.cfg.HTTPEndpoint, err)
 		}
-		health = &http.Server{Handler: http.HandlerFunc(r.healthz), ReadHeaderTimeout: healthTimeout}
-		go func() { _ = health.Serve(hl) }()
+		health = r.healthServer()
+		go func() { _ = health.Serve(limitListener(hl, healthMaxConnections, nil)) }()
 		defer health.Close()
 	}
 	r.log.WithFields(logrus.Fields{"listen": l.Addr().String(), "csiAddress": r.cfg.CSIAddress,
-		"clientName": r.cfg.ClientName, "httpEndpoint": r.cfg.HTTPEndpoint}).Info("csi-relay serving")
+		"clientName": r.cfg.ClientName, "httpEndpoint": r.cfg.HTTPEndpoint, "handshakeTimeout": r.cfg.HandshakeTimeout.String(),
+		"maxConnections": r.cfg.MaxConnections, "maxConnectionAge": r.cfg.MaxConnectionAge.String(),
+		"callTimeout": r.cfg.CallTimeout.String()}).Info("csi-relay serving")
 	served := make(chan error, 1)
 	go func() { served <- r.server.Serve(l) }()
 	select {
@@ -150,7 +222,8 @@ func (r *Relay) Serve(ctx context.Context) error {
 // received, the caller's metadata and deadline; the driver's answer,
 // headers, trailers and status back. One log line a call, no bodies.
 func (r *Relay) forward(_ any, stream grpc.ServerStream) error {
-	ctx := stream.Context()
+	ctx, cancel := context.WithTimeout(stream.Context(), r.cfg.CallTimeout)
+	defer cancel()
 	method, _ := grpc.MethodFromServerStream(stream)
 	start := time.Now()
 	err := r.pass(ctx, method, stream)
@@ -168,12 +241,13 @@ func (r *Relay) pass(ctx context.Context, method string, stream grpc.ServerStrea
 	if !forwarded[method] {
 		return status.Errorf(codes.PermissionDenied, "csi-relay does not forward %s: it passes on only the calls the example.io/csi snapshotter makes", method)
 	}
-	var req, resp frame
-	defer req.free()  // unless sent on
-	defer resp.free() // likewise
-	if err := stream.RecvMsg(&req); err != nil {
+	req, err := recv(ctx, stream)
+	if err != nil {
 		return err
 	}
+	var resp frame
+	defer req.free()  // unless sent on
+	defer resp.free() // likewise
 	md, _ := metadata.FromIncomingContext(ctx)
 	out := metadata.MD{}
 	for k, v := range md {
@@ -182,7 +256,7 @@ func (r *Relay) pass(ctx context.Context, method string, stream grpc.ServerStrea
 		}
 	}
 	var header, trailer metadata.MD
-	err := r.upstream.Invoke(metadata.NewOutgoingContext(ctx, out), method, &req, &resp,
+	err = r.upstream.Invoke(metadata.NewOutgoingContext(ctx, out), method, req, &resp,
 		grpc.ForceCodecV2(rawCodec{}), grpc.Header(&header), grpc.Trailer(&trailer), grpc.WaitForReady(false))
 	if len(header) > 0 {
 		_ = stream.SetHeader(header)
@@ -192,6 +266,33 @@ func (r *Relay) pass(ctx context.Context, method string, stream grpc.ServerStrea
 		return err
 	}
 	return stream.SendMsg(&resp)
+}
+
+// recv reads the request frame, or gives up when ctx ends: a stream
+// whose body never comes holds no handler past the call timeout. gRPC
+// ends the stream once the handler returns, which ends the read.
+func recv(ctx context.Context, stream grpc.ServerStream) (*frame, error) {
+	type result struct {
+		f   *frame
+		err error
+	}
+	got := make(chan result, 1)
+	go func() {
+		f := &frame{}
+		err := stream.RecvMsg(f)
+		got <- result{f, err}
+	}()
+	select {
+	case res := <-got:
+		if res.err != nil {
+			res.f.free()
+			return nil, res.err
+		}
+		return res.f, nil
+	case <-ctx.Done():
+		go func() { (<-got).f.free() }()
+		return nil, status.FromContextError(ctx.Err()).Err()
+	}
 }
 
 // peerName is the caller's address and certificate name, for the log.
@@ -205,15 +306,4 @@ func peerName(ctx context.Context) string {
 		name += " " + certNames(ti.State.PeerCertificates[0])
 	}
 	return name
-}
-
-// healthz answers 200 when the driver's socket answers Probe.
-func (r *Relay) healthz(w http.ResponseWriter, req *http.Request) {
-	ctx, cancel := context.WithTimeout(req.Context(), healthTimeout)
-	defer cancel()
-	if _, err := csi.NewIdentityClient(r.upstream).Probe(ctx, &csi.ProbeRequest{}); err != nil {
-		http.Error(w, fmt.Sprintf("CSI driver at %s: %v", r.cfg.CSIAddress, status.Convert(err).Message()), http.StatusServiceUnavailable)
-		return
-	}
-	fmt.Fprintln(w, "ok")
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"crypto/x509/pkix"
 	"fmt"
 	"io"
 	"net/http"
@@ -85,14 +86,23 @@ func TestForwardAndRefuse(t *testing.T) {
 	other := testenv.NewRelayCerts(t) // another CA
 	expiredCert, expiredKey := certs.Issue(t, relay.ClientAuth, "velero", now.Add(-48*time.Hour), now.Add(-24*time.Hour))
 	strangerCert, strangerKey := certs.Issue(t, relay.ClientAuth, "mallory", now.Add(-time.Hour), now.Add(time.Hour))
-	serverUsed, serverUsedKey := certs.Issue(t, relay.ServerAuth, "velero", now.Add(-time.Hour), now.Add(time.Hour))
+	serverUsed, serverUsedKey := certs.IssueFrom(t, certs.ClientCA, relay.ServerAuth, "velero", now.Add(-time.Hour), now.Add(time.Hour))
+	// The server's CA signs a perfect client certificate: the relay
+	// trusts only the client CA.
+	fromServerCA, fromServerCAKey := certs.IssueFrom(t, certs.CA, relay.ClientAuth, "velero", now.Add(-time.Hour), now.Add(time.Hour))
+	// The name only in the CN: no CA constrains a CN, so it is not checked.
+	cnOnly, cnOnlyKey := certs.Sign(t, certs.ClientCA, &x509.Certificate{Subject: pkix.Name{CommonName: "velero"}, DNSNames: []string{"mallory"},
+		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}})
 	for _, tc := range []struct {
 		name, cert, key, reason string
 	}{
 		{"no client certificate", "", "", "sent no certificate"},
 		{"another CA", other.ClientCert, other.ClientKey, "certificate signed by unknown authority"},
+		{"the server's CA", fromServerCA, fromServerCAKey, "certificate signed by unknown authority"},
 		{"expired", expiredCert, expiredKey, "expired"},
-		{"not the client name", strangerCert, strangerKey, `does not name "velero"`},
+		{"not the client name", strangerCert, strangerKey, `does not name "velero" in a DNS or URI SAN`},
+		{"the name in the CN only", cnOnly, cnOnlyKey, `does not name "velero" in a DNS or URI SAN`},
 		{"a server certificate", serverUsed, serverUsedKey, "incompatible key usage"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -199,7 +209,7 @@ func TestHealthz(t *testing.T) {
 	health := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
 	gone := "unix://" + filepath.Join(t.TempDir(), "no-driver.sock")
 	rl, err := relay.New(relay.Config{CSIAddress: gone, Listen: fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t)),
-		CertFile: certs.ServerCert, KeyFile: certs.ServerKey, ClientCAFile: certs.CAFile, HTTPEndpoint: health,
+		CertFile: certs.ServerCert, KeyFile: certs.ServerKey, ClientCAFile: certs.ClientCAFile, ClientName: "velero", HTTPEndpoint: health,
 		DrainTimeout: time.Second}, r.Logs.Logger)
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -222,13 +232,18 @@ func TestHealthz(t *testing.T) {
 func TestConfigErrors(t *testing.T) {
 	certs := testenv.NewRelayCerts(t)
 	ok := relay.Config{CSIAddress: "unix:///csi/csi.sock", Listen: "127.0.0.1:0", CertFile: certs.ServerCert,
-		KeyFile: certs.ServerKey, ClientCAFile: certs.CAFile}
+		KeyFile: certs.ServerKey, ClientCAFile: certs.ClientCAFile, ClientName: "velero"}
 	for _, tc := range []struct {
 		name string
 		edit func(c *relay.Config)
 		want string
 	}{
 		{"no client CA", func(c *relay.Config) { c.ClientCAFile = "" }, "--client-ca-file is required"},
+		{"no client name", func(c *relay.Config) { c.ClientName = "" }, "--client-name is required"},
+		{"handshake timeout too short", func(c *relay.Config) { c.HandshakeTimeout = time.Millisecond }, "--handshake-timeout 1ms: want at least"},
+		{"negative connection cap", func(c *relay.Config) { c.MaxConnections = -1 }, "--max-connections -1: want 1 or more"},
+		{"max age too short", func(c *relay.Config) { c.MaxConnectionAge = time.Millisecond }, "--max-connection-age"},
+		{"call timeout negative", func(c *relay.Config) { c.CallTimeout = -time.Second }, "--call-timeout"},
 		{"tcp socket", func(c *relay.Config) { c.CSIAddress = "tcp://10.0.0.1:1" }, "--csi-address"},
 		{"key of another cert", func(c *relay.Config) { c.KeyFile = certs.ClientKey }, "--tls-private-key-file"},
 		{"CA file not PEM", func(c *relay.Config) { c.ClientCAFile = certs.ServerKey }, "--client-ca-file"},

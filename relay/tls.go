@@ -23,12 +23,13 @@ type certSource struct {
 	cfg Config
 	log logrus.FieldLogger
 
-	mu     sync.Mutex
-	raw    [3][]byte // certificate, key, client CA as last read
-	bad    [3][]byte // a set that did not load, so it is reported once
-	cert   *tls.Certificate
-	roots  *x509.CertPool
-	minVer uint16
+	mu      sync.Mutex
+	raw     [3][]byte // certificate, key, client CA as last read
+	bad     [3][]byte // a set that did not load, so it is reported once
+	cert    *tls.Certificate
+	roots   *x509.CertPool
+	minVer  uint16
+	refused *logLimiter
 }
 
 func newCertSource(cfg Config, log logrus.FieldLogger) (*certSource, error) {
@@ -37,7 +38,7 @@ func newCertSource(cfg Config, log logrus.FieldLogger) (*certSource, error) {
 			return nil, fmt.Errorf("%s is required: the relay serves only mutual TLS", flag)
 		}
 	}
-	s := &certSource{cfg: cfg, log: log, minVer: tls.VersionTLS13}
+	s := &certSource{cfg: cfg, log: log, minVer: tls.VersionTLS13, refused: newLogLimiter(log)}
 	if cfg.AllowTLS12 {
 		s.minVer = tls.VersionTLS12
 	}
@@ -119,7 +120,9 @@ func (s *certSource) serverConfig() *tls.Config {
 				VerifyConnection: func(cs tls.ConnectionState) error {
 					err := verifyClient(cs, roots, s.cfg.ClientName)
 					if err != nil {
-						s.log.WithFields(logrus.Fields{"peer": remote, "reason": err.Error()}).Warn("csi-relay refused a client")
+						// The reason quotes the client's unverified names:
+						// bounded, as is the rate of these lines.
+						s.refused.Warn(logrus.Fields{"peer": remote, "reason": bounded(err.Error())}, "csi-relay refused a client")
 					}
 					return err
 				},
@@ -128,8 +131,9 @@ func (s *certSource) serverConfig() *tls.Config {
 	}
 }
 
-// verifyClient checks the client's certificate against the client CA and,
-// when set, the accepted client name.
+// verifyClient checks the client's certificate against the client CA and
+// the accepted client name, which must be one of its DNS or URI SANs (a
+// CN is not checked: it is no name a CA constrains).
 func verifyClient(cs tls.ConnectionState, roots *x509.CertPool, name string) error {
 	if len(cs.PeerCertificates) == 0 {
 		return errors.New("the client sent no certificate (mutual TLS is required)")
@@ -143,28 +147,43 @@ func verifyClient(cs tls.ConnectionState, roots *x509.CertPool, name string) err
 	if err != nil {
 		return fmt.Errorf("client certificate %s: %w", certNames(leaf), err)
 	}
-	if name != "" && !hasName(leaf, name) {
-		return fmt.Errorf("client certificate %s does not name %q (--client-name)", certNames(leaf), name)
+	if !hasName(leaf, name) {
+		return fmt.Errorf("client certificate %s does not name %q in a DNS or URI SAN (--client-name)", certNames(leaf), name)
 	}
 	return nil
 }
 
 func hasName(c *x509.Certificate, name string) bool {
-	if c.Subject.CommonName == name || slices.Contains(c.DNSNames, name) {
+	if name == "" {
+		return false
+	}
+	if slices.Contains(c.DNSNames, name) {
 		return true
 	}
 	return slices.ContainsFunc(c.URIs, func(u *url.URL) bool { return u.String() == name })
 }
 
-// certNames says who a certificate is for: its CN and SANs.
+// certNames says who a certificate is for: its CN and first SANs, each
+// cut to a few dozen bytes, with the count of the rest (a refused
+// certificate is a stranger's, of any size).
 func certNames(c *x509.Certificate) string {
-	names := []string{"CN=" + c.Subject.CommonName}
+	const shown, long = 2, 48
+	cut := func(s string) string {
+		if len(s) > long {
+			return strings.ToValidUTF8(s[:long], "") + "…"
+		}
+		return s
+	}
+	names := []string{"CN=" + cut(c.Subject.CommonName)}
 	for _, d := range c.DNSNames {
-		names = append(names, "DNS:"+d)
+		names = append(names, "DNS:"+cut(d))
 	}
 	for _, u := range c.URIs {
-		names = append(names, "URI:"+u.String())
+		names = append(names, "URI:"+cut(u.String()))
 	}
-	names = append(names, fmt.Sprintf("serial=%x", c.SerialNumber))
+	if len(names) > shown+1 {
+		names = append(names[:shown+1], fmt.Sprintf("(%d more SANs)", len(names)-shown-1))
+	}
+	names = append(names, "serial="+cut(fmt.Sprintf("%x", c.SerialNumber)))
 	return "[" + strings.Join(names, " ") + "]"
 }

@@ -83,6 +83,7 @@ func TestRelayRefusals(t *testing.T) {
 	other := testenv.NewRelayCerts(t)
 	now := time.Now()
 	expiredCert, expiredKey := certs.Issue(t, relay.ClientAuth, "velero", now.Add(-48*time.Hour), now.Add(-24*time.Hour))
+	fromServerCA, fromServerCAKey := certs.IssueFrom(t, certs.CA, relay.ClientAuth, "velero", now.Add(-time.Hour), now.Add(time.Hour))
 	for _, tc := range []struct {
 		name      string
 		vsl       []string
@@ -91,7 +92,8 @@ func TestRelayRefusals(t *testing.T) {
 	}{
 		{"wrong server name", []string{"tlsServerName", "other.test"}, "certificate is valid for " + testenv.RelayServerName + ", not other.test", ""},
 		{"server from another CA", []string{"tlsCAFile", other.CAFile}, "certificate signed by unknown authority", ""},
-		{"client from another CA", []string{"tlsCertFile", other.ClientCert, "tlsKeyFile", other.ClientKey}, "the relay refused this client certificate: it is not signed by the CA the relay trusts", "signed by unknown authority"},
+		{"client from another CA", []string{"tlsCertFile", other.ClientCert, "tlsKeyFile", other.ClientKey}, `the relay refused this client certificate: the relay does not trust its issuer "test relay client CA" (--client-ca-file), or it lacks the relay's --client-name among its SANs [velero]`, "signed by unknown authority"},
+		{"client from the relay's CA", []string{"tlsCertFile", fromServerCA, "tlsKeyFile", fromServerCAKey}, "the relay refused this client certificate: it is signed by the relay's own CA (the VSL's CA), which the relay does not trust for clients", "signed by unknown authority"},
 		{"expired client", []string{"tlsCertFile", expiredCert, "tlsKeyFile", expiredKey}, "the relay refused this client certificate: it expired on", "expired"},
 		{"key of another certificate", []string{"tlsKeyFile", other.ClientKey}, "client certificate and key from tlsCertFile/tlsKeyFile/tlsCAFile", ""},
 		{"missing CA file", []string{"tlsCAFile", "/nonexistent/ca.crt"}, "tlsCAFile /nonexistent/ca.crt", ""},
@@ -126,17 +128,20 @@ func TestRelayTLSSecretAndCanary(t *testing.T) {
 	r := testenv.StartRelay(t, d.Endpoint, certs)
 	k := testenv.StartKubeAPI(t)
 	t.Setenv("KUBECONFIG", k.Kubeconfig)
+	// deploy/csi-relay's layout: the client Secret's ca.crt is its own
+	// issuer's (the client CA); the relay's CA is in tlsCASecretName.
 	putTLS := func(cert, key string) {
 		k.PutSecret("velero", "relay-client-tls", map[string]string{
-			"tls.crt": readFile(t, cert), "tls.key": readFile(t, key), "ca.crt": readFile(t, certs.CAFile)})
+			"tls.crt": readFile(t, cert), "tls.key": readFile(t, key), "ca.crt": readFile(t, certs.ClientCAFile)})
 	}
 	putTLS(certs.ClientCert, certs.ClientKey)
+	k.PutSecret("velero", "relay-server-ca", map[string]string{"ca.crt": readFile(t, certs.CAFile)})
 	const canary = "CANARY-csi-secret-9d41"
 	k.PutSecret("velero", "csi-creds", map[string]string{"token": canary})
 	logs := testenv.NewLogCapture(logrus.DebugLevel)
 	vs := snapshotter.New(logs.Logger, config.Features{}, kube.New())
 	vsl := map[string]string{"driver": d.Name, "endpoint": r.Endpoint, "tlsSecretName": "relay-client-tls",
-		"tlsSecretNamespace": "velero", "tlsServerName": testenv.RelayServerName,
+		"tlsSecretNamespace": "velero", "tlsCASecretName": "relay-server-ca", "tlsServerName": testenv.RelayServerName,
 		"snapshotterSecretName": "csi-creds", "snapshotterSecretNamespace": "velero"}
 	require.NoError(t, vs.Init(vsl))
 

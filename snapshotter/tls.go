@@ -42,6 +42,18 @@ func (s *Snapshotter) loadTLS(ctx context.Context, c *config.Snapshotter) (*clie
 			}
 		}
 		cert, key, ca = data["tls.crt"], data["tls.key"], data["ca.crt"]
+		if c.TLSCASecretName != "" {
+			// The relay's CA, apart from the client's own (deploy/csi-relay).
+			caFrom := fmt.Sprintf("CA Secret %s/%s", c.TLSSecretNamespace, c.TLSCASecretName)
+			caData, err := s.kube.Secret(ctx, c.TLSSecretNamespace, c.TLSCASecretName)
+			if err != nil {
+				return nil, fmt.Errorf("read %s (tlsCASecretName): %w", caFrom, err)
+			}
+			if len(caData["ca.crt"]) == 0 {
+				return nil, fmt.Errorf("%s has no \"ca.crt\": it holds the CA that signed the relay's certificate", caFrom)
+			}
+			ca = caData["ca.crt"]
+		}
 	} else {
 		from = "tlsCertFile/tlsKeyFile/tlsCAFile"
 		for _, f := range []struct {

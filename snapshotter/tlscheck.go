@@ -83,7 +83,7 @@ func (k *checks) tlsFailure(err error) error {
 	var unknown x509.UnknownAuthorityError
 	var host x509.HostnameError
 	var invalid x509.CertificateInvalidError
-	caFix := "set tlsCAFile (or ca.crt of the tlsSecretName Secret) to the CA that signed the relay's certificate (--tls-cert-file)"
+	caFix := "set tlsCAFile (or ca.crt of the tlsCASecretName Secret, else of the tlsSecretName Secret) to the CA that signed the relay's certificate (--tls-cert-file)"
 	switch {
 	case errors.As(err, &unknown) || strings.Contains(msg, "certificate signed by unknown authority"):
 		issuer := ""
@@ -103,14 +103,16 @@ func (k *checks) tlsFailure(err error) error {
 }
 
 // refused is the relay's refusal of the client certificate, named with
-// what the plugin can see of it: its expiry and whether the VSL's CA
-// (which is the relay's too, in deploy/csi-relay) signed it.
+// what the plugin can see of it: its expiry, its names, and whether the
+// relay's own CA (the VSL's, which the relay never trusts for clients:
+// deploy/csi-relay has two CAs) signed it.
 func (k *checks) refused(alert string) error {
 	alert = strings.TrimRight(strings.SplitN(alert, "\"", 2)[0], " ")
 	why := "the relay's alert is: " + alert
-	fix := "issue the client certificate from the CA in the relay's --client-ca-file (deploy/csi-relay/cert-manager.yaml does) and point tlsCertFile/tlsKeyFile or tlsSecretName at it"
+	fix := "issue the client certificate from the client CA in the relay's --client-ca-file, with the relay's --client-name as a DNS SAN " +
+		"(deploy/csi-relay/cert-manager.yaml does), and point tlsCertFile/tlsKeyFile or tlsSecretName at it"
 	if leaf := k.tc.leaf(); leaf != nil {
-		_, verr := leaf.Verify(x509.VerifyOptions{Roots: k.tc.cfg.RootCAs, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}})
+		_, verr := leaf.Verify(x509.VerifyOptions{Roots: k.tc.cfg.RootCAs, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}})
 		var invalid x509.CertificateInvalidError
 		switch {
 		case time.Now().After(leaf.NotAfter):
@@ -118,11 +120,24 @@ func (k *checks) refused(alert string) error {
 			fix = "renew the client certificate (cert-manager renews it by itself when it issues it: deploy/csi-relay/cert-manager.yaml)"
 		case errors.As(verr, &invalid) && invalid.Reason == x509.Expired:
 			why = "it is not yet valid: " + invalid.Error()
-		case verr != nil:
-			why = fmt.Sprintf("it is not signed by the CA the relay trusts (--client-ca-file): it is issued by %q (%s)", leaf.Issuer.CommonName, why)
+		case verr == nil:
+			why = fmt.Sprintf("it is signed by the relay's own CA (the VSL's CA), which the relay does not trust for clients (%s)", why)
 		default:
-			why = fmt.Sprintf("it is signed by the VSL's CA, so the relay trusts another CA or wants another name (--client-name; this one is CN=%s); %s", leaf.Subject.CommonName, why)
+			why = fmt.Sprintf("the relay does not trust its issuer %q (--client-ca-file), or it lacks the relay's --client-name among its SANs %s (%s)",
+				leaf.Issuer.CommonName, sans(leaf), why)
 		}
 	}
 	return finding.Fail("", fmt.Errorf("the relay refused this client certificate: %s", why), fix)
+}
+
+// sans lists a certificate's first DNS and URI SANs.
+func sans(c *x509.Certificate) string {
+	names := append([]string{}, c.DNSNames...)
+	for _, u := range c.URIs {
+		names = append(names, u.String())
+	}
+	if len(names) > 3 {
+		names = append(names[:3], fmt.Sprintf("and %d more", len(names)-3))
+	}
+	return "[" + strings.Join(names, ", ") + "]"
 }

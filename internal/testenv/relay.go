@@ -2,6 +2,7 @@ package testenv
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net/http"
@@ -21,15 +22,18 @@ import (
 // plugin dials 127.0.0.1 and checks this name (tlsServerName).
 const RelayServerName = "csi-relay.test"
 
-// RelayCerts is a CA, the relay's server certificate and the plugin's
-// client certificate (named "velero"), as files in Dir.
+// RelayCerts are two CAs, as deploy/csi-relay and `csi-relay certs` make
+// them: CA signs the relay's server certificate (the plugin trusts it,
+// CAFile), ClientCA the plugin's client certificate named "velero" (the
+// relay trusts it, ClientCAFile); all files in Dir.
 type RelayCerts struct {
 	Dir                                                  string
-	CA                                                   *relay.CA
+	CA, ClientCA                                         *relay.CA
 	CAFile, ServerCert, ServerKey, ClientCert, ClientKey string
+	ClientCAFile                                         string
 }
 
-// NewRelayCerts makes a CA valid for a day and issues both certificates.
+// NewRelayCerts makes both CAs valid for a day and issues both certificates.
 func NewRelayCerts(t T) *RelayCerts {
 	t.Helper()
 	now := time.Now()
@@ -37,21 +41,48 @@ func NewRelayCerts(t T) *RelayCerts {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := &RelayCerts{Dir: t.TempDir(), CA: ca}
+	clientCA, err := relay.NewCA("test relay client CA", now.Add(-time.Hour), now.Add(24*time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &RelayCerts{Dir: t.TempDir(), CA: ca, ClientCA: clientCA}
 	c.CAFile = c.write(t, "ca.crt", ca.PEM)
+	c.ClientCAFile = c.write(t, "client-ca.crt", clientCA.PEM)
 	c.ServerCert, c.ServerKey = c.Issue(t, relay.ServerAuth, RelayServerName, now.Add(-time.Hour), now.Add(24*time.Hour))
 	c.ClientCert, c.ClientKey = c.Issue(t, relay.ClientAuth, "velero", now.Add(-time.Hour), now.Add(24*time.Hour))
 	return c
 }
 
-// Issue signs one more certificate with the CA and returns its files.
+// Issue signs one more certificate, a server's with CA and a client's
+// with ClientCA, and returns its files.
 func (c *RelayCerts) Issue(t T, u relay.Usage, name string, from, to time.Time) (certFile, keyFile string) {
 	t.Helper()
-	cert, key, err := c.CA.Issue(u, name, nil, from, to)
+	ca := c.CA
+	if u == relay.ClientAuth {
+		ca = c.ClientCA
+	}
+	return c.IssueFrom(t, ca, u, name, from, to)
+}
+
+// IssueFrom signs one more certificate with ca and returns its files.
+func (c *RelayCerts) IssueFrom(t T, ca *relay.CA, u relay.Usage, name string, from, to time.Time) (certFile, keyFile string) {
+	t.Helper()
+	cert, key, err := ca.Issue(u, name, nil, from, to)
 	if err != nil {
 		t.Fatal(err)
 	}
 	base := fmt.Sprintf("%s-%d-%d", name, u, time.Now().UnixNano())
+	return c.write(t, base+".crt", cert), c.write(t, base+".key", key)
+}
+
+// Sign signs tmpl with ca and returns its files.
+func (c *RelayCerts) Sign(t T, ca *relay.CA, tmpl *x509.Certificate) (certFile, keyFile string) {
+	t.Helper()
+	cert, key, err := ca.Sign(tmpl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := fmt.Sprintf("signed-%d", time.Now().UnixNano())
 	return c.write(t, base+".crt", cert), c.write(t, base+".key", key)
 }
 
@@ -85,7 +116,7 @@ func StartRelay(t T, csiEndpoint string, certs *RelayCerts, opts ...grpc.ServerO
 	r := &Relay{Logs: NewLogCapture(logrus.DebugLevel)}
 	r.setAddrs(t, "")
 	r.cfg = relay.Config{CSIAddress: csiEndpoint, Listen: r.Addr, CertFile: certs.ServerCert,
-		KeyFile: certs.ServerKey, ClientCAFile: certs.CAFile, ClientName: "velero", HTTPEndpoint: r.Health,
+		KeyFile: certs.ServerKey, ClientCAFile: certs.ClientCAFile, ClientName: "velero", HTTPEndpoint: r.Health,
 		DrainTimeout: RelayDrain}
 	r.opts = opts
 	r.serve(t)
@@ -134,7 +165,7 @@ func StartRelayProcess(t T, csiEndpoint string, certs *RelayCerts, addr string) 
 func relayFlags(csiEndpoint string, certs *RelayCerts, listen, health string) []string {
 	return []string{"--csi-address=" + csiEndpoint, "--listen=" + listen,
 		"--tls-cert-file=" + certs.ServerCert, "--tls-private-key-file=" + certs.ServerKey,
-		"--client-ca-file=" + certs.CAFile, "--client-name=velero", "--http-endpoint=" + health, "-v=4"}
+		"--client-ca-file=" + certs.ClientCAFile, "--client-name=velero", "--http-endpoint=" + health, "-v=4"}
 }
 
 // StartRelayCommand runs the built binary's csi-relay with the flags that
@@ -208,6 +239,14 @@ func (r *Relay) Stop() error {
 		r.cancel()
 	}
 	return r.wait()
+}
+
+// Pid is the relay process's id (StartRelayCommand), 0 in process.
+func (r *Relay) Pid() int {
+	if r.cmd == nil {
+		return 0
+	}
+	return r.cmd.Process.Pid
 }
 
 // Kill ends a relay process at once (SIGKILL).
