@@ -140,6 +140,8 @@ func (s *Snapshotter) Fields() logrus.Fields {
 	add("pollInterval", s.PollInterval)
 	add("maxRetries", s.MaxRetries)
 	add("logLevel", orNone(s.LogLevel, "Velero's --log-level"))
+	add("topologyMap", orNone(s.TopologyMap.String(), "none"))
+	add("topologyZoneKey", orNone(s.TopologyZoneKey, "learned from the driver"))
 	return f
 }
 

@@ -513,6 +513,8 @@ func FuzzSnapshotterConfig(f *testing.F) {
 		"parameters.type": {"snap"}, "restoreParameters.type": {"pd-ssd"},
 		"operationTimeout": {"1m", "0s"}, "dialTimeout": {"10s", "soon"}, "snapshotReadyTimeout": {"1h"}, "pollInterval": {"2s", "-1s"},
 		"maxRetries": {"3", "21"}, "logLevel": {"info", "loud"},
+		"topologyMap":     {"topology.gke.io/zone: us-central1-a=us-east1-b, us-central1-c=us-east1-c", "zone: a=b, a=c", "a=b", "k: =", ";"},
+		"topologyZoneKey": {"topology.gke.io/zone", "zone key", ""},
 	})
 	f.Fuzz(func(t *testing.T, k1, v1, k2, v2, k3, v3, k4, v4, cmKey, cmValue string) {
 		snapshotterTarget.run(t, "", fuzzInput{k1, v1, k2, v2, k3, v3, k4, v4, cmKey, cmValue})

@@ -114,6 +114,7 @@ var tunables = map[string]bool{
 	"maxRetries": true, "progressInterval": true, "checksumAlgorithm": true, "logLevel": true, "staleUploadAge": true,
 	"memoryBudget": true, "spoolDir": true,
 	"operationTimeout": true, "dialTimeout": true, "snapshotReadyTimeout": true, "pollInterval": true,
+	"topologyMap": true, // where restores go is the restoring cluster's choice, not the location's
 }
 
 // checkLayerKey refuses a location key in a tunables-only layer.

@@ -9,6 +9,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"k8s.io/apimachinery/pkg/util/validation"
 )
 
 // Snapshotter is every setting of the example.io/csi volume snapshotter.
@@ -31,6 +33,14 @@ type Snapshotter struct {
 	RestoreParameters  map[string]string // restoreParameters.<k>, passed to CreateVolume
 	SecretName         string            // snapshotterSecretName
 	SecretNamespace    string            // snapshotterSecretNamespace
+
+	// TopologyMap moves restored volumes to other zones (topologyMap);
+	// nil maps nothing.
+	TopologyMap TopologyMap
+	// TopologyZoneKey is the driver's zone key (topologyZoneKey), for PVs
+	// that name their zone only under topology.kubernetes.io/zone when
+	// the driver's own key cannot be learned; "" learns it.
+	TopologyZoneKey string
 
 	OperationTimeout     time.Duration // each CSI call
 	DialTimeout          time.Duration // Init: connect and Probe
@@ -98,6 +108,18 @@ var snapshotterKeys = map[string]func(s *Snapshotter, v string) error{
 	"logLevel": func(s *Snapshotter, v string) (err error) {
 		s.LogLevel, err = parseLogLevel(v)
 		return err
+	},
+	"topologyMap": func(s *Snapshotter, v string) (err error) {
+		s.TopologyMap, err = ParseTopologyMap(v)
+		return err
+	},
+	"topologyZoneKey": func(s *Snapshotter, v string) error {
+		v = strings.TrimSpace(v)
+		if errs := validation.IsQualifiedName(v); len(errs) > 0 {
+			return fmt.Errorf("is not a label key (such as topology.gke.io/zone): %s", errs[0])
+		}
+		s.TopologyZoneKey = v
+		return nil
 	},
 }
 

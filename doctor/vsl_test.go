@@ -60,7 +60,8 @@ func TestDoctorVSL(t *testing.T) {
 			"✓ CSI driver pd.csi.storage.gke.io at " + d.Endpoint + " ready (Probe): ready",
 			"✓ driver name at " + d.Endpoint + " (GetPluginInfo): pd.csi.storage.gke.io",
 			"✓ CSI driver pd.csi.storage.gke.io controller capabilities: CREATE_DELETE_SNAPSHOT, CREATE_DELETE_VOLUME",
-			"✓ ListSnapshots: answered"} {
+			"✓ ListSnapshots: answered",
+			"✓ topology of CSI driver pd.csi.storage.gke.io (GetPluginCapabilities, NodeGetInfo): VOLUME_ACCESSIBILITY_CONSTRAINTS: restored volumes are asked for their PV's topology; keys topology.gke.io/zone"} {
 			assert.Contains(t, out, want)
 		}
 	})
@@ -221,4 +222,45 @@ func TestInitErrorIsDoctorLine(t *testing.T) {
 			assert.Equal(t, line, err.Error())
 		})
 	}
+}
+
+// TestDoctorVSLTopologyMap: with topologyMap and --create-test-volume,
+// doctor creates a volume in each target: a zone the driver has passes,
+// one it refuses is a ✗ with the driver's words and the mapping. The
+// driver has no GET_CAPACITY, which a note says.
+func TestDoctorVSLTopologyMap(t *testing.T) {
+	d := testenv.StartGCEPDDriver(t, testenv.WithZone("us-central1-c"), testenv.WithZones("us-central1-a", "us-central1-c", "us-east1-b"))
+	out, stderr, code := run(t, "--vsl", writeManifest(t, vsl(map[string]string{"driver": d.Name, "endpoint": d.Endpoint, "pollInterval": "200ms",
+		"topologyMap": "topology.gke.io/zone: us-central1-a=us-east1-b, us-central1-c=europe-west9-z"})), "--create-test-volume", "1Gi")
+	assert.Equal(t, 1, code, "%s\n%s", out, stderr)
+	assert.Contains(t, out, "- topologyMap targets: not checked: the driver has no GET_CAPACITY; --create-test-volume creates a volume in each target")
+	assert.Regexp(t, `✓ create a volume in topologyMap target topology.gke.io/zone=us-east1-b( \([^)]*\))?: volume projects/test-project/zones/us-east1-b/disks/velero-doctor-[0-9a-f]+ in \{topology.gke.io/zone=us-east1-b\}, deleted`, out)
+	var refused []string
+	for _, l := range failed(out) {
+		if strings.Contains(l, "europe-west9-z") {
+			refused = append(refused, l)
+		}
+	}
+	require.Len(t, refused, 2, "the restore of the test volume (in us-central1-c, mapped) and the target's own check:\n%s", out)
+	for _, l := range refused {
+		assert.Contains(t, l, "Invalid value for field 'zone': 'europe-west9-z'. Unknown zone.")
+		assert.Contains(t, l, "topology.gke.io/zone: us-central1-c=europe-west9-z")
+	}
+	vols, err := d.Control.ListVolumes(context.Background(), &csi.ListVolumesRequest{})
+	require.NoError(t, err)
+	assert.Empty(t, vols.GetEntries(), "volumes left on the driver")
+}
+
+// TestDoctorVSLDriverConfigError: a driver that answers INTERNAL for want
+// of a setting (ceph-csi's clusterID) is named as such by
+// --create-test-volume, before a backup meets it.
+func TestDoctorVSLDriverConfigError(t *testing.T) {
+	d := testenv.StartGCEPDDriver(t, testenv.WithInternalWithoutParameter("clusterID"))
+	out, stderr, code := run(t, "--vsl", writeManifest(t, vsl(map[string]string{"driver": d.Name, "endpoint": d.Endpoint})), "--create-test-volume", "1Gi")
+	assert.Equal(t, 1, code, "%s\n%s", out, stderr)
+	f := failed(out)
+	require.Len(t, f, 1, out)
+	assert.Regexp(t, `^✗ create test volume velero-doctor-[0-9a-f]{8} of 1073741824 bytes( \([^)]*\))?: failed to fetch monitor list using clusterID \(\): missing configuration for cluster ID "" \(CSI driver pd.csi.storage.gke.io answered Internal to CreateVolume`, f[0])
+	assert.Contains(t, f[0], "CreateVolume gets from the VSL restoreParameters.<name> (none set) and the CSI secret of snapshotterSecretName/snapshotterSecretNamespace (none set)")
+	assert.NotContains(t, out, "left behind, delete by hand")
 }

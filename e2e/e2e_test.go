@@ -188,6 +188,9 @@ func TestBackupRestoreDelete(t *testing.T) {
 		"--profiler-address", fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t)),
 		"--default-volume-snapshot-locations", "example.io/csi:csi",
 		"--store-validation-frequency", "10s",
+		// Item blocks (each PVC with its PV) are backed up four at a time:
+		// the plugin gets concurrent CreateSnapshot calls.
+		"--item-block-worker-count", "4",
 	}, []string{"VELERO_NAMESPACE=" + ns, "KUBECONFIG=" + kc}, dir)
 	for _, name := range []string{"default", "locked"} {
 		waitFor(t, 2*time.Minute, "BSL "+name+" Available", func() bool {
@@ -250,8 +253,18 @@ func TestBackupRestoreDelete(t *testing.T) {
 	require.NoError(t, created(kube.CoreV1().Secrets(app).Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "token"}, StringData: map[string]string{"t": "abc"}}, metav1.CreateOptions{})))
 	one := int32(1)
 	require.NoError(t, created(kube.AppsV1().Deployments(app).Create(ctx, deployment(app, "web", &one), metav1.CreateOptions{})))
-	bindPV(t, kube, driver.Name, vol.GetVolumeId())
-	st.done("application objects and bound PV/PVC created")
+	bindPV(t, kube, driver.Name, appPV{pv: "demo-pv", claim: "data", handle: vol.GetVolumeId()})
+	// PVs in two zones, as external-provisioner makes them on a regional
+	// cluster: the volume in the zone, the PV's node affinity naming it.
+	var zonal []appPV
+	for i := range 4 {
+		zone := []string{"us-central1-a", "us-central1-b"}[i%2]
+		v := driver.CreateVolumeIn(t, fmt.Sprintf("zonal-%d", i), 10<<30, map[string]string{testenv.GCEZoneKey: zone})
+		p := appPV{pv: fmt.Sprintf("zonal-pv-%d", i), claim: fmt.Sprintf("zonal-%d", i), handle: v.GetVolumeId(), zone: zone}
+		bindPV(t, kube, driver.Name, p)
+		zonal = append(zonal, p)
+	}
+	st.done("application objects and bound PV/PVCs created: demo-pv, and 4 PVs in us-central1-a and us-central1-b")
 
 	// Backup.
 	velero("backup", "create", backup, "--include-namespaces", app, "--snapshot-volumes", "--wait")
@@ -269,6 +282,13 @@ func TestBackupRestoreDelete(t *testing.T) {
 		}
 	}
 	require.NotEmpty(t, snapID, "the driver holds a snapshot of the PV's volume")
+	for _, p := range zonal {
+		var found bool
+		for _, e := range snaps.GetEntries() {
+			found = found || e.GetSnapshot().GetSourceVolumeId() == p.handle
+		}
+		assert.True(t, found, "the driver holds a snapshot of %s's volume", p.pv)
+	}
 	st.done(fmt.Sprintf("backup Completed: %d objects in MinIO, snapshot %s of volume %s in the driver", len(keys), snapID, vol.GetVolumeId()))
 
 	// The contents are an age file in the bucket, the logs are not; `velero
@@ -283,7 +303,7 @@ func TestBackupRestoreDelete(t *testing.T) {
 	st.done(fmt.Sprintf("velero backup logs downloaded through a signed URL: %d lines", strings.Count(logs, "\n")))
 
 	// Disaster: the application and its volume are gone.
-	deleteApp(t, kube, driver, vol.GetVolumeId())
+	deleteApp(t, kube, driver, append([]appPV{{pv: "demo-pv", claim: "data", handle: vol.GetVolumeId()}}, zonal...))
 	st.done("application objects, PV and volume deleted")
 
 	// Restore.
@@ -304,6 +324,18 @@ func TestBackupRestoreDelete(t *testing.T) {
 	assert.Contains(t, server, "volume restored from CSI snapshot")
 	assert.Contains(t, server, "driverContentSource="+snapID, "the driver made the new volume from the snapshot")
 	st.done(fmt.Sprintf("restore Completed: objects back, PV on new volume %s made from snapshot %s", newVol, snapID))
+	for _, p := range zonal {
+		pv, err := kube.CoreV1().PersistentVolumes().Get(ctx, p.pv, metav1.GetOptions{})
+		require.NoError(t, err)
+		assert.NotEqual(t, p.handle, pv.Spec.CSI.VolumeHandle, "%s points at a new volume", p.pv)
+		assert.Regexp(t, "^projects/[^/]+/zones/"+p.zone+"/disks/", pv.Spec.CSI.VolumeHandle, "%s: the new volume is in the PV's zone", p.pv)
+		require.NotNil(t, pv.Spec.NodeAffinity, p.pv)
+		terms := pv.Spec.NodeAffinity.Required.NodeSelectorTerms
+		require.Len(t, terms, 1, p.pv)
+		assert.Equal(t, []corev1.NodeSelectorRequirement{{Key: testenv.GCEZoneKey, Operator: corev1.NodeSelectorOpIn, Values: []string{p.zone}}},
+			terms[0].MatchExpressions, "%s: node affinity on the new volume's zone", p.pv)
+	}
+	st.done("4 zonal PVs restored, each volume in its PV's zone and node affinity on it")
 
 	// Backup deletion removes objects and snapshot.
 	velero("backup", "delete", backup, "--confirm")
@@ -589,12 +621,22 @@ func deployment(namespace, name string, replicas *int32) *appsv1.Deployment {
 	}
 }
 
+// appPV is a PV of the application, its claim and its volume.
+type appPV struct {
+	pv, claim, handle string
+	zone              string // "": no node affinity
+}
+
 // bindPV makes a PV and a PVC bound to each other, as the PV controller
 // would (no controller manager runs here).
-func bindPV(t *testing.T, kube kubernetes.Interface, driver, handle string) {
+func bindPV(t *testing.T, kube kubernetes.Interface, driver string, p appPV) {
 	ctx := context.Background()
 	mode := corev1.PersistentVolumeFilesystem
-	pv := testenv.CSIPV("demo-pv", driver, handle, "10Gi", mode)
+	pv := testenv.CSIPV(p.pv, driver, p.handle, "10Gi", mode)
+	pv.Spec.ClaimRef.Namespace, pv.Spec.ClaimRef.Name = app, p.claim
+	if p.zone != "" {
+		testenv.WithNodeAffinity(pv, map[string]string{testenv.GCEZoneKey: p.zone})
+	}
 	pv.Spec.PersistentVolumeReclaimPolicy = corev1.PersistentVolumeReclaimDelete
 	created, err := kube.CoreV1().PersistentVolumes().Create(ctx, pv, metav1.CreateOptions{})
 	require.NoError(t, err)
@@ -602,11 +644,11 @@ func bindPV(t *testing.T, kube kubernetes.Interface, driver, handle string) {
 	_, err = kube.CoreV1().PersistentVolumes().UpdateStatus(ctx, created, metav1.UpdateOptions{})
 	require.NoError(t, err)
 	pvc := &corev1.PersistentVolumeClaim{
-		ObjectMeta: metav1.ObjectMeta{Namespace: app, Name: "data"},
+		ObjectMeta: metav1.ObjectMeta{Namespace: app, Name: p.claim},
 		Spec: corev1.PersistentVolumeClaimSpec{
 			AccessModes: []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
 			Resources:   corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("10Gi")}},
-			VolumeName:  "demo-pv",
+			VolumeName:  p.pv,
 			VolumeMode:  &mode,
 		},
 	}
@@ -620,38 +662,41 @@ func bindPV(t *testing.T, kube kubernetes.Interface, driver, handle string) {
 }
 
 // deleteApp removes the namespace's objects one by one (no namespace
-// controller runs here), the PV, and the volume on the driver.
-func deleteApp(t *testing.T, kube kubernetes.Interface, driver *testenv.CSIDriver, handle string) {
+// controller runs here), the PVs, and their volumes on the driver.
+func deleteApp(t *testing.T, kube kubernetes.Interface, driver *testenv.CSIDriver, pvs []appPV) {
 	ctx := context.Background()
 	require.NoError(t, kube.CoreV1().ConfigMaps(app).Delete(ctx, "settings", metav1.DeleteOptions{}))
 	require.NoError(t, kube.CoreV1().Secrets(app).Delete(ctx, "token", metav1.DeleteOptions{}))
 	require.NoError(t, kube.AppsV1().Deployments(app).Delete(ctx, "web", metav1.DeleteOptions{}))
-	for _, del := range []func() error{
-		func() error {
-			return kube.CoreV1().PersistentVolumeClaims(app).Delete(ctx, "data", metav1.DeleteOptions{})
-		},
-		func() error { return kube.CoreV1().PersistentVolumes().Delete(ctx, "demo-pv", metav1.DeleteOptions{}) },
-	} {
-		require.NoError(t, del())
+	for _, p := range pvs {
+		require.NoError(t, kube.CoreV1().PersistentVolumeClaims(app).Delete(ctx, p.claim, metav1.DeleteOptions{}))
+		require.NoError(t, kube.CoreV1().PersistentVolumes().Delete(ctx, p.pv, metav1.DeleteOptions{}))
+		// The protection finalizers are removed by controllers that do not run here.
+		if pvc, err := kube.CoreV1().PersistentVolumeClaims(app).Get(ctx, p.claim, metav1.GetOptions{}); err == nil {
+			pvc.Finalizers = nil
+			_, err = kube.CoreV1().PersistentVolumeClaims(app).Update(ctx, pvc, metav1.UpdateOptions{})
+			require.NoError(t, err)
+		}
+		if pv, err := kube.CoreV1().PersistentVolumes().Get(ctx, p.pv, metav1.GetOptions{}); err == nil {
+			pv.Finalizers = nil
+			_, err = kube.CoreV1().PersistentVolumes().Update(ctx, pv, metav1.UpdateOptions{})
+			require.NoError(t, err)
+		}
 	}
-	// The protection finalizers are removed by controllers that do not run here.
-	if pvc, err := kube.CoreV1().PersistentVolumeClaims(app).Get(ctx, "data", metav1.GetOptions{}); err == nil {
-		pvc.Finalizers = nil
-		_, err = kube.CoreV1().PersistentVolumeClaims(app).Update(ctx, pvc, metav1.UpdateOptions{})
-		require.NoError(t, err)
-	}
-	if pv, err := kube.CoreV1().PersistentVolumes().Get(ctx, "demo-pv", metav1.GetOptions{}); err == nil {
-		pv.Finalizers = nil
-		_, err = kube.CoreV1().PersistentVolumes().Update(ctx, pv, metav1.UpdateOptions{})
-		require.NoError(t, err)
-	}
-	waitFor(t, time.Minute, "PV and PVC gone", func() bool {
-		_, e1 := kube.CoreV1().PersistentVolumeClaims(app).Get(ctx, "data", metav1.GetOptions{})
-		_, e2 := kube.CoreV1().PersistentVolumes().Get(ctx, "demo-pv", metav1.GetOptions{})
-		return apierrors.IsNotFound(e1) && apierrors.IsNotFound(e2)
+	waitFor(t, time.Minute, "PVs and PVCs gone", func() bool {
+		for _, p := range pvs {
+			_, e1 := kube.CoreV1().PersistentVolumeClaims(app).Get(ctx, p.claim, metav1.GetOptions{})
+			_, e2 := kube.CoreV1().PersistentVolumes().Get(ctx, p.pv, metav1.GetOptions{})
+			if !apierrors.IsNotFound(e1) || !apierrors.IsNotFound(e2) {
+				return false
+			}
+		}
+		return true
 	})
-	_, err := driver.Control.DeleteVolume(ctx, &csi.DeleteVolumeRequest{VolumeId: handle})
-	require.NoError(t, err)
+	for _, p := range pvs {
+		_, err := driver.Control.DeleteVolume(ctx, &csi.DeleteVolumeRequest{VolumeId: p.handle})
+		require.NoError(t, err)
+	}
 }
 
 func listKeys(t *testing.T, srv *testenv.S3Server, prefix string) []string {

@@ -42,7 +42,7 @@ tool() {
       dir="$cache/velero-plugin-for-aws-$AWSPLUGIN_VERSION"; bin="$dir/velero-plugin-for-aws"
       [[ -x "$bin" ]] || install_pkg "$dir" "github.com/vmware-tanzu/velero-plugin-for-aws/velero-plugin-for-aws@$AWSPLUGIN_VERSION" ;;
     csidriver)
-      local sum; sum="$(cat "$here/csidriver/go.mod" "$here/csidriver/go.sum" "$here/csidriver/main.go" | sha256sum | cut -c1-12)"
+      local sum; sum="$(cat "$here/csidriver/go.mod" "$here/csidriver/go.sum" "$here"/csidriver/*.go | sha256sum | cut -c1-12)"
       dir="$cache/csidriver-$sum"; bin="$dir/csidriver"
       if [[ ! -x "$bin" ]]; then
         [[ $check == 1 ]] && { echo "not built: $dir" >&2; exit 1; }

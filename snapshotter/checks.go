@@ -29,6 +29,29 @@ type checks struct {
 	cl    controller
 	caps  map[csi.ControllerServiceCapability_RPC_Type]bool
 	creds map[string]string
+	// topology: the driver advertises VOLUME_ACCESSIBILITY_CONSTRAINTS.
+	topology bool
+}
+
+// session is what the checks set up, for the calls that follow.
+func (k *checks) session() *session {
+	return &session{log: k.s.log, cfg: k.c, csi: k.cl, creds: k.creds, topology: k.topology,
+		canList: k.caps[csi.ControllerServiceCapability_RPC_LIST_SNAPSHOTS]}
+}
+
+// pluginCapabilities asks whether the driver's volumes have topology.
+// A driver that does not answer GetPluginCapabilities has none.
+func (k *checks) pluginCapabilities(ctx context.Context) {
+	resp, err := k.cl.GetPluginCapabilities(ctx, &csi.GetPluginCapabilitiesRequest{})
+	if err != nil {
+		k.s.log.WithError(err).Debug("GetPluginCapabilities: no answer; restores send no topology")
+		return
+	}
+	for _, c := range resp.GetCapabilities() {
+		if c.GetService().GetType() == csi.PluginCapability_Service_VOLUME_ACCESSIBILITY_CONSTRAINTS {
+			k.topology = true
+		}
+	}
 }
 
 // check runs fn as the check name of r; an error becomes a

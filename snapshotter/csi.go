@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/container-storage-interface/spec/lib/go/csi"
+	"github.com/sirupsen/logrus"
 	"google.golang.org/grpc"
 	grpcbackoff "google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/codes"
@@ -14,6 +15,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
+	"example.io/velero-plugin-s3csi/config"
 	"example.io/velero-plugin-s3csi/internal/backoff"
 )
 
@@ -27,12 +29,18 @@ type controller interface {
 	ListSnapshots(context.Context, *csi.ListSnapshotsRequest, ...grpc.CallOption) (*csi.ListSnapshotsResponse, error)
 	CreateVolume(context.Context, *csi.CreateVolumeRequest, ...grpc.CallOption) (*csi.CreateVolumeResponse, error)
 	DeleteVolume(context.Context, *csi.DeleteVolumeRequest, ...grpc.CallOption) (*csi.DeleteVolumeResponse, error)
+	GetPluginCapabilities(context.Context, *csi.GetPluginCapabilitiesRequest, ...grpc.CallOption) (*csi.GetPluginCapabilitiesResponse, error)
+	GetCapacity(context.Context, *csi.GetCapacityRequest, ...grpc.CallOption) (*csi.GetCapacityResponse, error)
+	NodeGetInfo(context.Context, *csi.NodeGetInfoRequest, ...grpc.CallOption) (*csi.NodeGetInfoResponse, error)
 }
 
-// client joins the identity and controller services of one connection.
+// client joins the identity, controller and node services of one
+// connection (a driver's controller socket often serves its node
+// service too; a relay forwards no node call).
 type client struct {
 	csi.IdentityClient
 	csi.ControllerClient
+	csi.NodeClient
 }
 
 var _ controller = client{}
@@ -65,7 +73,7 @@ func dial(endpoint string, tc *clientTLS, retire time.Duration) (controller, err
 	defer conns.Unlock()
 	old, ok := conns.m[endpoint]
 	if ok && old.fingerprint == fp {
-		return client{csi.NewIdentityClient(old.conn), csi.NewControllerClient(old.conn)}, nil
+		return newClient(old.conn), nil
 	}
 	c, err := grpc.NewClient(target(endpoint), grpc.WithTransportCredentials(creds), grpc.WithConnectParams(grpcConnectParams()))
 	if err != nil {
@@ -75,7 +83,11 @@ func dial(endpoint string, tc *clientTLS, retire time.Duration) (controller, err
 		time.AfterFunc(retire, func() { old.conn.Close() })
 	}
 	conns.m[endpoint] = &sharedConn{conn: c, fingerprint: fp}
-	return client{csi.NewIdentityClient(c), csi.NewControllerClient(c)}, nil
+	return newClient(c), nil
+}
+
+func newClient(c *grpc.ClientConn) client {
+	return client{csi.NewIdentityClient(c), csi.NewControllerClient(c), csi.NewNodeClient(c)}
 }
 
 // retryable says which gRPC answers are worth asking again: the driver is
@@ -114,12 +126,32 @@ func refused(err error) bool {
 // callRetry is the wait between the attempts of a CSI call.
 var callRetry = backoff.Policy{Initial: 100 * time.Millisecond, Max: 5 * time.Second, Multiplier: 2, Jitter: 0.2}
 
+// session is what one Init set up: the parsed config, the driver's
+// connection and what the driver said of itself. Init replaces it whole,
+// and every call takes the one current when it starts, so Velero's
+// concurrent calls (parallel item blocks, each with its own Init) never
+// see half of one Init and half of another.
+type session struct {
+	log      logrus.FieldLogger
+	cfg      *config.Snapshotter
+	csi      controller
+	canList  bool // LIST_SNAPSHOTS
+	topology bool // VOLUME_ACCESSIBILITY_CONSTRAINTS: CreateVolume takes accessibility_requirements
+	creds    map[string]string
+}
+
+// retriesTimeout bounds a call that is retried on transient answers:
+// every attempt may take operationTimeout, with the backoff in between.
+func (s *session) retriesTimeout() time.Duration {
+	return s.cfg.OperationTimeout * time.Duration(s.cfg.MaxRetries+2)
+}
+
 // call runs one CSI request under the operation timeout, retrying the
 // transient answers up to maxRetries with backoff. A create that is
 // idempotent by name (byName) is also asked again after an answer that
 // may mean "still in progress", for as long as ctx lasts. Every other
 // answer returns at once, as the last error.
-func (s *Snapshotter) call(ctx context.Context, what string, byName bool, fn func(ctx context.Context) error) error {
+func (s *session) call(ctx context.Context, what string, byName bool, fn func(ctx context.Context) error) error {
 	retry := callRetry.Start()
 	for transient := 0; ; {
 		cctx, cancel := context.WithTimeout(ctx, s.cfg.OperationTimeout)

@@ -9,8 +9,6 @@ import (
 
 	"github.com/container-storage-interface/spec/lib/go/csi"
 	"github.com/sirupsen/logrus"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 
 	"example.io/velero-plugin-s3csi/config"
 	"example.io/velero-plugin-s3csi/internal/finding"
@@ -45,10 +43,12 @@ func Diagnose(ctx context.Context, log logrus.FieldLogger, k kube.Reader, cfg ma
 		return
 	}
 	d.list(ctx, r)
+	d.pluginCapabilities(ctx)
+	d.s.cur = d.session()
+	d.topologyLines(ctx, r)
 	if opts.TestVolumeSize > 0 {
-		d.s.cfg, d.s.csi, d.s.csiCreds = d.c, d.cl, d.creds
-		d.s.canList = d.caps[csi.ControllerServiceCapability_RPC_LIST_SNAPSHOTS]
 		d.testVolume(opts.TestVolumeSize, r)
+		d.testTargets(opts.TestVolumeSize, r)
 	}
 }
 
@@ -76,7 +76,7 @@ func (k *checks) list(ctx context.Context, r finding.Reporter) {
 // it with CreateVolumeFromSnapshot (the plugin's own methods) and deletes
 // all three; whatever was made is deleted even when a later step fails.
 func (k *checks) testVolume(size int64, r finding.Reporter) {
-	s, c := k.s, k.c
+	s, ss, c := k.s, k.s.cur, k.c
 	nonce := make([]byte, 4)
 	_, _ = rand.Read(nonce)
 	name := "velero-doctor-" + hex.EncodeToString(nonce)
@@ -88,16 +88,16 @@ func (k *checks) testVolume(size int64, r finding.Reporter) {
 				return
 			}
 			if !check(r, fmt.Sprintf("delete %s %s", what, id), func() (string, error) {
-				ctx, cancel := context.WithTimeout(context.Background(), s.retriesTimeout())
+				ctx, cancel := context.WithTimeout(context.Background(), ss.retriesTimeout())
 				defer cancel()
 				return "deleted", fn(ctx)
 			}) {
 				left = append(left, what+" "+id)
 			}
 		}
-		del("restored volume", restoredID, func(ctx context.Context) error { return k.deleteVolume(ctx, restoredID) })
+		del("restored volume", restoredID, func(ctx context.Context) error { return ss.deleteVolume(ctx, restoredID) })
 		del("snapshot", snapID, func(context.Context) error { return s.DeleteSnapshot(snapID) })
-		del("test volume", volID, func(ctx context.Context) error { return k.deleteVolume(ctx, volID) })
+		del("test volume", volID, func(ctx context.Context) error { return ss.deleteVolume(ctx, volID) })
 		switch {
 		case len(left) > 0:
 			r.Note("test volume cleanup", "left behind, delete by hand: "+strings.Join(left, ", "))
@@ -106,24 +106,28 @@ func (k *checks) testVolume(size int64, r finding.Reporter) {
 		}
 	}()
 	if !check(r, fmt.Sprintf("create test volume %s of %d bytes", name, size), func() (string, error) {
-		ctx, cancel := context.WithTimeout(context.Background(), s.retriesTimeout())
+		ctx, cancel := context.WithTimeout(context.Background(), ss.retriesTimeout())
 		defer cancel()
 		vi := volumeInfo{Capacity: size, FSType: "ext4"}
 		caps, err := vi.capabilities()
 		if err != nil {
 			return "", err
 		}
-		var resp *csi.CreateVolumeResponse
-		err = s.call(ctx, "create volume "+name, true, func(ctx context.Context) (err error) {
-			resp, err = s.csi.CreateVolume(ctx, &csi.CreateVolumeRequest{Name: name, CapacityRange: &csi.CapacityRange{RequiredBytes: size},
-				VolumeCapabilities: caps, Parameters: c.RestoreParameters, Secrets: k.creds})
-			return err
+		req := &csi.CreateVolumeRequest{Name: name, CapacityRange: &csi.CapacityRange{RequiredBytes: size},
+			VolumeCapabilities: caps, Parameters: c.RestoreParameters, Secrets: k.creds}
+		create := byName(ss, "create volume "+name, func(ctx context.Context) (*csi.CreateVolumeResponse, error) {
+			return ss.csi.CreateVolume(ctx, req)
 		})
+		resp, err := create(ctx)
 		if err != nil {
-			return "", finding.Fail("", err, "check restoreParameters (they are the CreateVolume parameters) and the driver's log")
+			err = ss.cleanupVolume(s.log, create, err, name)
+			return "", finding.Fail("", err, "check restoreParameters (they are the CreateVolume parameters), snapshotterSecretName and the driver's log")
 		}
 		volID = resp.GetVolume().GetVolumeId()
+		vi.Topology = topologySegments(resp.GetVolume().GetAccessibleTopology())
+		s.mu.Lock()
 		s.volumes[volID] = vi
+		s.mu.Unlock()
 		return "volume " + volID, nil
 	}) {
 		return
@@ -140,21 +144,13 @@ func (k *checks) testVolume(size int64, r finding.Reporter) {
 	}
 	check(r, "restore a volume from the snapshot", func() (string, error) {
 		var err error
-		restoredID, err = s.CreateVolumeFromSnapshot(snapID, s.volumes[volID].encode(), "", nil)
+		s.mu.Lock()
+		vt := s.volumes[volID].encode()
+		s.mu.Unlock()
+		restoredID, err = s.CreateVolumeFromSnapshot(snapID, vt, "", nil)
 		if err != nil {
 			return "", finding.Fail("", err, "check restoreParameters and the driver's log")
 		}
 		return "volume " + restoredID, nil
-	})
-}
-
-// deleteVolume is idempotent: a volume the driver does not know is gone.
-func (k *checks) deleteVolume(ctx context.Context, id string) error {
-	return k.s.call(ctx, "delete volume "+id, false, func(ctx context.Context) error {
-		_, err := k.s.csi.DeleteVolume(ctx, &csi.DeleteVolumeRequest{VolumeId: id, Secrets: k.creds})
-		if status.Code(err) == codes.NotFound {
-			return nil
-		}
-		return err
 	})
 }

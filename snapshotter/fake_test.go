@@ -2,8 +2,10 @@ package snapshotter_test
 
 import (
 	"context"
+	"errors"
 	"net"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 
@@ -142,18 +144,25 @@ func TestCreateSnapshotCodes(t *testing.T) {
 		calls    int
 		errHas   string
 		deletion bool
+		cfgErr   bool // errors.Is(err, snapshotter.ErrDriverConfig)
 	}{
-		{"ABORTED (busy volume) is retried", []error{status.Error(codes.Aborted, "busy"), status.Error(codes.Aborted, "busy")}, 3, "", false},
-		{"UNAVAILABLE is retried", []error{status.Error(codes.Unavailable, "restarting")}, 2, "", false},
-		{"RESOURCE_EXHAUSTED is retried", []error{status.Error(codes.ResourceExhausted, "quota")}, 2, "", false},
+		{"ABORTED (busy volume) is retried", []error{status.Error(codes.Aborted, "busy"), status.Error(codes.Aborted, "busy")}, 3, "", false, false},
+		{"UNAVAILABLE is retried", []error{status.Error(codes.Unavailable, "restarting")}, 2, "", false, false},
+		{"RESOURCE_EXHAUSTED is retried", []error{status.Error(codes.ResourceExhausted, "quota")}, 2, "", false, false},
 		// A failure the driver did not call a refusal may have left a snapshot:
 		// one more create by the same name finds it, and it is deleted.
-		{"retries end, then clean-up", []error{status.Error(codes.Aborted, "1"), status.Error(codes.Aborted, "2"), status.Error(codes.Aborted, "3"), status.Error(codes.Aborted, "4")}, 5, "Aborted", true},
-		{"INVALID_ARGUMENT fails at once", []error{status.Error(codes.InvalidArgument, "bad parameter")}, 1, "bad parameter", false},
-		{"NOT_FOUND fails at once", []error{status.Error(codes.NotFound, "no volume")}, 1, "no volume", false},
-		{"FAILED_PRECONDITION fails at once", []error{status.Error(codes.FailedPrecondition, "attached")}, 1, "attached", false},
-		{"ALREADY_EXISTS says why", []error{status.Error(codes.AlreadyExists, "other source")}, 1, "already exists for another source volume", false},
-		{"INTERNAL fails at once, then clean-up", []error{status.Error(codes.Internal, "boom")}, 2, "boom", true},
+		{"retries end, then clean-up", []error{status.Error(codes.Aborted, "1"), status.Error(codes.Aborted, "2"), status.Error(codes.Aborted, "3"), status.Error(codes.Aborted, "4")}, 5, "Aborted", true, false},
+		{"INVALID_ARGUMENT fails at once", []error{status.Error(codes.InvalidArgument, "bad parameter")}, 1, "bad parameter", false, false},
+		{"NOT_FOUND fails at once", []error{status.Error(codes.NotFound, "no volume")}, 1, "no volume", false, false},
+		{"FAILED_PRECONDITION fails at once", []error{status.Error(codes.FailedPrecondition, "attached")}, 1, "attached", false, false},
+		{"ALREADY_EXISTS says why", []error{status.Error(codes.AlreadyExists, "other source")}, 1, "already exists for another source volume", false, false},
+		{"INTERNAL fails at once, then clean-up", []error{status.Error(codes.Internal, "boom")}, 2, "boom", true, false},
+		// The same fault twice and nothing made: the driver's words first, then the keys.
+		{"INTERNAL twice: a configuration error", []error{status.Error(codes.Internal, "missing clusterID"), status.Error(codes.Internal, "missing clusterID")}, 2,
+			"missing clusterID (CSI driver fake.csi.example.io answered Internal to CreateSnapshot", false, true},
+		{"UNKNOWN twice: a configuration error", []error{status.Error(codes.Unknown, "no secret"), status.Error(codes.Unknown, "no secret")}, 2,
+			"no secret (CSI driver fake.csi.example.io answered Unknown to CreateSnapshot", false, true},
+		{"INTERNAL then UNKNOWN: not the same fault", []error{status.Error(codes.Internal, "boom"), status.Error(codes.Unknown, "other")}, 2, "boom", false, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -174,6 +183,10 @@ func TestCreateSnapshotCodes(t *testing.T) {
 			require.Error(t, err)
 			assert.Empty(t, id, "a failure never returns an ID")
 			assert.Contains(t, err.Error(), tt.errHas)
+			assert.Equal(t, tt.cfgErr, errors.Is(err, snapshotter.ErrDriverConfig), err.Error())
+			if tt.cfgErr {
+				assert.True(t, strings.HasPrefix(err.Error(), strings.SplitN(tt.errHas, " (", 2)[0]), "the driver's words lead: %s", err)
+			}
 		})
 	}
 }

@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"sync"
-	"time"
 
 	"github.com/container-storage-interface/spec/lib/go/csi"
 	"github.com/sirupsen/logrus"
@@ -32,20 +31,29 @@ const (
 	tagPV     = "velero.io/pv"
 )
 
-// Snapshotter implements Velero's VolumeSnapshotter over CSI gRPC.
+// Snapshotter implements Velero's VolumeSnapshotter over CSI gRPC. Velero
+// calls one instance from many goroutines (parallel item blocks): what
+// Init sets up is one immutable session, and the maps below are locked.
 type Snapshotter struct {
 	log      logrus.FieldLogger
 	features config.Features
 	kube     kube.Reader
 
-	cfg      *config.Snapshotter
-	csi      controller
-	canList  bool
-	csiCreds map[string]string
+	mu          sync.Mutex
+	cur         *session
+	volumes     map[string]volumeInfo     // by volume handle, from GetVolumeID
+	restored    map[string]restoredVolume // by new volume ID, from CreateVolumeFromSnapshot
+	zoneKey     string                    // the driver's zone key, once seen
+	zoneKeyFrom string                    // where it was seen
+}
 
-	mu      sync.Mutex
-	volumes map[string]volumeInfo        // by volume handle, from GetVolumeID
-	context map[string]map[string]string // volume_context by new volume ID
+// restoredVolume is what CreateVolumeFromSnapshot learned that SetVolumeID
+// writes into the PV.
+type restoredVolume struct {
+	context    map[string]string
+	accessible []*csi.Topology
+	place      placement
+	tmap       config.TopologyMap
 }
 
 var _ veleroplugin.VolumeSnapshotter = (*Snapshotter)(nil)
@@ -54,7 +62,7 @@ var _ veleroplugin.VolumeSnapshotter = (*Snapshotter)(nil)
 // --features, and reads its ConfigMap and CSI secrets through k.
 func New(log logrus.FieldLogger, features config.Features, k kube.Reader) *Snapshotter {
 	return &Snapshotter{log: log, features: features, kube: k,
-		volumes: map[string]volumeInfo{}, context: map[string]map[string]string{}}
+		volumes: map[string]volumeInfo{}, restored: map[string]restoredVolume{}}
 }
 
 // Init parses the VSL config, connects to the driver (reusing the
@@ -93,9 +101,9 @@ func (s *Snapshotter) Init(cfg map[string]string) error {
 	if !k.identity(ctx, r) || !k.capabilities(ctx, r) || !k.secret(ctx, r) {
 		return r.err
 	}
+	k.pluginCapabilities(ctx)
 	s.mu.Lock()
-	s.cfg, s.csi, s.csiCreds = c, k.cl, k.creds
-	s.canList = k.caps[csi.ControllerServiceCapability_RPC_LIST_SNAPSHOTS]
+	s.cur = k.session()
 	s.mu.Unlock()
 	k.pc.Log(s.log, c.Fields(), "CSI snapshotter settings (value and where it came from)")
 	return nil
@@ -104,21 +112,39 @@ func (s *Snapshotter) Init(cfg map[string]string) error {
 // GetVolumeID returns the volume handle of a PV of this driver and "" for
 // any other PV. It remembers what a restore will need of the PV.
 func (s *Snapshotter) GetVolumeID(pv runtime.Unstructured) (string, error) {
+	ss, err := s.session()
+	if err != nil {
+		return "", err
+	}
 	var p corev1.PersistentVolume
 	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(pv.UnstructuredContent(), &p); err != nil {
 		return "", fmt.Errorf("read PV: %w", err)
 	}
-	if p.Spec.CSI == nil || p.Spec.CSI.Driver != s.cfg.Driver || p.Spec.CSI.VolumeHandle == "" {
+	if p.Spec.CSI == nil || p.Spec.CSI.Driver != ss.cfg.Driver || p.Spec.CSI.VolumeHandle == "" {
 		return "", nil
 	}
+	vi := infoFromPV(&p)
+	s.learnZoneKey(vi.Topology, "the node affinity of PV "+p.Name)
 	s.mu.Lock()
-	s.volumes[p.Spec.CSI.VolumeHandle] = infoFromPV(&p)
+	s.volumes[p.Spec.CSI.VolumeHandle] = vi
 	s.mu.Unlock()
 	return p.Spec.CSI.VolumeHandle, nil
 }
 
+// session is what the last Init set up.
+func (s *Snapshotter) session() (*session, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cur == nil {
+		return nil, errors.New("the CSI snapshotter was called before Init")
+	}
+	return s.cur, nil
+}
+
 // SetVolumeID points a restored PV at volumeID, with the volume context
-// the driver returned when it created that volume.
+// the driver returned when it created that volume, and node affinity on
+// the new volume's accessible topology when the driver returned one
+// (else the old affinity, moved by topologyMap).
 func (s *Snapshotter) SetVolumeID(pv runtime.Unstructured, volumeID string) (runtime.Unstructured, error) {
 	var p corev1.PersistentVolume
 	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(pv.UnstructuredContent(), &p); err != nil {
@@ -129,10 +155,19 @@ func (s *Snapshotter) SetVolumeID(pv runtime.Unstructured, volumeID string) (run
 	}
 	p.Spec.CSI.VolumeHandle = volumeID
 	s.mu.Lock()
-	if vc, ok := s.context[volumeID]; ok {
-		p.Spec.CSI.VolumeAttributes = vc
+	rv, ok := s.restored[volumeID]
+	if !ok && s.cur != nil {
+		rv.tmap = s.cur.cfg.TopologyMap
 	}
 	s.mu.Unlock()
+	if ok {
+		p.Spec.CSI.VolumeAttributes = rv.context
+	}
+	if a := nodeAffinity(rv.accessible); a != nil {
+		p.Spec.NodeAffinity = a
+	} else {
+		p.Spec.NodeAffinity = mapAffinity(p.Spec.NodeAffinity, rv.tmap, rv.place.zoneKey)
+	}
 	m, err := runtime.DefaultUnstructuredConverter.ToUnstructured(&p)
 	if err != nil {
 		return nil, fmt.Errorf("write PV %s: %w", p.Name, err)
@@ -143,32 +178,31 @@ func (s *Snapshotter) SetVolumeID(pv runtime.Unstructured, volumeID string) (run
 }
 
 // GetVolumeInfo returns, as the volume type Velero stores in the backup,
-// what a restore needs of the volume (capacity, mode, fs type, access).
-// IOPS are not a CSI notion: nil.
-func (s *Snapshotter) GetVolumeInfo(volumeID, _ string) (string, *int64, error) {
+// what a restore needs of the volume (capacity, mode, fs type, access,
+// topology). A PV with no node affinity that Velero found a zone for
+// (its topology.kubernetes.io/zone label) keeps that zone. IOPS are not
+// a CSI notion: nil.
+func (s *Snapshotter) GetVolumeInfo(volumeID, az string) (string, *int64, error) {
 	s.mu.Lock()
 	vi, ok := s.volumes[volumeID]
 	s.mu.Unlock()
 	if !ok {
 		return "", nil, fmt.Errorf("volume %s was not seen by GetVolumeID in this plugin process", volumeID)
 	}
+	if len(vi.Topology) == 0 && az != "" {
+		vi.Topology = []map[string]string{{corev1.LabelTopologyZone: az}}
+	}
 	return vi.encode(), nil, nil
 }
 
-// retriesTimeout bounds a call that is retried on transient answers:
-// every attempt may take operationTimeout, with the backoff in between.
-func (s *Snapshotter) retriesTimeout() time.Duration {
-	return s.cfg.OperationTimeout * time.Duration(s.cfg.MaxRetries+2)
-}
-
 // snapshotSize asks the driver the snapshot's size, 0 when it cannot say.
-func (s *Snapshotter) snapshotSize(ctx context.Context, id string) int64 {
+func (s *session) snapshotSize(ctx context.Context, id string) int64 {
 	if !s.canList {
 		return 0
 	}
 	var resp *csi.ListSnapshotsResponse
 	err := s.call(ctx, "list snapshot "+id, false, func(ctx context.Context) (err error) {
-		resp, err = s.csi.ListSnapshots(ctx, &csi.ListSnapshotsRequest{SnapshotId: id, Secrets: s.csiCreds})
+		resp, err = s.csi.ListSnapshots(ctx, &csi.ListSnapshotsRequest{SnapshotId: id, Secrets: s.creds})
 		return err
 	})
 	if err != nil {
@@ -190,10 +224,18 @@ func (s *Snapshotter) DeleteSnapshot(snapshotID string) error {
 	if snapshotID == "" {
 		return errors.New("delete snapshot: the snapshot ID is empty")
 	}
+	ss, err := s.session()
+	if err != nil {
+		return err
+	}
+	return ss.deleteSnapshot(snapshotID)
+}
+
+func (s *session) deleteSnapshot(snapshotID string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), s.retriesTimeout())
 	defer cancel()
 	err := s.call(ctx, "delete snapshot "+snapshotID, false, func(ctx context.Context) error {
-		_, err := s.csi.DeleteSnapshot(ctx, &csi.DeleteSnapshotRequest{SnapshotId: snapshotID, Secrets: s.csiCreds})
+		_, err := s.csi.DeleteSnapshot(ctx, &csi.DeleteSnapshotRequest{SnapshotId: snapshotID, Secrets: s.creds})
 		if status.Code(err) == codes.NotFound {
 			return nil
 		}

@@ -23,10 +23,14 @@ type volumeInfo struct {
 	FSType      string   `json:"fsType,omitempty"`
 	AccessModes []string `json:"accessModes,omitempty"`
 	MountFlags  []string `json:"mountFlags,omitempty"`
+	// Topology is the PV's node affinity as CSI topology segments (any
+	// one of them will do); none in backups made before it was kept,
+	// which restore where the driver likes, as they did.
+	Topology []map[string]string `json:"topology,omitempty"`
 }
 
 func infoFromPV(pv *corev1.PersistentVolume) volumeInfo {
-	vi := volumeInfo{FSType: pv.Spec.CSI.FSType, MountFlags: pv.Spec.MountOptions}
+	vi := volumeInfo{FSType: pv.Spec.CSI.FSType, MountFlags: pv.Spec.MountOptions, Topology: segmentsFromPV(pv)}
 	if q, ok := pv.Spec.Capacity[corev1.ResourceStorage]; ok {
 		vi.Capacity = q.Value()
 	}

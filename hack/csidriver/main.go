@@ -11,11 +11,15 @@ package main
 import (
 	"flag"
 	"fmt"
+	"net"
+	"net/url"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/container-storage-interface/spec/lib/go/csi"
 	compute "google.golang.org/api/compute/v1"
+	"google.golang.org/grpc"
 	"sigs.k8s.io/gcp-compute-persistent-disk-csi-driver/pkg/deviceutils"
 	gce "sigs.k8s.io/gcp-compute-persistent-disk-csi-driver/pkg/gce-cloud-provider/compute"
 	metadataservice "sigs.k8s.io/gcp-compute-persistent-disk-csi-driver/pkg/gce-cloud-provider/metadata"
@@ -30,6 +34,10 @@ func main() {
 	project := flag.String("project", "test-project", "fake GCE project")
 	zone := flag.String("zone", "country-region-zone", "fake GCE zone")
 	noSnapshots := flag.Bool("no-snapshots", false, "advertise no CREATE_DELETE_SNAPSHOT or LIST_SNAPSHOTS: a driver without snapshot support, for doctor's tests")
+	noTopology := flag.Bool("no-topology", false, "advertise no VOLUME_ACCESSIBILITY_CONSTRAINTS: a driver whose volumes are reachable from every node")
+	needParam := flag.String("internal-without-parameter", "", "answer a CreateSnapshot or CreateVolume that lacks this parameter with INTERNAL, "+
+		"as ceph-csi answers a missing clusterID (the parameter is taken out before the GCE PD code sees the call)")
+	zones := flag.String("zones", "", "the zones the fake cloud has, comma-separated: a disk elsewhere is refused as GCE refuses an unknown zone (empty: any zone)")
 	flag.Parse()
 	if *endpoint == "" {
 		fmt.Fprintln(os.Stderr, "csidriver: --endpoint is required")
@@ -37,10 +45,16 @@ func main() {
 	}
 
 	d := driver.GetGCEDriver()
-	cloud, err := gce.CreateFakeCloudProvider(*project, *zone, nil)
+	fake, err := gce.CreateFakeCloudProvider(*project, *zone, nil)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "csidriver: fake cloud:", err)
 		os.Exit(1)
+	}
+	cloud := &lockedCloud{f: fake, zones: map[string]bool{}}
+	for _, z := range strings.Split(*zones, ",") {
+		if z = strings.TrimSpace(z); z != "" {
+			cloud.zones[z] = true
+		}
 	}
 	// The node service runs on fakes too: without one the driver crashes
 	// on node calls.
@@ -54,7 +68,8 @@ func main() {
 		&driver.GCEControllerServerArgs{})
 	node := driver.NewNodeServer(d, mounter, deviceutils.NewFakeDeviceUtils(true), metadataservice.NewFakeService(),
 		mountmanager.NewFakeStatterWithOptions(mounter, mountmanager.FakeStatterOptions{}), nodeArgs)
-	if err := d.SetupGCEDriver(*name, "fake", nil, nil, driver.NewIdentityServer(d), controller, node); err != nil {
+	identity := driver.NewIdentityServer(d)
+	if err := d.SetupGCEDriver(*name, "fake", nil, nil, identity, controller, node); err != nil {
 		fmt.Fprintln(os.Stderr, "csidriver: setup:", err)
 		os.Exit(1)
 	}
@@ -70,5 +85,29 @@ func main() {
 		})
 	}
 	cloud.InsertInstance(&compute.Instance{Name: "test-name", Disks: []*compute.AttachedDisk{}}, *zone, "test-name")
-	d.Run(*endpoint, 10000, false, nil)
+	if err := serve(*endpoint, identityServer{identity, *noTopology}, controllerServer{controller, *needParam}, node); err != nil {
+		fmt.Fprintln(os.Stderr, "csidriver:", err)
+		os.Exit(1)
+	}
+}
+
+// serve is the driver's own gRPC server (its Run) with the test driver's
+// identity and controller in front of the real ones.
+func serve(endpoint string, ids csi.IdentityServer, cs csi.ControllerServer, ns csi.NodeServer) error {
+	u, err := url.Parse(endpoint)
+	if err != nil || u.Scheme != "unix" || u.Path == "" {
+		return fmt.Errorf("--endpoint %q is not unix:///path", endpoint)
+	}
+	if err := os.Remove(u.Path); err != nil && !os.IsNotExist(err) {
+		return err
+	}
+	l, err := net.Listen("unix", u.Path)
+	if err != nil {
+		return err
+	}
+	s := grpc.NewServer()
+	csi.RegisterIdentityServer(s, ids)
+	csi.RegisterControllerServer(s, cs)
+	csi.RegisterNodeServer(s, ns)
+	return s.Serve(l)
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/container-storage-interface/spec/lib/go/csi"
@@ -31,6 +32,31 @@ type DriverOption func(args []string) []string
 // support.
 func WithoutSnapshots() DriverOption {
 	return func(args []string) []string { return append(args, "--no-snapshots") }
+}
+
+// WithZone runs the fake cloud in zone: volumes asked for no topology go
+// there, and its NodeGetInfo names it.
+func WithZone(zone string) DriverOption {
+	return func(args []string) []string { return append(args, "--zone", zone) }
+}
+
+// WithZones gives the fake cloud these zones only: a volume asked for
+// another is refused, as GCE refuses an unknown zone.
+func WithZones(zones ...string) DriverOption {
+	return func(args []string) []string { return append(args, "--zones", strings.Join(zones, ",")) }
+}
+
+// WithoutTopology runs a driver that does not advertise
+// VOLUME_ACCESSIBILITY_CONSTRAINTS.
+func WithoutTopology() DriverOption {
+	return func(args []string) []string { return append(args, "--no-topology") }
+}
+
+// WithInternalWithoutParameter runs a driver that answers INTERNAL to a
+// CreateSnapshot or CreateVolume lacking parameter name, having made
+// nothing: ceph-csi without its clusterID.
+func WithInternalWithoutParameter(name string) DriverOption {
+	return func(args []string) []string { return append(args, "--internal-without-parameter", name) }
 }
 
 // StartGCEPDDriver starts the GCE PD CSI driver's real controller code
@@ -71,9 +97,31 @@ func StartGCEPDDriver(t T, opts ...DriverOption) *CSIDriver {
 // CreateVolume makes a volume on the driver, as a provisioner would.
 func (d *CSIDriver) CreateVolume(t T, name string, bytes int64) *csi.Volume {
 	t.Helper()
+	return d.CreateVolumeIn(t, name, bytes, nil)
+}
+
+// GCEZoneKey is the GCE PD driver's topology key.
+const GCEZoneKey = "topology.gke.io/zone"
+
+// CreateVolumeIn makes a volume in the given topology segment (nil: where
+// the driver likes), as a provisioner would for a pod's node, with the
+// parameters given as key-value pairs.
+func (d *CSIDriver) CreateVolumeIn(t T, name string, bytes int64, segment map[string]string, params ...string) *csi.Volume {
+	t.Helper()
+	p := map[string]string{}
+	for i := 0; i+1 < len(params); i += 2 {
+		p[params[i]] = params[i+1]
+	}
+	var req *csi.TopologyRequirement
+	if segment != nil {
+		top := []*csi.Topology{{Segments: segment}}
+		req = &csi.TopologyRequirement{Requisite: top, Preferred: top}
+	}
 	resp, err := d.Control.CreateVolume(context.Background(), &csi.CreateVolumeRequest{
-		Name:          name,
-		CapacityRange: &csi.CapacityRange{RequiredBytes: bytes},
+		AccessibilityRequirements: req,
+		Parameters:                p,
+		Name:                      name,
+		CapacityRange:             &csi.CapacityRange{RequiredBytes: bytes},
 		VolumeCapabilities: []*csi.VolumeCapability{{
 			AccessType: &csi.VolumeCapability_Mount{Mount: &csi.VolumeCapability_MountVolume{FsType: "ext4"}},
 			AccessMode: &csi.VolumeCapability_AccessMode{Mode: csi.VolumeCapability_AccessMode_SINGLE_NODE_WRITER},

@@ -11,7 +11,7 @@ import (
 // CSIFault is what a relay in a test does to one call instead of
 // answering it. The call always reaches the driver first, so the driver
 // carries it out: the faults are the answers a client sees when a create
-// outlives its deadline.
+// outlives its deadline, or when the driver fails after the work.
 type CSIFault int
 
 const (
@@ -20,6 +20,9 @@ const (
 	// HoldAnswer forwards the call and answers nothing until the caller's
 	// deadline has passed (a driver slower than operationTimeout).
 	HoldAnswer
+	// FailInternal forwards the call and answers INTERNAL: a driver that
+	// did the work, then failed.
+	FailInternal
 )
 
 // CSIFaults scripts faults per full method name, in call order; calls
@@ -72,8 +75,11 @@ func (f *CSIFaults) Option() grpc.ServerOption {
 		if err := h(srv, lostAnswer{ss}); err != nil {
 			return err
 		}
-		if fault == HoldAnswer {
+		switch fault {
+		case HoldAnswer:
 			<-ss.Context().Done()
+		case FailInternal:
+			return status.Error(codes.Internal, "test fault: the driver did the work, then failed")
 		}
 		return status.Error(codes.DeadlineExceeded, "test fault: the answer was lost")
 	})

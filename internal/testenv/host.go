@@ -36,7 +36,39 @@ var (
 	buildOnce sync.Once
 	buildDir  string
 	buildErr  error
+
+	raceOnce sync.Once
+	raceDir  string
+	raceErr  error
 )
+
+// RacePluginDir is PluginDir with the plugin built by the race detector,
+// for tests of concurrent calls through the host: with GORACE
+// halt_on_error=1 in the environment (RaceEnv) the plugin process dies on
+// the first data race, and the calls in flight fail.
+func RacePluginDir(t T) string {
+	t.Helper()
+	raceOnce.Do(func() {
+		raceDir, raceErr = ProcessDir("s3csi-race-plugins-")
+		if raceErr != nil {
+			return
+		}
+		cmd := exec.Command("go", "build", "-race", "-trimpath", "-buildvcs=false", "-o", filepath.Join(raceDir, "velero-plugin-s3csi"), ".")
+		cmd.Dir = RepoRoot()
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=1")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			raceErr = fmt.Errorf("go build -race of the plugin (it needs cgo: a C compiler, Debian's gcc): %v\n%s", err, out)
+		}
+	})
+	if raceErr != nil {
+		t.Fatal(raceErr)
+	}
+	return raceDir
+}
+
+// RaceEnv makes a race-built plugin process (which inherits the
+// environment from the host) stop at its first data race.
+const RaceEnv = "halt_on_error=1 exitcode=66"
 
 // PluginDir builds the plugin binary once per test process and returns the
 // folder holding it, as Velero's --plugin-dir would.

@@ -1,6 +1,9 @@
 package testenv
 
 import (
+	"maps"
+	"slices"
+
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -35,4 +38,19 @@ func Unstructured(t T, obj runtime.Object) *unstructured.Unstructured {
 		t.Fatal(err)
 	}
 	return &unstructured.Unstructured{Object: m}
+}
+
+// WithNodeAffinity gives pv a required node affinity of one term per
+// segment, each key In its value, as external-provisioner writes it.
+func WithNodeAffinity(pv *corev1.PersistentVolume, segments ...map[string]string) *corev1.PersistentVolume {
+	sel := &corev1.NodeSelector{}
+	for _, seg := range segments {
+		var term corev1.NodeSelectorTerm
+		for _, k := range slices.Sorted(maps.Keys(seg)) {
+			term.MatchExpressions = append(term.MatchExpressions, corev1.NodeSelectorRequirement{Key: k, Operator: corev1.NodeSelectorOpIn, Values: []string{seg[k]}})
+		}
+		sel.NodeSelectorTerms = append(sel.NodeSelectorTerms, term)
+	}
+	pv.Spec.NodeAffinity = &corev1.VolumeNodeAffinity{Required: sel}
+	return pv
 }
