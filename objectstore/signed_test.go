@@ -1,0 +1,156 @@
+package objectstore_test
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/minio/minio-go/v7"
+	"github.com/sirupsen/logrus"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"example.io/velero-plugin-s3csi/internal/testenv"
+)
+
+// Signed backups through Velero's host on MinIO: what is stored verifies
+// with the minisign CLI (the ciphertext, for an encrypted tarball); a
+// tarball replaced in the bucket, another backup's tarball and signature
+// copied over it, a removed signature and a wrong public key are each
+// caught (at the end of the read, naming the key and the signature), and
+// nothing of the secret key reaches a log line.
+func TestSignedBackups(t *testing.T) {
+	srv := startMinIO(t)
+	bucket := srv.MakeBucket(t)
+	ctx := context.Background()
+	mc := srv.Client()
+	key, other := testenv.NewMinisignKey(t), testenv.NewMinisignKey(t)
+	age := testenv.NewAgeKey(t)
+	base := func(extra ...string) map[string]string {
+		return storeConfig(srv, bucket, append([]string{"prefix", "cluster-a", "multipartPartSize", "5Mi"}, extra...)...)
+	}
+	s, h := hostStore(t, srv, base("signingKeyFile", key.File, "requireSignatures", "true",
+		"encryptionRecipients", age.Recipient, "encryptionIdentityFile", age.File))
+
+	b1 := gzipped(t, randomBytes(t, 7<<20)) // multipart: 5 MiB parts
+	b2 := gzipped(t, randomBytes(t, 200<<10))
+	const k1, k2 = "cluster-a/backups/b1/b1.tar.gz", "cluster-a/backups/b2/b2.tar.gz"
+	require.NoError(t, s.PutObject(bucket, k1, stream(b1)))
+	require.NoError(t, s.PutObject(bucket, k2, stream(b2)))
+	meta := []byte(`{"kind":"Backup"}`)
+	require.NoError(t, s.PutObject(bucket, "cluster-a/backups/b1/velero-backup.json", stream(meta)))
+	assert.Equal(t, digest(b1), digest(readAll(t, s, bucket, k1)))
+
+	t.Run("the stored bytes (ciphertext) verify with the minisign CLI; the comment names the key under the prefix", func(t *testing.T) {
+		stored := rawObject(t, srv, bucket, k1)
+		require.True(t, bytes.HasPrefix(stored, []byte("age-encryption.org/v1\n")))
+		out, err := key.Verify(t, stored, rawObject(t, srv, bucket, k1+".minisig"))
+		require.NoError(t, err, out)
+		assert.Contains(t, out, "Trusted comment: s3csi-v1 key=backups/b1/b1.tar.gz size=")
+		out, err = other.Verify(t, stored, rawObject(t, srv, bucket, k1+".minisig"))
+		assert.Error(t, err, "another public key verifies it: %s", out)
+		out, err = key.Verify(t, rawObject(t, srv, bucket, "cluster-a/backups/b1/velero-backup.json"), rawObject(t, srv, bucket, "cluster-a/backups/b1/velero-backup.json.minisig"))
+		require.NoError(t, err, out)
+	})
+
+	t.Run("Velero sees no signature", func(t *testing.T) {
+		objs, err := s.ListObjects(bucket, "cluster-a/backups/b1/")
+		require.NoError(t, err)
+		assert.ElementsMatch(t, []string{k1, "cluster-a/backups/b1/velero-backup.json"}, objs)
+		p, err := s.ListCommonPrefixes(bucket, "cluster-a/backups/", "/")
+		require.NoError(t, err)
+		assert.Equal(t, []string{"cluster-a/backups/b1/", "cluster-a/backups/b2/"}, p)
+	})
+
+	replace := func(t *testing.T, k string, data []byte) {
+		t.Helper()
+		_, err := mc.PutObject(ctx, bucket, k, bytes.NewReader(data), int64(len(data)), minio.PutObjectOptions{})
+		require.NoError(t, err)
+	}
+	failedRead := func(t *testing.T, k string, wantErr ...string) {
+		t.Helper()
+		_, err := readErr(s, bucket, k)
+		require.Error(t, err, "%s read without an error", k)
+		for _, w := range append([]string{k, k + ".minisig"}, wantErr...) {
+			assert.Contains(t, err.Error(), w)
+		}
+		assertLogged(t, h.Logs, "error", "get object failed", k+".minisig")
+	}
+
+	t.Run("a tarball replaced in the bucket fails at its end", func(t *testing.T) {
+		forged := gzipped(t, []byte(`{"kind":"Deployment","metadata":{"name":"evil"}}`))
+		replace(t, k1, forged) // plain gzip, no age: also warned as unencrypted
+		failedRead(t, k1, "the data is not what key")
+		assertLogged(t, h.Logs, "warning", "the object is not encrypted, though encryptionScope covers its key", "")
+	})
+
+	t.Run("another backup's tarball and signature copied over it fail: the comment names the other key", func(t *testing.T) {
+		replace(t, k1, rawObject(t, srv, bucket, k2))
+		replace(t, k1+".minisig", rawObject(t, srv, bucket, k2+".minisig"))
+		failedRead(t, k1, `signs "backups/b2/b2.tar.gz"`)
+	})
+
+	t.Run("a removed signature fails under requireSignatures and warns without", func(t *testing.T) {
+		require.NoError(t, mc.RemoveObject(ctx, bucket, k2+".minisig", minio.RemoveObjectOptions{}))
+		failedRead(t, k2, "requireSignatures is true")
+		lax, err := reinit(t, h, srv, base("signingKeyFile", key.File, "encryptionIdentityFile", age.File))
+		require.NoError(t, err)
+		got, err := readErr(lax, bucket, k2)
+		require.NoError(t, err)
+		assert.Equal(t, digest(b2), digest(got))
+		warned := func(e *logrus.Entry) bool {
+			return e.Level == logrus.WarnLevel && strings.HasPrefix(e.Message, "the object has no signature") && e.Data["key"] == k2
+		}
+		assert.Equal(t, 1, h.Logs.Count(1, warned), "one warning naming the object")
+	})
+
+	t.Run("a wrong public key fails", func(t *testing.T) {
+		wrong, err := reinit(t, h, srv, base("verifyPublicKeys", other.PublicKey, "requireSignatures", "true", "encryptionIdentityFile", age.File))
+		require.NoError(t, err)
+		_, err = readErr(wrong, bucket, "cluster-a/backups/b1/velero-backup.json")
+		require.Error(t, err)
+		assert.Contains(t, err.Error(), "the signature is by an unknown key")
+		right, err := reinit(t, h, srv, base("verifyPublicKeys", other.PublicKey+","+key.PublicKey, "requireSignatures", "true"))
+		require.NoError(t, err)
+		got, err := readErr(right, bucket, "cluster-a/backups/b1/velero-backup.json")
+		require.NoError(t, err, "verifyPublicKeys alone reads what the key signed")
+		assert.Equal(t, meta, got)
+	})
+
+	t.Run("delete takes the signature along", func(t *testing.T) {
+		require.NoError(t, s.DeleteObject(bucket, "cluster-a/backups/b1/velero-backup.json"))
+		_, err := mc.StatObject(ctx, bucket, "cluster-a/backups/b1/velero-backup.json.minisig", minio.StatObjectOptions{})
+		assert.Error(t, err, "the signature is left")
+	})
+
+	t.Run("nothing of the secret key is logged", func(t *testing.T) {
+		text := h.Logs.Text()
+		assert.Contains(t, text, "redacted: minisign secret key", "the settings line names the key, redacted")
+		line := strings.TrimSpace(strings.Split(strings.TrimSpace(string(key.SecretKey)), "\n")[1])
+		for i := 0; i+24 <= len(line); i += 24 {
+			assert.NotContains(t, text, line[i:i+24])
+		}
+	})
+}
+
+// A signing key that is encrypted, or named by a relative path, fails Init
+// with the way to fix it.
+func TestSigningKeyRefused(t *testing.T) {
+	srv := startMinIO(t)
+	bucket := srv.MakeBucket(t)
+	h := testenv.StartHost(t, testenv.PluginDir(t), logrus.DebugLevel, "--log-level=debug")
+	key := testenv.NewMinisignKey(t)
+	enc := strings.Replace(string(key.SecretKey), "RWQAAEIy", "RWRTY0Iy", 1) // KDF scrypt: as minisign -G without -W marks it
+	encFile := t.TempDir() + "/enc.key"
+	require.NoError(t, osWriteFile(encFile, []byte(enc)))
+	_, err := reinit(t, h, srv, storeConfig(srv, bucket, "signingKeyFile", encFile))
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "minisign -G -W")
+	_, err = reinit(t, h, srv, storeConfig(srv, bucket, "signingKeyFile", "minisign.key"))
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), `invalid value for "signingKeyFile" in BSL config: "minisign.key" is not an absolute path`)
+}
+
+func osWriteFile(path string, data []byte) error { return os.WriteFile(path, data, 0o600) }
