@@ -26,7 +26,7 @@ e2e: ## a backup, restore and backup deletion through Velero's own server on a l
 	$(GO) test -tags e2e -count=1 -v -timeout 60m -run . ./e2e
 
 bench: ## throughput and peak memory, printed as a table
-	bash hack/tool.sh minio csidriver velero-plugin-for-aws >/dev/null
+	bash hack/tool.sh minio csidriver velero-plugin-for-aws minisign >/dev/null
 	$(GO) run ./hack/bench
 
 reliability: ## the fault suite through Velero's host (S3 faults, kill -9, MinIO restart, truncation, concurrency, CSI relay restarts), fuzzing, one table
