@@ -3,9 +3,11 @@ package objectstore_test
 import (
 	"bytes"
 	"context"
+	"net/http"
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/minio/minio-go/v7"
 	"github.com/sirupsen/logrus"
@@ -154,3 +156,83 @@ func TestSigningKeyRefused(t *testing.T) {
 }
 
 func osWriteFile(path string, data []byte) error { return os.WriteFile(path, data, 0o600) }
+
+// A download that breaks and resumes by range is hashed as one stream:
+// the signature verifies, plain and encrypted, with requireSignatures.
+func TestSignedDownloadResumes(t *testing.T) {
+	srv := startMinIO(t)
+	proxy := testenv.StartProxy(t, srv.Endpoint)
+	bucket := srv.MakeBucket(t)
+	key, age := testenv.NewMinisignKey(t), testenv.NewAgeKey(t)
+	s, h := hostStore(t, srv, storeConfig(srv, bucket, "s3Url", proxy.URL, "multipartPartSize", "5Mi", "stallTimeout", "2s", "maxRetries", "4",
+		"signingKeyFile", key.File, "requireSignatures", "true", "encryptionRecipients", age.Recipient, "encryptionIdentityFile", age.File))
+	objects := map[string][]byte{
+		"faults/plain.tar.gz":        gzipped(t, randomBytes(t, 12<<20)),
+		"backups/e/e.tar.gz":         gzipped(t, randomBytes(t, 12<<20)), // stored as an age file
+		"backups/e/e-resources.json": jsonOf(t, randomBytes(t, 3<<19)),
+	}
+	for k, body := range objects {
+		require.NoError(t, s.PutObject(bucket, k, stream(body)))
+	}
+	objectGet := func(r *http.Request) bool {
+		return testenv.OfKind("GetObject")(r) && !strings.HasSuffix(r.URL.Path, ".minisig")
+	}
+	for _, f := range []testenv.Fault{
+		{Kind: testenv.FaultReset, After: 1 << 20, Times: 6},
+		{Kind: testenv.FaultStall, After: 1 << 20, Times: 3},
+	} {
+		f.Match = objectGet
+		in := proxy.Inject(f)
+		for k, body := range objects {
+			assert.Equal(t, digest(body), digest(readAll(t, s, bucket, k)), "%s read whole after a resume", k)
+		}
+		proxy.ClearFaults()
+		require.Positive(t, in.Hits())
+	}
+	assert.NotNil(t, h.Logs.Find(func(e *logrus.Entry) bool {
+		return e.Message == "succeeded after retrying" && e.Data["unit"] == "range"
+	}), "a range was resumed")
+	assert.Nil(t, h.Logs.Find(func(e *logrus.Entry) bool { return e.Message == "get object failed" }), "no read failed:\n%s", h.Logs.Text())
+}
+
+// When the signature cannot be written, the object is deleted again and
+// the error says so: a failed put leaves neither.
+func TestSignaturePutFails(t *testing.T) {
+	srv := startMinIO(t)
+	proxy := testenv.StartProxy(t, srv.Endpoint)
+	bucket := srv.MakeBucket(t)
+	key := testenv.NewMinisignKey(t)
+	s, _ := newStore(t, srv, storeConfig(srv, bucket, "s3Url", proxy.URL, "signingKeyFile", key.File))
+	in := proxy.Inject(testenv.Fault{Kind: testenv.FaultStatus, Status: 403, Code: "AccessDenied", Match: func(r *http.Request) bool {
+		return testenv.OfKind("PutObject")(r) && strings.HasSuffix(r.URL.Path, ".minisig")
+	}})
+	err := s.PutObject(bucket, "backups/b1/velero-backup.json", stream([]byte(`{"kind":"Backup"}`)))
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "put signature "+bucket+"/backups/b1/velero-backup.json.minisig")
+	assert.Contains(t, err.Error(), "the object it signs was deleted again")
+	require.Equal(t, 1, in.Hits())
+	proxy.ClearFaults()
+	for _, k := range []string{"backups/b1/velero-backup.json", "backups/b1/velero-backup.json.minisig"} {
+		ok, err := s.ObjectExists(bucket, k)
+		require.NoError(t, err)
+		assert.False(t, ok, "%s is left", k)
+	}
+}
+
+// On an Object Lock BSL the signature is kept as long as its object.
+func TestSignatureLocked(t *testing.T) {
+	srv := startMinIO(t)
+	bucket := srv.MakeLockedBucket(t, "", 0)
+	key := testenv.NewMinisignKey(t)
+	s, _ := newStore(t, srv, storeConfig(srv, bucket, "objectLockMode", "GOVERNANCE", "objectLockRetention", lockRetention.String(),
+		"signingKeyFile", key.File, "requireSignatures", "true"))
+	const k = "backups/b1/b1.tar.gz"
+	require.NoError(t, s.PutObject(bucket, k, stream(gzipped(t, randomBytes(t, 100<<10)))))
+	mode, until := retention(t, srv, bucket, k, "")
+	sigMode, sigUntil := retention(t, srv, bucket, k+".minisig", "")
+	assert.Equal(t, "GOVERNANCE", mode)
+	assert.Equal(t, mode, sigMode)
+	assert.WithinDuration(t, until, sigUntil, time.Second)
+	out, err := key.Verify(t, rawObject(t, srv, bucket, k), rawObject(t, srv, bucket, k+".minisig"))
+	require.NoError(t, err, out)
+}
