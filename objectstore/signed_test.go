@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	ageLib "filippo.io/age"
 	"github.com/minio/minio-go/v7"
 	"github.com/sirupsen/logrus"
 	"github.com/stretchr/testify/assert"
@@ -86,6 +87,19 @@ func TestSignedBackups(t *testing.T) {
 		replace(t, k1, forged) // plain gzip, no age: also warned as unencrypted
 		failedRead(t, k1, "the data is not what key")
 		assertLogged(t, h.Logs, "warning", "the object is not encrypted, though encryptionScope covers its key", "")
+	})
+
+	t.Run("a tarball forged as a valid age file to the BSL's public key fails at its end", func(t *testing.T) {
+		r, err := ageLib.ParseX25519Recipient(age.Recipient)
+		require.NoError(t, err)
+		var sealed bytes.Buffer
+		w, err := ageLib.Encrypt(&sealed, r)
+		require.NoError(t, err)
+		_, err = w.Write(gzipped(t, []byte(`{"kind":"Deployment","metadata":{"name":"evil"}}`)))
+		require.NoError(t, err)
+		require.NoError(t, w.Close())
+		replace(t, k1, sealed.Bytes()) // decrypts fine: only the signature tells
+		failedRead(t, k1, "the data is not what key")
 	})
 
 	t.Run("another backup's tarball and signature copied over it fail: the comment names the other key", func(t *testing.T) {
