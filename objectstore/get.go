@@ -11,6 +11,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/sirupsen/logrus"
+
+	"example.io/velero-plugin-s3csi/internal/minisig"
 )
 
 const (
@@ -29,9 +31,18 @@ const (
 // object that starts with age's header is decrypted as it is read (see
 // openBody); a truncated or altered one ends in ErrDecrypt, and one that
 // no identity at hand opens fails here with ErrEncrypted. Progress lines
-// count what Velero is handed: the plaintext.
+// count what Velero is handed: the plaintext. With public keys to check
+// signatures against, the object's signature is fetched first and the
+// stored bytes are hashed as Velero reads them: where the object ends, a
+// signature that does not verify is an error instead of io.EOF (see
+// signing.go).
 func (s *Store) GetObject(bucket, key string) (io.ReadCloser, error) {
 	log := s.log.WithFields(logrus.Fields{"bucket": bucket, "key": key})
+	sig, unsigned, err := s.signatureOf(bucket, key)
+	if err != nil {
+		log.WithError(err).Error("get object failed")
+		return nil, err
+	}
 	ctx, cancel := context.WithCancelCause(context.Background())
 	d := &download{
 		s: s, log: log, bucket: bucket, key: key, cancel: cancel,
@@ -48,7 +59,17 @@ func (s *Store) GetObject(bucket, key string) (io.ReadCloser, error) {
 		cancel(nil)
 		return nil, s.explain(translate("get", bucket, key, err), "s3:GetObject", s.objectsARN(bucket))
 	}
+	if sig != nil {
+		d.check = &verifying{d: minisig.NewDigest(), sig: sig, keys: s.cfg.AcceptedKeys(), name: s.signedName(key)}
+	}
 	go d.pump(ctx, body)
+	if unsigned {
+		if err := s.unsignedRead(log, bucket, key); err != nil {
+			d.Close()
+			log.WithError(err).Error("get object failed")
+			return nil, err
+		}
+	}
 	r, sealed, err := openBody(d, s.cfg.EncryptionIdentities.List(), s.cfg.IdentitySource(), d.tr.add)
 	if err != nil {
 		d.Close()
@@ -56,8 +77,11 @@ func (s *Store) GetObject(bucket, key string) (io.ReadCloser, error) {
 		log.WithError(err).Error("get object failed")
 		return nil, err
 	}
-	if sealed {
+	switch {
+	case sealed:
 		log.Debug("decrypting the object with age")
+	case s.encrypts(key):
+		log.Warn("the object is not encrypted, though encryptionScope covers its key: it was written before encryption was on, or by someone else")
 	}
 	return &opened{Reader: r, download: d}, nil
 }
@@ -74,6 +98,10 @@ func (o *opened) Read(p []byte) (int, error) {
 		return 0, o.failed
 	}
 	n, err := o.Reader.Read(p)
+	if signatureFailed(err) {
+		o.failed = err // named and logged by the download
+		return n, err
+	}
 	if errors.Is(err, ErrDecrypt) {
 		o.failed = translate("get", o.bucket, o.key, err)
 		o.log.WithError(o.failed).Error("get object failed")
@@ -102,6 +130,9 @@ type download struct {
 	size  int64  // from the first response
 	sized bool   // it had a Content-Length
 	etag  string // resumes must read the same object
+	// check hashes the stored bytes in the read-ahead, in order across
+	// resumes, and judges the signature at the end; nil for none.
+	check *verifying
 
 	// consumer side
 	cur       []byte
@@ -184,6 +215,13 @@ func (d *download) pump(ctx context.Context, body *rangeBody) {
 			// Every byte arrived; a connection that broke after the
 			// last one loses nothing.
 			d.tries.succeeded(rangeAt(off))
+			if d.check != nil {
+				if err := d.check.verdict(); err != nil {
+					d.send(chunk{err: signatureError(d.bucket, d.key, err)})
+					return
+				}
+				d.log.WithField("signer", d.check.sig.KeyID.String()).Debug("signature verified")
+			}
 			return
 		case errors.Is(err, io.EOF):
 			err = fmt.Errorf("%w: S3 sent %d of %d bytes", io.ErrUnexpectedEOF, off, d.size)
@@ -213,6 +251,9 @@ func (d *download) stream(ctx context.Context, body *rangeBody, off *int64) erro
 		n, err := readWatched(body, buf, timer)
 		timer.stop() // nor is waiting for Velero to take the chunk
 		*off += int64(n)
+		if d.check != nil {
+			_, _ = d.check.d.Write(buf[:n]) // beside Velero's reads, on the read-ahead's core
+		}
 		if n == 0 || !d.send(chunk{data: buf[:n]}) {
 			buffers.put(buf)
 			if n > 0 {
