@@ -370,8 +370,11 @@ func (u *upload) complete(ctx context.Context, log logrus.FieldLogger, uploadID 
 		return translate("check size of", u.bucket, u.key, err)
 	}
 	if got := aws.ToInt64(h.ContentLength); got != u.total {
-		_ = u.s.DeleteObject(u.bucket, u.key)
-		return translate("put", u.bucket, u.key, fmt.Errorf("%w: stored %d bytes but read %d; the object was deleted", ErrTruncated, got, u.total))
+		gone := "the object was deleted"
+		if derr := u.s.DeleteObject(u.bucket, u.key); derr != nil {
+			gone = fmt.Sprintf("deleting it failed too, so it is still there: delete it by hand (%v)", derr)
+		}
+		return translate("put", u.bucket, u.key, fmt.Errorf("%w: stored %d bytes but read %d; %s", ErrTruncated, got, u.total, gone))
 	}
 	log.WithFields(logrus.Fields{"bytes": u.total, "parts": len(done)}).Debug("multipart upload completed")
 	return nil
