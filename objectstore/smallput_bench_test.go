@@ -5,12 +5,12 @@ import (
 	"fmt"
 	"testing"
 
+	"github.com/sirupsen/logrus"
 	"github.com/stretchr/testify/require"
 
 	"example.io/velero-plugin-s3csi/internal/testenv"
 	"example.io/velero-plugin-s3csi/kube"
 	"example.io/velero-plugin-s3csi/objectstore"
-	"github.com/sirupsen/logrus"
 )
 
 // BenchmarkSmallPut is Velero's one-at-a-time small PutObject (a 2 KiB

@@ -42,8 +42,6 @@ type Store struct {
 	// UNSIGNED-PAYLOAD (TLS already guards it; hashing it costs a third of
 	// an upload's CPU), over plain http it stays signed.
 	dataOpts []func(*s3.Options)
-	// swept holds the buckets whose stale uploads this Init already swept.
-	swept sync.Map
 	// spoolOK: the spool folder took a file at Init, so parts may go
 	// there to spare the memory budget, not only when they must.
 	spoolOK bool
@@ -113,7 +111,6 @@ func (s *Store) Init(cfg map[string]string) error {
 		s.presign = s3.NewPresignClient(newS3Client(awsCfg, c, c.PublicURL))
 	}
 	s.s3, s.cfg, s.awsCfg, s.sse = client, c, awsCfg, newSSE(c)
-	s.swept.Clear()
 	s.dataOpts = []func(*s3.Options){oneAttempt}
 	if !strings.HasPrefix(c.S3URL, "http://") {
 		s.dataOpts = append(s.dataOpts, s3.WithAPIOptions(v4.SwapComputePayloadSHA256ForUnsignedPayloadMiddleware))
@@ -189,8 +186,10 @@ func (s *Store) ObjectExists(bucket, key string) (bool, error) {
 }
 
 // ListCommonPrefixes returns the full prefixes (such as backups/b1/) under
-// prefix up to the next delimiter.
+// prefix up to the next delimiter. The first in a process runs the stale
+// upload sweep beside it (sweep.go).
 func (s *Store) ListCommonPrefixes(bucket, prefix, delimiter string) ([]string, error) {
+	defer s.beside(s.staleSweep(bucket))()
 	var out []string
 	err := s.list(bucket, prefix, delimiter, func(page *s3.ListObjectsV2Output) {
 		for _, p := range page.CommonPrefixes {
@@ -239,8 +238,10 @@ func (s *Store) list(bucket, prefix, delimiter string, each func(*s3.ListObjects
 // (a missing bucket is still an error). It names no version: on a
 // versioned bucket (Object Lock ones among them) S3 adds a delete marker,
 // so the key leaves listings and ObjectExists while its versions stay,
-// locked ones until their retain-until date.
+// locked ones until their retain-until date. The first in a backup's
+// folder aborts the folder's incomplete uploads beside it (sweep.go).
 func (s *Store) DeleteObject(bucket, key string) error {
+	defer s.beside(s.backupSweep(bucket, key))()
 	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.RequestTimeout)
 	defer cancel()
 	_, err := s.s3.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)})
