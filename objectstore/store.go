@@ -170,20 +170,34 @@ func (s *Store) ObjectExists(bucket, key string) (bool, error) {
 	s.sse.applyHead(in)
 	_, err := s.s3.HeadObject(ctx, in)
 	if err == nil {
+		bucketsSeen.Store(bucket, time.Now())
 		return true, nil
 	}
 	if !isNotFound(err) {
 		return false, s.explain(translate("check existence of", bucket, key, err), "s3:GetObject", s.objectsARN(bucket))
 	}
-	// A HEAD 404 carries no body, so a missing bucket looks the same.
+	// A HEAD 404 carries no body, so a missing bucket looks the same: the
+	// bucket is asked for too, unless this process saw it moments ago
+	// (Velero asks for several keys in a row, most of them missing).
+	if seen, ok := bucketsSeen.Load(bucket); ok && time.Since(seen.(time.Time)) < bucketSeenFor {
+		return false, nil
+	}
 	if _, berr := s.s3.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: aws.String(bucket)}); berr != nil {
 		if isNotFound(berr) {
 			return false, s.explain(fmt.Errorf("check existence of %s/%s: %w", bucket, key, ErrNoSuchBucket), "", "")
 		}
 		return false, s.explain(translate("check bucket of", bucket, key, berr), "s3:ListBucket", arn(bucket, ""))
 	}
+	bucketsSeen.Store(bucket, time.Now())
 	return false, nil
 }
+
+// bucketsSeen holds when this process last saw each bucket exist (an
+// object in it, or HeadBucket): for bucketSeenFor after that a missing
+// key's 404 is taken to be the key's.
+var bucketsSeen sync.Map
+
+const bucketSeenFor = 10 * time.Second
 
 // ListCommonPrefixes returns the full prefixes (such as backups/b1/) under
 // prefix up to the next delimiter. The first in a process runs the stale
