@@ -74,7 +74,11 @@ func (e *s3env) killThenAvailabilityCheck() *row {
 	}
 	keptYoung := e.incompleteUploads()
 	time.Sleep(time.Until(killed.Add(6 * time.Second)))
-	e.newHost() // the next check is another reconcile: a new plugin process
+	// The reconcile ends: Velero cleans up its plugin process (and so
+	// only one runs, the one the next scenario kills); the next check is
+	// another reconcile, with a new one.
+	e.host.Manager.CleanupClients()
+	e.newHost()
 	if _, err := e.store("staleUploadAge", "5s").ListCommonPrefixes(e.bucket, "rel/", "/"); err != nil {
 		e.s.Fatalf("availability check: %v", err)
 	}
