@@ -95,3 +95,14 @@ func (u *upload) smallPart(ctx context.Context, buf []byte, n int) (*part, bool,
 	}
 	return u.inMemory(p, buf), true, nil
 }
+
+// chunkSize is the read-ahead chunk for a download's bytes from off: for
+// a small object (velero-backup.json at every backup sync) one buffer of
+// its size and one byte, which also reads the end of the body, instead
+// of getChunk allocated and zeroed for a few KiB.
+func (d *download) chunkSize(off int64) int {
+	if !d.sized {
+		return getChunk
+	}
+	return int(min(getChunk, max(d.size-off, 0)+1))
+}
