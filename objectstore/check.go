@@ -107,26 +107,30 @@ type streamCheck struct {
 	off     int64
 	readErr error // a spool file that could not be read: not the body's fault
 	done    chan error
+	started bool // the check ran or runs; only the upload's reader sets it
+	ended   bool // the last part was read
 }
 
 func newStreamCheck(c *bodyCheck, depth int) *streamCheck {
-	g := &streamCheck{check: c, parts: make(chan *part, depth), done: make(chan error, 1)}
-	go func() {
-		err := c.verify(g)
-		for { // release whatever is still queued
-			if g.cur != nil {
-				g.cur.release()
-				g.cur = nil
-			}
-			p, ok := <-g.parts
-			if !ok {
-				break
-			}
-			g.cur = p
+	return &streamCheck{check: c, parts: make(chan *part, depth), done: make(chan error, 1)}
+}
+
+// run checks the parts as they come, then releases whatever is still
+// queued.
+func (g *streamCheck) run() {
+	err := g.check.verify(g)
+	for {
+		if g.cur != nil {
+			g.cur.release()
+			g.cur = nil
 		}
-		g.done <- err
-	}()
-	return g
+		p, ok := <-g.parts
+		if !ok {
+			break
+		}
+		g.cur = p
+	}
+	g.done <- err
 }
 
 // newPlainCheck checks the plaintext written to the check's pipe.
@@ -147,8 +151,12 @@ func (g *streamCheck) readsParts() bool { return g.parts != nil }
 func (g *streamCheck) Read(p []byte) (int, error) {
 	for g.cur == nil || g.off == g.cur.size {
 		if g.cur != nil {
+			g.ended = g.cur.last
 			g.cur.release()
 			g.cur = nil
+		}
+		if g.ended { // the body ends with the last part read
+			return 0, io.EOF
 		}
 		next, ok := <-g.parts
 		if !ok {
@@ -165,16 +173,46 @@ func (g *streamCheck) Read(p []byte) (int, error) {
 	return n, nil
 }
 
-func (g *streamCheck) add(p *part) { g.parts <- p }
+// add queues part p for the check. The first part starts it: in a
+// goroutine of its own, or, when the whole body is this one part (most
+// of Velero's objects), here and now, since the object is sent only
+// after the verdict anyway.
+func (g *streamCheck) add(p *part) {
+	g.parts <- p
+	if g.started {
+		return
+	}
+	g.started = true
+	if !p.last {
+		go g.run()
+		return
+	}
+	err := g.check.verify(g)
+	if g.cur != nil {
+		g.cur.release()
+		g.cur = nil
+	}
+	select {
+	case p := <-g.parts: // not read: the check failed first
+		p.release()
+	default:
+	}
+	g.done <- err
+}
 
 // end says no more of the body comes; the reader calls it however it
 // stops, so the check's goroutine always ends, failed uploads included.
+// A check that no part started judges the empty body here.
 func (g *streamCheck) end() {
 	if g.pipe != nil {
 		g.pipe.closeWrite()
 		return
 	}
 	close(g.parts)
+	if !g.started {
+		g.started = true
+		g.done <- g.check.verify(g)
+	}
 }
 
 // result waits for the check's verdict once the reader has ended it;

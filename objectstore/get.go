@@ -244,7 +244,7 @@ func (d *download) stream(ctx context.Context, body *rangeBody, off *int64) erro
 	defer timer.stop()
 	for {
 		timer.stop() // waiting for memory is not a stall
-		buf, err := buffers.get(ctx, getChunk)
+		buf, err := buffers.get(ctx, d.chunkSize(*off))
 		if err != nil {
 			return errReaderGone // only Close ends ctx
 		}

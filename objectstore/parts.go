@@ -42,7 +42,8 @@ type part struct {
 	num  int
 	size int64
 	last bool         // the body ends with this part
-	data []byte       // in memory: from buffers
+	data []byte       // in memory: from buffers, or smallBuffers for a small body
+	from *budget      // the account data came from
 	file *spoolFile   // spooled
 	sum  checksum     // of a spooled part, computed as it was written
 	refs atomic.Int32 // 0 for a part that holds nothing (an empty body)
@@ -54,7 +55,7 @@ func (p *part) release() {
 		return
 	}
 	if p.data != nil {
-		buffers.put(p.data)
+		p.from.put(p.data)
 	}
 	if p.file != nil {
 		p.file.release()

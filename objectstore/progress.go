@@ -26,12 +26,16 @@ type transfer struct {
 	every    time.Duration
 	stopOnce sync.Once
 	stopped  chan struct{}
+	mu       sync.Mutex
+	ticker   *time.Timer // the next progress line; no goroutine waits for it
 }
 
 func startTransfer(log logrus.FieldLogger, what string, every, stall time.Duration) *transfer {
 	t := &transfer{log: log, what: what, start: time.Now(), stall: stall, every: every, stopped: make(chan struct{})}
 	if every > 0 {
-		go t.report(every)
+		t.mu.Lock()
+		t.ticker = time.AfterFunc(every, t.report)
+		t.mu.Unlock()
 	}
 	return t
 }
@@ -59,25 +63,33 @@ func (t *transfer) rate() (int64, float64) {
 	return n, float64(n) / secs / 1e6
 }
 
-func (t *transfer) report(every time.Duration) {
-	tick := time.NewTicker(every)
-	defer tick.Stop()
-	for {
-		select {
-		case <-t.stopped:
-			return
-		case <-tick.C:
-			n, mbps := t.rate()
-			t.log.WithFields(logrus.Fields{"bytes": strconv.FormatInt(n, 10), "MBps": fmt.Sprintf("%.1f", mbps)}).Infof("%s in progress", t.what)
-		}
+// report logs a progress line and sets the timer for the next, until
+// finish.
+func (t *transfer) report() {
+	select {
+	case <-t.stopped:
+		return
+	default:
 	}
+	n, mbps := t.rate()
+	t.log.WithFields(logrus.Fields{"bytes": strconv.FormatInt(n, 10), "MBps": fmt.Sprintf("%.1f", mbps)}).Infof("%s in progress", t.what)
+	t.mu.Lock()
+	t.ticker.Reset(t.every)
+	t.mu.Unlock()
 }
 
 // finish stops the progress lines and logs the outcome: Info for a
 // transfer that lasted a progress interval (so showed progress lines) or
 // met retries, Debug otherwise. The retry counts go on every outcome line.
 func (t *transfer) finish(err error) {
-	t.stopOnce.Do(func() { close(t.stopped) })
+	t.stopOnce.Do(func() {
+		close(t.stopped)
+		t.mu.Lock()
+		if t.ticker != nil {
+			t.ticker.Stop()
+		}
+		t.mu.Unlock()
+	})
 	if err != nil {
 		return // the caller logs the error with its context
 	}

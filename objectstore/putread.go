@@ -55,15 +55,9 @@ func (u *upload) read(ctx context.Context, body io.Reader, count func(int), out 
 	src := &source{ctx: ctx, r: body, timer: timer, count: count}
 	for n := 1; ; n++ {
 		timer.stop() // waiting for a slot, memory or a spool file is not a stall
-		p, err := u.newPart(ctx, n)
-		if err != nil {
-			u.readErr = err
-			return
-		}
-		eof, err := u.fillPart(src, p)
+		p, eof, err := u.nextPart(ctx, src, n)
 		timer.stop() // handing the part on is not reading from Velero either
 		if err != nil {
-			p.release()
 			u.readErr = err
 			return
 		}
@@ -87,6 +81,24 @@ func (u *upload) read(ctx context.Context, body io.Reader, count func(int), out 
 			return
 		}
 	}
+}
+
+// nextPart is part n, filled: the first one as firstPart reads it, small
+// for a small body.
+func (u *upload) nextPart(ctx context.Context, src *source, n int) (*part, bool, error) {
+	if n == 1 {
+		return u.firstPart(ctx, src)
+	}
+	p, err := u.newPart(ctx, n)
+	if err != nil {
+		return nil, false, err
+	}
+	eof, err := u.fillPart(src, p, nil)
+	if err != nil {
+		p.release()
+		return nil, false, err
+	}
+	return p, eof, nil
 }
 
 // newPart takes one of the upload's slots, then a place for the part's
@@ -139,6 +151,9 @@ func (u *upload) newPart(ctx context.Context, n int) (*part, error) {
 // inMemory gives p its buffer and counts it in flight until released.
 func (u *upload) inMemory(p *part, buf []byte) *part {
 	p.data = buf
+	if p.from == nil {
+		p.from = buffers
+	}
 	u.inFlight.Add(1)
 	free := p.free
 	p.free = func() { u.inFlight.Add(-1); free() }
@@ -170,10 +185,12 @@ func (u *upload) spool(ctx context.Context, p *part, size int64, why string) err
 }
 
 // fillPart reads the part's bytes from Velero, into memory or through a
-// small buffer into its file, hashing them on the way as needed.
-func (u *upload) fillPart(src *source, p *part) (eof bool, err error) {
+// small buffer into its file, hashing them on the way as needed; pre are
+// its first bytes, read already.
+func (u *upload) fillPart(src *source, p *part, pre []byte) (eof bool, err error) {
 	if p.file == nil {
-		n, eof, err := src.fill(p.data)
+		n, eof, err := src.fill(p.data[copy(p.data, pre):])
+		n += len(pre)
 		p.size = int64(n)
 		if err == nil && !eof {
 			eof, err = src.atEnd()
@@ -193,6 +210,18 @@ func (u *upload) fillPart(src *source, p *part) (eof bool, err error) {
 	h := newHash(alg)
 	limit := p.size
 	p.size = 0
+	if len(pre) > 0 {
+		if _, err := p.file.WriteAt(pre, 0); err != nil {
+			return false, fmt.Errorf("spool part %d to spoolDir %s: %w", p.num, u.s.cfg.SpoolPath(), err)
+		}
+		if h != nil {
+			h.Write(pre)
+		}
+		if u.full != nil {
+			u.full.Write(pre)
+		}
+		p.size = int64(len(pre))
+	}
 	for p.size < limit && !eof {
 		var n int
 		n, eof, err = src.fill(u.stage[:min(int64(len(u.stage)), limit-p.size)])

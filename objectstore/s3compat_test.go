@@ -370,3 +370,32 @@ func (w *waitForLog) Read(p []byte) (int, error) {
 	w.read += int64(n)
 	return n, err
 }
+
+// A missing key's HEAD 404 looks like a missing bucket's, so ObjectExists
+// asks for the bucket too, but not again while the bucket was seen
+// moments ago: Velero checks several keys in a row, most of them
+// missing. A bucket never seen is still asked for, and missing is an error.
+func TestObjectExistsAsksForTheBucketOnce(t *testing.T) {
+	srv := startMinIO(t)
+	proxy := testenv.StartProxy(t, srv.Endpoint)
+	bucket := srv.MakeBucket(t)
+	s, _ := newStore(t, srv, storeConfig(srv, bucket, "s3Url", proxy.URL))
+	require.NoError(t, s.PutObject(bucket, "backups/b/velero-backup.json", stream([]byte(`{}`))))
+	proxy.Reset()
+	for _, key := range []string{"backups/a/velero-backup.json", "backups/b/b-csi-volumesnapshots.json.gz", "backups/b/b-volumesnapshots.json.gz"} {
+		ok, err := s.ObjectExists(bucket, key)
+		require.NoError(t, err)
+		assert.False(t, ok, key)
+	}
+	ok, err := s.ObjectExists(bucket, "backups/b/velero-backup.json")
+	require.NoError(t, err)
+	assert.True(t, ok)
+	kinds := map[string]int{}
+	for _, r := range proxy.Requests() {
+		kinds[r.Kind()]++
+	}
+	assert.Equal(t, map[string]int{"HeadObject": 4, "HeadBucket": 1}, kinds, "one HeadBucket for three missing keys")
+
+	_, err = s.ObjectExists("no-such-bucket-s3csi", "k")
+	assert.ErrorIs(t, err, objectstore.ErrNoSuchBucket, "a bucket never seen is asked for")
+}

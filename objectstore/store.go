@@ -42,8 +42,6 @@ type Store struct {
 	// UNSIGNED-PAYLOAD (TLS already guards it; hashing it costs a third of
 	// an upload's CPU), over plain http it stays signed.
 	dataOpts []func(*s3.Options)
-	// swept holds the buckets whose stale uploads this Init already swept.
-	swept sync.Map
 	// spoolOK: the spool folder took a file at Init, so parts may go
 	// there to spare the memory budget, not only when they must.
 	spoolOK bool
@@ -113,7 +111,6 @@ func (s *Store) Init(cfg map[string]string) error {
 		s.presign = s3.NewPresignClient(newS3Client(awsCfg, c, c.PublicURL))
 	}
 	s.s3, s.cfg, s.awsCfg, s.sse = client, c, awsCfg, newSSE(c)
-	s.swept.Clear()
 	s.dataOpts = []func(*s3.Options){oneAttempt}
 	if !strings.HasPrefix(c.S3URL, "http://") {
 		s.dataOpts = append(s.dataOpts, s3.WithAPIOptions(v4.SwapComputePayloadSHA256ForUnsignedPayloadMiddleware))
@@ -181,24 +178,40 @@ func (s *Store) ObjectExists(bucket, key string) (bool, error) {
 	s.sse.applyHead(in)
 	_, err := s.s3.HeadObject(ctx, in)
 	if err == nil {
+		bucketsSeen.Store(bucket, time.Now())
 		return true, nil
 	}
 	if !isNotFound(err) {
 		return false, s.explain(translate("check existence of", bucket, key, err), "s3:GetObject", s.objectsARN(bucket))
 	}
-	// A HEAD 404 carries no body, so a missing bucket looks the same.
+	// A HEAD 404 carries no body, so a missing bucket looks the same: the
+	// bucket is asked for too, unless this process saw it moments ago
+	// (Velero asks for several keys in a row, most of them missing).
+	if seen, ok := bucketsSeen.Load(bucket); ok && time.Since(seen.(time.Time)) < bucketSeenFor {
+		return false, nil
+	}
 	if _, berr := s.s3.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: aws.String(bucket)}); berr != nil {
 		if isNotFound(berr) {
 			return false, s.explain(fmt.Errorf("check existence of %s/%s: %w", bucket, key, ErrNoSuchBucket), "", "")
 		}
 		return false, s.explain(translate("check bucket of", bucket, key, berr), "s3:ListBucket", arn(bucket, ""))
 	}
+	bucketsSeen.Store(bucket, time.Now())
 	return false, nil
 }
 
+// bucketsSeen holds when this process last saw each bucket exist (an
+// object in it, or HeadBucket): for bucketSeenFor after that a missing
+// key's 404 is taken to be the key's.
+var bucketsSeen sync.Map
+
+const bucketSeenFor = 10 * time.Second
+
 // ListCommonPrefixes returns the full prefixes (such as backups/b1/) under
-// prefix up to the next delimiter.
+// prefix up to the next delimiter. The first in a process runs the stale
+// upload sweep beside it (sweep.go).
 func (s *Store) ListCommonPrefixes(bucket, prefix, delimiter string) ([]string, error) {
+	defer s.beside(s.staleSweep(bucket))()
 	var out []string
 	err := s.list(bucket, prefix, delimiter, func(page *s3.ListObjectsV2Output) {
 		for _, p := range page.CommonPrefixes {
@@ -256,7 +269,10 @@ func (s *Store) list(bucket, prefix, delimiter string, each func(*s3.ListObjects
 // after it, so an object is never left without the signature it had; a
 // BSL without signing keys does not touch signatures (on a versioned
 // bucket each delete adds a marker, even for a key that is not there).
+// The first delete in a backup's folder aborts the folder's incomplete
+// uploads beside it (sweep.go).
 func (s *Store) DeleteObject(bucket, key string) error {
+	defer s.beside(s.backupSweep(bucket, key))()
 	if err := s.deleteOne(bucket, key); err != nil {
 		return err
 	}

@@ -4,10 +4,12 @@
 // limit, and prints MB/s and each plugin process's peak RSS; then the
 // memory table (peak RSS of large and concurrent uploads against a sink
 // endpoint, by memoryBudget, see mem.go); then times CSI snapshots through
-// the host against direct driver calls. `make bench` runs it; BENCH_SIZES
+// the host against direct driver calls; then Velero's small calls
+// (meta.go): a backup's metadata objects, backup sync, existence checks
+// and deletion, and backup sync over 10,000 backups. `make bench` runs it; BENCH_SIZES
 // (e.g. "256Mi,1Gi"), BENCH_RUNS, BENCH_MEM_SIZES (default "1Gi,8Gi,64Gi"),
 // BENCH_MEM_CONCURRENT (default "16x256Mi", "none" for none),
-// BENCH_ONLY (s3, mem or csi, or a comma list) change the plan, and
+// BENCH_ONLY (s3, mem, csi, meta or sync, or a comma list) change the plan, and
 // BENCH_COMPARE_DIR, a folder with another build of this plugin, adds it
 // to the throughput table. The throughput rounds include this plugin
 // with the backup contents encrypted with age (encryptionRecipients), and
@@ -76,6 +78,12 @@ func main() {
 	}
 	if run("csi") {
 		benchCSI(s, 20)
+	}
+	if run("meta") {
+		benchMeta(s)
+	}
+	if run("sync") {
+		syncScale(s)
 	}
 }
 
@@ -328,6 +336,13 @@ func parseSizes(s *testenv.Script, name, v string) []int64 {
 		out = append(out, n)
 	}
 	return out
+}
+
+func envInt(k string, d int) int {
+	if v, err := strconv.Atoi(os.Getenv(k)); err == nil && v > 0 {
+		return v
+	}
+	return d
 }
 
 func envOr(k, d string) string {

@@ -31,15 +31,13 @@ func (e *s3env) waitForKind(kind string) {
 	e.s.Fatalf("no %s request within a minute", kind)
 }
 
-// killPluginMidUpload kills the plugin process (kill -9) during a
-// multipart upload: no object may appear, and the next Init's sweep
-// (staleUploadAge 1s) must abort the upload it left.
-func (e *s3env) killPluginMidUpload() *row {
-	r := &row{name: "kill -9 of the plugin mid-upload, then the sweep", attempted: 1}
+// killMidUpload kills the plugin process (kill -9) while it uploads key
+// with st; no object may appear (counted into r). It returns how many
+// multipart uploads the kill left in the bucket.
+func (e *s3env) killMidUpload(r *row, key string) int {
 	st := e.store()
 	e.proxy.Reset()
 	e.proxy.SetBandwidth(8 << 20)
-	key := "rel/backups/killed/killed.tar.gz"
 	done := make(chan error, 1)
 	go func() { done <- st.PutObject(e.bucket, key, bytes.NewReader(e.bodies[0])) }()
 	e.waitForKind("UploadPart")
@@ -50,24 +48,83 @@ func (e *s3env) killPluginMidUpload() *row {
 	_ = syscall.Kill(pid, syscall.SIGKILL)
 	err := <-done
 	e.proxy.SetBandwidth(0)
-	left := e.incompleteUploads()
 	if _, readErr := e.independentRead(key); err != nil && readErr != nil {
 		r.failedCleanly++
 	} else {
 		r.corrupt++
 	}
-	time.Sleep(1500 * time.Millisecond)
-	// Velero's server would restart the plugin process; go-plugin in this
-	// harness does not notice the death (its stderr reader never ends), so
-	// a new host starts a new one. The next multipart upload after its
-	// Init sweeps the prefix first.
+	// Velero's server would start a new plugin process at its next call;
+	// go-plugin in this harness does not notice the death (its stderr
+	// reader never ends), so a new host starts a new one.
 	e.newHost()
-	swept := e.store("staleUploadAge", "1s")
-	if err := swept.PutObject(e.bucket, "rel/backups/after/after.tar.gz", bytes.NewReader(e.bodies[1])); err != nil {
-		e.s.Fatalf("upload after the kill: %v", err)
+	return e.incompleteUploads()
+}
+
+// killThenAvailabilityCheck kills the plugin mid-upload: the upload it
+// left must be gone after the first availability check (Velero's
+// ListCommonPrefixes of the BSL's root, in a plugin process of its own)
+// once older than staleUploadAge (5s here; 72h by default).
+func (e *s3env) killThenAvailabilityCheck() *row {
+	r := &row{name: "kill -9 mid-upload, then availability check", attempted: 1}
+	left := e.killMidUpload(r, "rel/backups/killed/killed.tar.gz")
+	killed := time.Now()
+	young := e.store("staleUploadAge", "5s")
+	if _, err := young.ListCommonPrefixes(e.bucket, "rel/", "/"); err != nil {
+		e.s.Fatalf("availability check: %v", err)
+	}
+	keptYoung := e.incompleteUploads()
+	time.Sleep(time.Until(killed.Add(6 * time.Second)))
+	// The reconcile ends: Velero cleans up its plugin process (and so
+	// only one runs, the one the next scenario kills); the next check is
+	// another reconcile, with a new one.
+	e.host.Manager.CleanupClients()
+	e.newHost()
+	if _, err := e.store("staleUploadAge", "5s").ListCommonPrefixes(e.bucket, "rel/", "/"); err != nil {
+		e.s.Fatalf("availability check: %v", err)
 	}
 	r.orphanUploads = e.incompleteUploads()
-	r.note = fmt.Sprintf("the kill left %d multipart upload(s), which the next Init's sweep aborted (%d left)", left, r.orphanUploads)
+	if left == 0 || keptYoung != left {
+		r.corrupt++ // the scenario proved nothing, or a young upload was aborted
+	}
+	r.note = fmt.Sprintf("the kill left %d multipart upload(s); the availability check right after kept %d (younger than staleUploadAge 5s), the one after 6 s aborted them (%d left)",
+		left, keptYoung, r.orphanUploads)
+	return r
+}
+
+// killThenBackupDeletion kills the plugin while it uploads a backup's
+// tarball, after its log and velero-backup.json: Velero's deletion of
+// that backup (ListObjects of its folder, DeleteObject of each key)
+// must leave no upload behind, however young.
+func (e *s3env) killThenBackupDeletion() *row {
+	r := &row{name: "kill -9 mid-upload, then backup deletion", attempted: 1}
+	dir := "rel/backups/killed2/"
+	st := e.store()
+	for _, k := range []string{"killed2-logs.gz", "velero-backup.json"} {
+		body := gzipOf(e.s, randomStream(7, 4<<10))
+		if k == "velero-backup.json" {
+			body = []byte(`{"kind":"Backup","apiVersion":"velero.io/v1","metadata":{"name":"killed2"},"status":{"phase":"InProgress"}}`)
+		}
+		if err := st.PutObject(e.bucket, dir+k, bytes.NewReader(body)); err != nil {
+			e.s.Fatalf("put %s: %v", k, err)
+		}
+	}
+	left := e.killMidUpload(r, dir+"killed2.tar.gz")
+	del := e.store() // staleUploadAge 72h: only the deletion can abort it
+	keys, err := del.ListObjects(e.bucket, dir)
+	if err != nil {
+		e.s.Fatalf("list %s: %v", dir, err)
+	}
+	for _, k := range keys {
+		if err := del.DeleteObject(e.bucket, k); err != nil {
+			e.s.Fatalf("delete %s: %v", k, err)
+		}
+	}
+	r.orphanUploads = e.incompleteUploads()
+	if left == 0 || len(keys) != 2 {
+		r.corrupt++ // the scenario proved nothing
+	}
+	r.note = fmt.Sprintf("the kill left %d multipart upload(s) and %d objects (the log and velero-backup.json, as Velero leaves a backup whose plugin died); deleting the backup's objects aborted them at once (%d left)",
+		left, len(keys), r.orphanUploads)
 	return r
 }
 

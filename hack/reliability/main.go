@@ -48,7 +48,8 @@ func main() {
 	}
 	run(func() *row { return env.uploads(envInt("REL_UPLOADS", 50)) })
 	run(func() *row { return env.downloads(envInt("REL_DOWNLOADS", 20)) })
-	run(env.killPluginMidUpload)
+	run(env.killThenAvailabilityCheck)
+	run(env.killThenBackupDeletion)
 	run(env.restartMinIOMidUpload)
 	run(env.truncatedStreams)
 	run(func() *row { return env.concurrent(envInt("REL_CONCURRENT", 16), 256<<20) })
