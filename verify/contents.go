@@ -118,8 +118,8 @@ func (v *verifier) readTarball(ctx context.Context, key string, size int64) *tar
 		defer func() { t.sealedPlain = cr.n }()
 	}
 	t.archive, t.archiveErr = readArchive(src)
-	if t.age != nil && errors.Is(t.archiveErr, objectstore.ErrDecrypt) {
-		t.decryptErr, t.archiveErr = t.archiveErr, nil
+	if cr, ok := src.(*countReader); ok && cr.err != nil && errors.Is(cr.err, objectstore.ErrDecrypt) {
+		t.decryptErr, t.archiveErr = cr.err, nil // the age file failed, not the gzip in it
 	}
 	return t
 }
@@ -211,13 +211,18 @@ func (c *ctxReader) Read(p []byte) (int, error) {
 	return c.r.Read(p)
 }
 
+// countReader counts what it reads and keeps the first error but EOF.
 type countReader struct {
-	r io.Reader
-	n int64
+	r   io.Reader
+	n   int64
+	err error
 }
 
 func (c *countReader) Read(p []byte) (int, error) {
 	n, err := c.r.Read(p)
 	c.n += int64(n)
+	if err != nil && !errors.Is(err, io.EOF) && c.err == nil {
+		c.err = err
+	}
 	return n, err
 }

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/minio/minio-go/v7"
 	"github.com/sirupsen/logrus"
@@ -284,4 +285,108 @@ func TestVerify(t *testing.T) {
 		assert.Equal(t, 2, code)
 		assert.Contains(t, stderr, "name one location: --bsl FILE or --bsl-name NAME; or --all")
 	})
+}
+
+func TestVerifyEncrypted(t *testing.T) {
+	srv := testenv.StartMinIO(t, testenv.MinIOOptions{})
+	key, other := testenv.NewAgeKey(t), testenv.NewAgeKey(t)
+	bucket := srv.MakeBucket(t)
+	writer := newLocation(t, srv, bucket, "", map[string]string{"encryptionRecipients": key.Recipient})
+	objs := writeBackup(t, writer.store, bucket, "", backupSpec{name: "b-enc"})
+	writeBackup(t, writer.store, bucket, "", backupSpec{name: "b-flip"})
+	flipped := writer.stored(t, "backups/b-flip/b-flip.tar.gz")
+	flipped[len(flipped)-20] ^= 1
+	writer.putRaw(t, "backups/b-flip/b-flip.tar.gz", flipped)
+	stored := len(writer.stored(t, "backups/b-enc/b-enc.tar.gz"))
+	plain := len(objs["b-enc.tar.gz"])
+
+	t.Run("with identity", func(t *testing.T) {
+		l := newLocation(t, srv, bucket, "", map[string]string{"encryptionRecipients": key.Recipient, "encryptionIdentityFile": key.File})
+		out, stderr, code := l.verify(t)
+		assert.Equal(t, 1, code, "b-flip fails: %s\n%s", out, stderr)
+		assert.Equal(t, []string{
+			"✓ velero-backup.json: Backup b-enc, phase Completed, expires 2027-01-05T10:00:00Z",
+			fmt.Sprintf("✓ objects of a completed backup: 9 of 9 present, %d bytes in all", l.sizeOf(t, "b-enc")),
+			fmt.Sprintf("✓ age encryption of b-enc.tar.gz: age header with 1 X25519 recipient stanzas; opened by the identity of %s… (one of the BSL's encryptionRecipients); every chunk authenticated (%d bytes of plaintext)",
+				key.Recipient[:12], plain),
+			fmt.Sprintf("✓ tarball b-enc.tar.gz: one whole gzip stream of a valid tar: 9 entries, 4 items (%d bytes stored)", stored),
+			"✓ items against b-enc-resource-list.json.gz: 4 items of 4 kinds, each listed and each in the tarball (the list names 4)",
+			"backup b-enc: all 5 checks passed",
+		}, backupLines(out, "b-enc"))
+		flip := backupLines(out, "b-flip")
+		require.Len(t, flip, 6, out)
+		assert.Contains(t, flip[2], "✗ age encryption of b-flip.tar.gz: age decryption failed: a chunk after 0 bytes of plaintext")
+		assert.Contains(t, flip[2], "fails its authentication: the object is truncated or was altered")
+		assert.Contains(t, flip[2], "\nfix: the object is truncated or was altered: restore from another backup")
+		assert.Equal(t, "- tarball b-flip.tar.gz: not judged: its decryption failed", flip[3])
+		assert.Equal(t, "backup b-flip: 1 of 3 checks failed", flip[5])
+		assert.NotContains(t, out+stderr, key.Identity)
+	})
+	t.Run("without identity", func(t *testing.T) {
+		l := newLocation(t, srv, bucket, "", map[string]string{"encryptionRecipients": key.Recipient})
+		out, stderr, code := l.verify(t, "--backup", "b-enc")
+		assert.Equal(t, 0, code, "what can be read passes: %s\n%s", out, stderr)
+		assert.Equal(t, []string{
+			"✓ velero-backup.json: Backup b-enc, phase Completed, expires 2027-01-05T10:00:00Z",
+			fmt.Sprintf("✓ objects of a completed backup: 9 of 9 present, %d bytes in all", l.sizeOf(t, "b-enc")),
+			"✓ age encryption of b-enc.tar.gz: age header with 1 X25519 recipient stanzas; X25519 stanzas do not name their recipient, and the payload is not read: the BSL gives no identity",
+			"- tarball b-enc.tar.gz: not read: it is encrypted, and the BSL gives no age identity (encryptionIdentitySecret or encryptionIdentityFile)",
+			"- items against b-enc-resource-list.json.gz: not compared: the tarball was not read",
+			"backup b-enc: all 3 checks passed",
+		}, backupLines(out, "b-enc"))
+	})
+	t.Run("another identity", func(t *testing.T) {
+		l := newLocation(t, srv, bucket, "", map[string]string{"encryptionRecipients": other.Recipient, "encryptionIdentityFile": other.File})
+		out, _, code := l.verify(t, "--backup", "b-enc")
+		assert.Equal(t, 1, code)
+		assert.Equal(t, "✗ age encryption of b-enc.tar.gz: age header with 1 X25519 recipient stanzas; none of the 1 identities of encryptionIdentityFile "+other.File+" opens it"+
+			"\nfix: give the identity of a public key the backup was written with (age-keygen -y shows an identity's public key)", backupLines(out, "b-enc")[2])
+	})
+}
+
+func TestVerifyObjectLock(t *testing.T) {
+	srv := testenv.StartMinIO(t, testenv.MinIOOptions{})
+	bucket := srv.MakeLockedBucket(t, "", 0)
+	l := newLocation(t, srv, bucket, "velero", map[string]string{"objectLockMode": "GOVERNANCE", "objectLockRetention": "48h"})
+	day := time.Now().UTC().Add(24 * time.Hour).Truncate(time.Second)
+	writeBackup(t, l.store, bucket, "velero", backupSpec{name: "b-locked", expires: day})
+	writeBackup(t, l.store, bucket, "velero", backupSpec{name: "b-short", expires: day.Add(48 * time.Hour)})
+	logs := writeBackup(t, l.store, bucket, "velero", backupSpec{name: "b-unlocked", expires: day})["b-unlocked-logs.gz"]
+	l.putRaw(t, l.key("b-unlocked", "b-unlocked-logs.gz"), logs) // a new version, around the plugin: no retention
+
+	first := func(backup string) time.Time {
+		var min time.Time
+		for o := range srv.Client().ListObjects(context.Background(), bucket, minio.ListObjectsOptions{Prefix: l.key(backup, "") + "/", Recursive: true}) {
+			require.NoError(t, o.Err)
+			_, until, err := srv.Client().GetObjectRetention(context.Background(), bucket, o.Key, "")
+			require.NoError(t, err)
+			if min.IsZero() || until.Before(min) {
+				min = *until
+			}
+		}
+		return min.UTC()
+	}
+	out, stderr, code := l.verify(t)
+	assert.Equal(t, 1, code, "%s\n%s", out, stderr)
+	assert.Equal(t, fmt.Sprintf("✓ Object Lock GOVERNANCE: 9 objects retained in GOVERNANCE until at least %s; the backup expires %s",
+		first("b-locked").Format(time.RFC3339), day.Format(time.RFC3339)), backupLines(out, "b-locked")[4])
+	short := backupLines(out, "b-short")[4]
+	assert.True(t, strings.HasPrefix(short, "✗ Object Lock GOVERNANCE: b-short-itemoperations.json.gz is retained until "), short)
+	assert.Contains(t, short, fmt.Sprintf(", before the backup expires; velero-backup.json is retained until %s, before the backup expires (the backup expires %s)",
+		mustRetention(t, srv, bucket, l.key("b-short", "velero-backup.json")).Format(time.RFC3339), day.Add(48*time.Hour).Format(time.RFC3339)))
+	assert.Contains(t, short, "\nfix: objectLockRetention must be at least the backups' TTL (velero backup create --ttl, default 720h)")
+	assert.Equal(t, "✗ Object Lock GOVERNANCE: b-unlocked-logs.gz is not retained (the backup expires "+day.Format(time.RFC3339)+")"+
+		"\nfix: objectLockRetention must be at least the backups' TTL (velero backup create --ttl, default 720h); objects written before objectLockMode was set are not locked",
+		backupLines(out, "b-unlocked")[4])
+	assert.Contains(t, out, "BackupStorageLocation velero/default: 3 backups, 1 passed, 2 failed\n")
+
+	out, _, code = l.verify(t, "--backup", "b-locked", "--quick")
+	assert.Equal(t, 0, code, out)
+	assert.True(t, strings.HasPrefix(backupLines(out, "b-locked")[3], "✓ Object Lock GOVERNANCE: 9 objects retained"), out)
+}
+
+func mustRetention(t *testing.T, srv *testenv.S3Server, bucket, key string) time.Time {
+	_, until, err := srv.Client().GetObjectRetention(context.Background(), bucket, key, "")
+	require.NoError(t, err)
+	return until.UTC()
 }
