@@ -11,8 +11,8 @@ IMAGE    ?= velero-plugin-s3csi:$(VERSION)
 build: ## the plugin binary, static
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(OUT)/$(BIN) .
 
-tools: ## MinIO, versitygw, the GCE PD CSI driver and csi-sanity, pinned, built once into the tool cache; Debian's age and buildah
-	bash hack/tool.sh minio versitygw csidriver csi-sanity age buildah >/dev/null
+tools: ## MinIO, versitygw, the GCE PD CSI driver and csi-sanity, pinned, built once into the tool cache; Debian's age, minisign and buildah
+	bash hack/tool.sh minio versitygw csidriver csi-sanity age minisign buildah >/dev/null
 
 test: tools ## every test, against real S3 servers and Velero's plugin host
 	$(GO) test -count=1 -timeout 40m ./...

@@ -94,6 +94,14 @@ tool() {
         (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends age) >&2
         bin="$(command -v age)"
       fi ;;
+    minisign)  # Debian's minisign, the standard CLI: the tests check the plugin's .minisig signatures with it
+      bin="$(command -v minisign || true)"
+      if [[ -z "$bin" ]]; then
+        [[ $check == 1 ]] && { echo "not installed: minisign (Debian minisign)" >&2; exit 1; }
+        echo "tool.sh: installing Debian's minisign" >&2
+        (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends minisign) >&2
+        bin="$(command -v minisign)"
+      fi ;;
     buildah)  # Debian's buildah, which builds the Dockerfile in make test (no daemon; vfs storage, chroot isolation)
       bin="$(command -v buildah || true)"
       if [[ -z "$bin" ]]; then

@@ -21,11 +21,13 @@ type fuzzResult struct {
 var execsLine = regexp.MustCompile(`fuzz: elapsed: .*, execs: (\d+) `)
 
 // runFuzzers runs each fuzz target (the config parsers, the encrypted
-// read path) for d with `go test -fuzz`.
+// read path, the signature and trusted-comment parsers) for d with
+// `go test -fuzz`.
 func runFuzzers(s *testenv.Script, d string) []fuzzResult {
 	var out []fuzzResult
 	for _, t := range []struct{ name, pkg string }{
 		{"FuzzObjectStoreConfig", "./config/"}, {"FuzzSnapshotterConfig", "./config/"}, {"FuzzOpenBody", "./objectstore/"},
+		{"FuzzParseSignature", "./internal/minisig/"}, {"FuzzParseComment", "./internal/minisig/"},
 	} {
 		name := t.name
 		start := time.Now()
