@@ -13,6 +13,7 @@ import (
 
 	"example.io/velero-plugin-s3csi/config"
 	"example.io/velero-plugin-s3csi/internal/finding"
+	"example.io/velero-plugin-s3csi/internal/minisig"
 	"example.io/velero-plugin-s3csi/objectstore"
 )
 
@@ -23,6 +24,7 @@ type verifier struct {
 	folder string // <prefix>/backups/
 	quick  bool
 	prog   *progress
+	keys   minisig.Keys // the signers accepted; none: signatures are not checked
 }
 
 // backupDoc is what verify reads of velero-backup.json, Velero's Backup
@@ -92,15 +94,18 @@ func (v *verifier) backup(ctx context.Context, name string, p *printer) (b backu
 		c.note("later checks", "skipped: they need a completed backup's velero-backup.json")
 		return b
 	}
-	present, ok := v.objects(c, dir, name)
+	present, sigs, ok := v.objects(c, dir, name)
 	if !ok && len(present) == 0 {
 		return b
 	}
+	var tarDigest *minisig.Digest
+	var tarErr error
 	if v.quick {
 		c.note("contents", "not read (--quick)")
 	} else {
-		v.contents(ctx, c, dir, name, doc, present)
+		tarDigest, tarErr = v.contents(ctx, c, dir, name, doc, present)
 	}
+	v.signatures(c, dir, name, present, sigs, tarDigest, tarErr)
 	if v.c.ObjectLockMode != "" {
 		c.check("Object Lock "+v.c.ObjectLockMode, func() (string, error) { return v.lock(doc, present) })
 	}
@@ -168,8 +173,8 @@ func (v *verifier) readSmall(key string) ([]byte, error) {
 // objects checks that every object Velero writes for a completed backup
 // is there and not empty; it returns what each present object's HEAD
 // said, by base name.
-func (v *verifier) objects(c *checks, dir, name string) (map[string]objectstore.ObjectInfo, bool) {
-	present := map[string]objectstore.ObjectInfo{}
+func (v *verifier) objects(c *checks, dir, name string) (map[string]objectstore.ObjectInfo, map[string]bool, bool) {
+	present, sigs := map[string]objectstore.ObjectInfo{}, map[string]bool{}
 	ok := c.check("objects of a completed backup", func() (string, error) {
 		keys, err := v.s.ListObjects(v.c.Bucket, dir)
 		if err != nil {
@@ -177,6 +182,10 @@ func (v *verifier) objects(c *checks, dir, name string) (map[string]objectstore.
 		}
 		var total int64
 		for _, k := range keys {
+			if signed, ok := strings.CutSuffix(path.Base(k), sigSuffix); ok {
+				sigs[signed] = true // listed by a store that does not hide signatures
+				continue
+			}
 			info, err := v.s.Stat(v.c.Bucket, k)
 			if errors.Is(err, objectstore.ErrNotFound) {
 				continue // deleted since the listing
@@ -210,7 +219,16 @@ func (v *verifier) objects(c *checks, dir, name string) (map[string]objectstore.
 		}
 		return fmt.Sprintf("%d of %d present, %s in all", len(want), len(want), size(total)), nil
 	})
-	return present, ok
+	if len(v.keys) > 0 { // a store that hides signatures from listings still reads them
+		for base := range present {
+			if !sigs[base] {
+				if _, err := v.s.Stat(v.c.Bucket, dir+base+sigSuffix); err == nil {
+					sigs[base] = true
+				}
+			}
+		}
+	}
+	return present, sigs, ok
 }
 
 // lock checks that every object's current version is retained, in the

@@ -39,12 +39,12 @@ type backupSpec struct {
 }
 
 // itemJSON is an item's file as Velero writes it: the object's JSON.
-func itemJSON(it item) []byte {
+func itemJSON(it item, spec string) []byte {
 	meta := map[string]any{"name": it.name}
 	if it.namespace != "" {
 		meta["namespace"] = it.namespace
 	}
-	data, _ := json.Marshal(map[string]any{"apiVersion": it.apiVersion, "kind": it.kind, "metadata": meta, "spec": map[string]any{}})
+	data, _ := json.Marshal(map[string]any{"apiVersion": it.apiVersion, "kind": it.kind, "metadata": meta, "spec": json.RawMessage(spec)})
 	return data
 }
 
@@ -53,7 +53,10 @@ func itemJSON(it item) []byte {
 // then each item twice, without a version folder and under
 // <version>-preferredversion, as Velero writes an item of its preferred
 // version.
-func tarball(t *testing.T, items []item) []byte {
+func tarball(t *testing.T, items []item) []byte { return tarballWith(t, items, `{}`) }
+
+// tarballWith is a tarball whose items have spec.
+func tarballWith(t *testing.T, items []item, spec string) []byte {
 	var buf bytes.Buffer
 	gz := gzip.NewWriter(&buf)
 	tw := tar.NewWriter(gz)
@@ -71,7 +74,7 @@ func tarball(t *testing.T, items []item) []byte {
 			scope = "namespaces/" + it.namespace
 		}
 		for _, dir := range []string{"", version + "-preferredversion/"} {
-			put(fmt.Sprintf("resources/%s/%s%s/%s.json", it.resource, dir, scope, it.name), itemJSON(it))
+			put(fmt.Sprintf("resources/%s/%s%s/%s.json", it.resource, dir, scope, it.name), itemJSON(it, spec))
 		}
 	}
 	require.NoError(t, tw.Close())

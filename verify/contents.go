@@ -8,13 +8,16 @@ import (
 	"io"
 
 	"example.io/velero-plugin-s3csi/internal/finding"
+	"example.io/velero-plugin-s3csi/internal/minisig"
 	"example.io/velero-plugin-s3csi/objectstore"
 )
 
 // contents reads the tarball once, as stored: its age encryption, then
 // (when it can be opened) the gzip stream, the tar and its items, held to
 // the resource list.
-func (v *verifier) contents(ctx context.Context, c *checks, dir, name string, doc *backupDoc, present map[string]objectstore.ObjectInfo) {
+// It returns the digest of the tarball's stored bytes when signatures
+// are checked and it was read whole, else why not.
+func (v *verifier) contents(ctx context.Context, c *checks, dir, name string, doc *backupDoc, present map[string]objectstore.ObjectInfo) (*minisig.Digest, error) {
 	tarName, listName := name+".tar.gz", name+"-resource-list.json.gz"
 	var list map[string][]string
 	var listErr error
@@ -27,9 +30,17 @@ func (v *verifier) contents(ctx context.Context, c *checks, dir, name string, do
 	}
 	if _, ok := present[tarName]; !ok {
 		c.note("tarball "+tarName, "not read: it is not there")
-		return
+		return nil, errors.New("it is not there")
 	}
-	t := v.readTarball(ctx, dir+tarName, present[tarName].Size)
+	var digest *minisig.Digest
+	if len(v.keys) > 0 {
+		digest = minisig.NewDigest()
+	}
+	t := v.readTarball(ctx, dir+tarName, present[tarName].Size, digest)
+	tarErr := t.readErr
+	if tarErr != nil {
+		digest = nil
+	}
 	switch {
 	case t.age == nil && t.readErr == nil && v.c.Encrypted():
 		c.note("age encryption of "+tarName, "stored plain: written before encryptionRecipients was set, or not by this plugin")
@@ -40,19 +51,19 @@ func (v *verifier) contents(ctx context.Context, c *checks, dir, name string, do
 	case t.unread != "":
 		c.note("tarball "+tarName, "not read: "+t.unread)
 		c.note("items against "+listName, "not compared: the tarball was not read")
-		return
+		return digest, tarErr
 	case t.decryptErr != nil:
 		c.note("tarball "+tarName, "not judged: its decryption failed")
 		c.note("items against "+listName, "not compared: the tarball was not read whole")
-		return
+		return digest, tarErr
 	}
 	if !c.check("tarball "+tarName, func() (string, error) { return describeArchive(t) }) {
 		c.note("items against "+listName, "not compared: the tarball is not whole")
-		return
+		return digest, tarErr
 	}
 	if !listed {
 		c.note("items against "+listName, "not compared: it is not there")
-		return
+		return digest, tarErr
 	}
 	c.check("items against "+listName, func() (string, error) {
 		if listErr != nil {
@@ -63,6 +74,7 @@ func (v *verifier) contents(ctx context.Context, c *checks, dir, name string, do
 		}
 		return describeItems(t.archive, list, doc.Status.Phase)
 	})
+	return digest, tarErr
 }
 
 // tarball is what one read of a stored tarball found.
@@ -80,7 +92,9 @@ type tarball struct {
 
 // readTarball reads key as stored, with progress on stderr, and checks
 // what it holds.
-func (v *verifier) readTarball(ctx context.Context, key string, size int64) *tarball {
+// digest, when not nil, hashes every stored byte: the object is read to
+// its end even when its contents cannot be opened.
+func (v *verifier) readTarball(ctx context.Context, key string, size int64, digest *minisig.Digest) *tarball {
 	t := &tarball{}
 	rc, err := v.s.GetStored(v.c.Bucket, key)
 	if err != nil {
@@ -90,8 +104,20 @@ func (v *verifier) readTarball(ctx context.Context, key string, size int64) *tar
 	}
 	defer rc.Close()
 	pr := v.prog.reader(key, size, &ctxReader{ctx: ctx, r: rc})
-	defer func() { t.stored = pr.n; pr.done() }()
-	br := bufio.NewReaderSize(pr, 64<<10)
+	var stored io.Reader = pr
+	if digest != nil {
+		stored = io.TeeReader(pr, digest)
+	}
+	br := bufio.NewReaderSize(stored, 64<<10)
+	defer func() {
+		if digest != nil {
+			if _, err := io.Copy(io.Discard, br); err != nil && t.readErr == nil {
+				t.readErr = err
+			}
+		}
+		t.stored = pr.n
+		pr.done()
+	}()
 	if t.age, err = peekAge(br); err != nil {
 		t.age = &ageFile{bad: err}
 		t.unread = "its age header is not one age writes"

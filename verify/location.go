@@ -82,7 +82,7 @@ func verifyLocation(ctx context.Context, o *options, k *kube.Client, log logrus.
 			own.note("backups", fmt.Sprintf("none under %s of bucket %s", folder, c.Bucket))
 		}
 	}
-	v := &verifier{s: s, c: c, folder: folder, quick: o.quick, prog: prog}
+	v := &verifier{s: s, c: c, folder: folder, quick: o.quick, prog: prog, keys: o.keys}
 	for _, name := range names {
 		if err := ctx.Err(); err != nil {
 			own.fail("verify", fmt.Errorf("stopped: %w", err))

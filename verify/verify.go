@@ -20,6 +20,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"example.io/velero-plugin-s3csi/doctor"
+	"example.io/velero-plugin-s3csi/internal/minisig"
 	"example.io/velero-plugin-s3csi/kube"
 )
 
@@ -56,6 +57,8 @@ type options struct {
 	logLevel         string
 	progress         time.Duration
 	all, quick       bool
+	publicKeys       string
+	keys             minisig.Keys
 }
 
 func parseFlags(args []string, stderr io.Writer) (*options, error) {
@@ -71,6 +74,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVarP(&o.namespace, "namespace", "n", kube.VeleroNamespace(), "Velero's namespace: the location, its Secrets and the plugin ConfigMap")
 	fs.StringVar(&o.kubeconfig, "kubeconfig", "", "kubeconfig of the cluster (default: in-cluster, else $KUBECONFIG)")
 	fs.StringVar(&o.credentialsFile, "credentials-file", "", "the BSL's credentials file, in place of its spec.credential Secret")
+	fs.StringVar(&o.publicKeys, "public-key", "", "minisign public keys (RWQ…, comma separated) whose signatures (<key>.minisig) every object must carry")
 	fs.StringVarP(&o.output, "output", "o", "text", "text or json")
 	fs.DurationVar(&o.progress, "progress-interval", 10*time.Second, "how often a long read prints its progress on stderr")
 	fs.StringVar(&o.logLevel, "log-level", "error", "the plugin's own log lines on stderr: error, warning, info or debug")
@@ -103,6 +107,10 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	}
 	if _, err := logrus.ParseLevel(o.logLevel); err != nil {
 		return nil, fmt.Errorf("--log-level %q: %w", o.logLevel, err)
+	}
+	var err error
+	if o.keys, err = minisig.ParsePublicKeys(o.publicKeys); err != nil {
+		return nil, fmt.Errorf("--public-key: %w", err)
 	}
 	return &o, nil
 }
