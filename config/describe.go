@@ -55,6 +55,7 @@ func (o *ObjectStore) Fields() logrus.Fields {
 		f["checksumAlgorithm"] = o.ChecksumAlgorithm + " (default: the bucket's default Object Lock retention needs one)"
 	}
 	o.encryptionFields(f)
+	o.signingFields(f)
 	add("objectLockMode", orNone(o.ObjectLockMode, "none"))
 	add("objectLockRetention", showRetention(o.ObjectLockRetention))
 	add("multipartPartSize", ShowSize(o.PartSize))

@@ -165,6 +165,9 @@ func sameError(a, b error) bool {
 
 // checkError holds an error to its documented shapes.
 func (tg fuzzTarget) checkError(t *testing.T, msg string, layers []Layer) {
+	if strings.Contains(strings.ToUpper(msg), "AGE-SECRET-KEY-1") {
+		t.Fatalf("an error shows an age identity: %s", msg)
+	}
 	for _, l := range layers {
 		for k, v := range l.Values {
 			if strings.HasPrefix(msg, fmt.Sprintf("unknown key %q in %s; valid keys are ", k, l.Name)) {
@@ -213,8 +216,21 @@ func (tg fuzzTarget) checkError(t *testing.T, msg string, layers []Layer) {
 }
 
 // wantShown is how an error shows a bad value: as given, with a URL's
-// password redacted, a long caCert cut short.
+// password redacted, a long caCert cut short, and anything that looks
+// like an age or minisign secret key replaced by what it looks like.
 func wantShown(key, v string) string {
+	v = wantShownPlain(key, v)
+	switch u := strings.ToUpper(v); {
+	case strings.Contains(u, "AGE-SECRET-KEY-"):
+		return fmt.Sprintf("<redacted: %d characters holding what looks like an age identity (AGE-SECRET-KEY-…), which belongs in a Secret, never in the BSL config>", len(v))
+	case strings.Contains(u, "SECRET KEY"), strings.Contains(v, "RWQAAEIy"), strings.Contains(v, "RWRTY0Iy"):
+		return fmt.Sprintf("<redacted: %d characters holding what looks like a minisign secret key, which belongs in a Secret, never in the BSL config>", len(v))
+	}
+	return v
+}
+
+// wantShownPlain is wantShown before a secret-looking value is redacted.
+func wantShownPlain(key, v string) string {
 	if u, err := url.Parse(strings.TrimSpace(v)); err == nil && u.User != nil {
 		v = u.Redacted()
 	}
@@ -338,6 +354,9 @@ var objectStoreTarget = fuzzTarget{
 		{regexp.MustCompile(`^objectLockMode (GOVERNANCE|COMPLIANCE) needs objectLockRetention \(for example 720h\): set both or neither$`), [][]string{{"objectLockMode"}}},
 		{regexp.MustCompile(`^encryptionIdentitySecret and encryptionIdentityFile both name the age identity: set one$`),
 			[][]string{{"encryptionIdentitySecret"}, {"encryptionIdentityFile"}}},
+		{regexp.MustCompile(`^signingKeySecret and signingKeyFile both name the minisign secret key: set one$`),
+			[][]string{{"signingKeySecret"}, {"signingKeyFile"}}},
+		{regexp.MustCompile(`^requireSignatures is true, but no key could check a signature: `), [][]string{{"requireSignatures"}}},
 		{regexp.MustCompile(`^encryptionScope says which objects are encrypted, but encryptionRecipients names no age public key to encrypt them to$`),
 			[][]string{{"encryptionScope"}}},
 		{regexp.MustCompile(`^objectLockRetention needs objectLockMode \(GOVERNANCE or COMPLIANCE\): set both or neither$`), [][]string{{"objectLockRetention"}}},
@@ -454,6 +473,10 @@ func addSeeds(f *testing.F, keys []string, seeds map[string][]string) {
 	}
 }
 
+// minisignSecretLine is the base64 line of a (throwaway) minisign -G -W
+// secret key: pasted into a BSL key, it must never show in an error.
+const minisignSecretLine = "RWQAAEIyAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAdYBzAnJKQ6uPCs3g+JgOiC4Ng/4qVfbJ6erxf/EmPLKWte3CfEkFnmJJcfNO4WDW2D5Vm9vV8TlhakMME+sABzad2b+tyhc2AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="
+
 func FuzzObjectStoreConfig(f *testing.F) {
 	addSeeds(f, ObjectStoreKeys(), map[string][]string{
 		"bucket": {"velero", " "}, "prefix": {"cluster-a/"}, "region": {"us-west-2", ""}, "profile": {"backup"}, "kmsKeyId": {"alias/velero"},
@@ -485,14 +508,19 @@ func FuzzObjectStoreConfig(f *testing.F) {
 		"encryptionRecipients": {"age1nv6aupsg8m04698cj2w6cu49n0wanhdq497mackxjfm89sg3eyws6w96p5",
 			"age1nv6aupsg8m04698cj2w6cu49n0wanhdq497mackxjfm89sg3eyws6w96p5,age1yux90y49fwf5dvddyg2kewvehcqrtne8t323nq7vmpdthhpvy5gqswgsdt",
 			"AGE-SECRET-KEY-1VXP5YT5XM33WER046XXC44W4NSFNHZPFDN5Y4PYUARK8EAGQKS2SDH2XS4", "age1,", ""},
-		"encryptionScope":          {"allGzip", "backupcontents", "all"},
-		"storageClass":             {"STANDARD_IA", "glacier", "DEEP_ARCHIVE", "COLD", ""},
-		"roleArn":                  {"arn:aws:iam::123456789012:role/velero", "arn:minio:iam:::role/x", "arn:aws:iam::123456789012:user/bob", ""},
-		"roleSessionName":          {"velero-a", "x", "has space"},
-		"externalId":               {"d1b9-4c2e-8f00", "a b", ""},
-		"stsUrl":                   {"https://sts.us-east-1.amazonaws.com", "sts", "https://u:pa55word@sts.example"},
-		"encryptionIdentitySecret": {"age/key.txt", "age"},
-		"encryptionIdentityFile":   {"/keys/age.txt", "age.txt", ""},
+		"encryptionScope": {"allGzip", "backupcontents", "all"},
+		"storageClass":    {"STANDARD_IA", "glacier", "DEEP_ARCHIVE", "COLD", ""},
+		"roleArn":         {"arn:aws:iam::123456789012:role/velero", "arn:minio:iam:::role/x", "arn:aws:iam::123456789012:user/bob", ""},
+		"roleSessionName": {"velero-a", "x", "has space"},
+		"externalId":      {"d1b9-4c2e-8f00", "a b", ""},
+		"stsUrl":          {"https://sts.us-east-1.amazonaws.com", "sts", "https://u:pa55word@sts.example"},
+		"encryptionIdentitySecret": {"age/key.txt", "age", "AGE-SECRET-KEY-1VXP5YT5XM33WER046XXC44W4NSFNHZPFDN5Y4PYUARK8EAGQKS2SDH2XS4",
+			"age-secret-key-1vxp5yt5xm33wer046xxc44w4nsfnhzpfdn5y4pyuark8eagqks2sdh2xs4"},
+		"signingKeySecret":       {"minisign/key", "minisign", minisignSecretLine},
+		"signingKeyFile":         {"/keys/minisign.key", "minisign.key", ""},
+		"verifyPublicKeys":       {"RWR1gHMCckpDq2JJcfNO4WDW2D5Vm9vV8TlhakMME+sABzad2b+tyhc2", "RWR1gHMCckpDq2JJcfNO4WDW2D5Vm9vV8TlhakMME+sABzad2b+tyhc2,RWQ", "", minisignSecretLine},
+		"requireSignatures":      {"true", "false", "always"},
+		"encryptionIdentityFile": {"/keys/age.txt", "age.txt", ""},
 	})
 	dir := f.TempDir()
 	f.Fuzz(func(t *testing.T, k1, v1, k2, v2, k3, v3, k4, v4, cmKey, cmValue string) {

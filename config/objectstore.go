@@ -81,6 +81,9 @@ type ObjectStore struct {
 	EncryptionIdentitySecret SecretKeyRef
 	EncryptionIdentityFile   string
 
+	// SigningFields: minisign signatures of every object (signing.go).
+	SigningFields
+
 	PartSize         int64         // first multipart part size; grows after
 	Concurrency      int           // parts uploaded at once
 	RequestTimeout   time.Duration // each S3 request that carries no object data
@@ -160,6 +163,10 @@ var objectStoreKeys = map[string]func(o *ObjectStore, v string) error{
 	"encryptionScope":             setEncryptionScope,
 	"encryptionIdentitySecret":    setIdentitySecret,
 	"encryptionIdentityFile":      setIdentityFile,
+	"signingKeySecret":            setSigningKeySecret,
+	"signingKeyFile":              setSigningKeyFile,
+	"verifyPublicKeys":            setVerifyPublicKeys,
+	"requireSignatures":           setRequireSignatures,
 	"signatureVersion": func(_ *ObjectStore, v string) error {
 		if v != "4" {
 			return fmt.Errorf("is not supported: only signature version 4 is")
@@ -304,6 +311,9 @@ func (o *ObjectStore) finish() error {
 		return err
 	}
 	if err := o.finishEncryption(present); err != nil {
+		return err
+	}
+	if err := o.finishSigning(); err != nil {
 		return err
 	}
 	if o.KMSKeyID != "" {

@@ -170,6 +170,7 @@ func TestParseObjectStoreEveryKey(t *testing.T) {
 		case "objectLockMode", "objectLockRetention": // go together: TestObjectLockSettings
 		case "encryptionRecipients", "encryptionScope", "encryptionIdentitySecret", "encryptionIdentityFile": // TestEncryptionSettings
 		case "roleSessionName", "externalId", "stsUrl": // need roleArn: TestRoleSettings
+		case "signingKeySecret", "signingKeyFile", "verifyPublicKeys", "requireSignatures": // TestSigningSettings
 		default:
 			assert.True(t, seen[k], "key %s has no test", k)
 		}

@@ -20,7 +20,30 @@ func (s Secret) Format(f fmt.State, verb rune) { _, _ = f.Write([]byte("<redacte
 // valueError is the one shape of every bad-value error: the key, the value,
 // where it came from, and why it is wrong.
 func valueError(source, key, value, why string) error {
+	if secretLooking(value) {
+		value = redactedValue(value)
+	}
 	return fmt.Errorf("invalid value for %q in %s: %q %s", key, source, value, why)
+}
+
+// secretLooking reports whether a value holds what looks like a secret
+// key, whatever setting it was given for: an age identity
+// (AGE-SECRET-KEY-…, any case), or a minisign secret key (its base64
+// line starts RWQAAEIy unencrypted, RWRTY0Iy encrypted; its file's
+// comment says "secret key"). Such a value is never shown in an error.
+func secretLooking(v string) bool {
+	u := strings.ToUpper(v)
+	return strings.Contains(u, "AGE-SECRET-KEY-") || strings.Contains(u, "SECRET KEY") ||
+		strings.Contains(v, "RWQAAEIy") || strings.Contains(v, "RWRTY0Iy")
+}
+
+// redactedValue stands for a secret-looking value in an error.
+func redactedValue(v string) string {
+	what := "a minisign secret key"
+	if strings.Contains(strings.ToUpper(v), "AGE-SECRET-KEY-") {
+		what = "an age identity (AGE-SECRET-KEY-…)"
+	}
+	return fmt.Sprintf("<redacted: %d characters holding what looks like %s, which belongs in a Secret, never in the BSL config>", len(v), what)
 }
 
 func parseBool(v string) (bool, error) {
