@@ -82,7 +82,13 @@ func verifyLocation(ctx context.Context, o *options, k *kube.Client, log logrus.
 			own.note("backups", fmt.Sprintf("none under %s of bucket %s", folder, c.Bucket))
 		}
 	}
-	v := &verifier{s: s, c: c, folder: folder, quick: o.quick, prog: prog, keys: o.keys}
+	// The signers accepted: --public-key's, and the BSL's own (its
+	// signing key's public half and verifyPublicKeys), as reads accept.
+	keys := o.keys
+	for _, k := range c.AcceptedKeys() {
+		keys = keys.Add(k)
+	}
+	v := &verifier{s: s, c: c, folder: folder, quick: o.quick, prog: prog, keys: keys}
 	for _, name := range names {
 		if err := ctx.Err(); err != nil {
 			own.fail("verify", fmt.Errorf("stopped: %w", err))

@@ -23,7 +23,7 @@ const sigSuffix = ".minisig"
 func (v *verifier) signatures(c *checks, dir, name string, present map[string]objectstore.ObjectInfo, sigs map[string]bool, tarball *minisig.Digest, tarErr error) {
 	if len(v.keys) == 0 {
 		if len(sigs) > 0 {
-			c.note("signatures", fmt.Sprintf("%d objects have a .minisig, not checked: no public key given (--public-key)", len(sigs)))
+			c.note("signatures", fmt.Sprintf("%d objects have a .minisig, not checked: no public key given (--public-key, or the BSL's verifyPublicKeys or signing key)", len(sigs)))
 		}
 		return
 	}

@@ -94,12 +94,19 @@ func TestVerifySignatures(t *testing.T) {
 	t.Run("no key", func(t *testing.T) {
 		out, _, code := l.verify(t, "--backup", "b-signed")
 		assert.Equal(t, 0, code)
-		assert.Equal(t, "- signatures: 9 objects have a .minisig, not checked: no public key given (--public-key)", backupLines(out, "b-signed")[4])
+		assert.Equal(t, "- signatures: 9 objects have a .minisig, not checked: no public key given (--public-key, or the BSL's verifyPublicKeys or signing key)", backupLines(out, "b-signed")[4])
 	})
 	t.Run("quick", func(t *testing.T) {
 		out, _, code := l.verify(t, "--public-key", s.pub, "--backup", "b-tampered", "--quick")
 		assert.Equal(t, 0, code, "the tarball is not read: %s", out)
 		assert.Equal(t, "✓ signatures: 8 objects signed by minisign key "+id+", each signature naming its own object (the tarball's not checked: --quick)", backupLines(out, "b-tampered")[3])
+	})
+	t.Run("the BSL's verifyPublicKeys", func(t *testing.T) {
+		cfg := map[string]string{"verifyPublicKeys": s.pub}
+		bsl := newLocation(t, srv, l.bucket, "cluster-a", cfg)
+		out, _, code := bsl.verify(t, "--backup", "b-copied")
+		assert.Equal(t, 1, code)
+		assert.Contains(t, backupLines(out, "b-copied")[4], `✗ signatures: b-copied.tar.gz: the signature is of another object: it signs "backups/b-signed/b-signed.tar.gz"`)
 	})
 	t.Run("bad key", func(t *testing.T) {
 		_, stderr, code := l.verify(t, "--public-key", "RWQnot-a-key")
