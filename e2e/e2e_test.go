@@ -276,6 +276,21 @@ func TestBackupRestoreDelete(t *testing.T) {
 	// escrow key (never in the cluster) to a valid tarball.
 	encryptedDownload(t, st, srv, velero, escrow, "cluster-a/backups/"+backup+"/"+backup)
 
+	// verify, as the weekly CronJob runs it but on the one BSL: it reads
+	// the BSL, its Secrets and the plugin ConfigMap from the API server,
+	// and the backup Velero wrote passes every check, its age encryption
+	// opened with the identity Secret and its tarball held to its resource
+	// list.
+	cmd := exec.Command(filepath.Join(pluginDir, "velero-plugin-s3csi"), "verify", "--kubeconfig", kc, "--namespace", ns, "--bsl-name", "default")
+	verified, err := cmd.Output()
+	require.NoError(t, err, "verify --bsl-name default:\n%s", verified)
+	assert.Contains(t, string(verified), "✓ velero-backup.json: Backup "+backup+", phase Completed")
+	assert.Contains(t, string(verified), "✓ objects of a completed backup: 9 of 9 present")
+	assert.Contains(t, string(verified), "✓ age encryption of "+backup+".tar.gz: age header with 2 X25519 recipient stanzas; opened by the identity of "+ageKey.Recipient[:12])
+	assert.Regexp(t, `✓ items against `+backup+`-resource-list.json.gz: \d+ items of \d+ kinds, each listed and each in the tarball`, string(verified))
+	assert.Contains(t, string(verified), "backup "+backup+": all 5 checks passed")
+	st.done("verify --bsl-name default: the backup Velero wrote passes every check")
+
 	// `velero backup logs` downloads through a signed URL.
 	logs := velero("backup", "logs", backup)
 	assert.Contains(t, logs, "msg=")
