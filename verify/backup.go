@@ -257,7 +257,8 @@ func (v *verifier) lock(doc *backupDoc, present map[string]objectstore.ObjectInf
 	}
 	if len(bad) > 0 {
 		return "", finding.Fail("", fmt.Errorf("%s (%s)", strings.Join(bad, "; "), expires),
-			"objectLockRetention must be at least the backups' TTL (velero backup create --ttl, default 720h); objects written before objectLockMode was set are not locked")
+			"objectLockRetention must be at least the backups' TTL (velero backup create --ttl, default 720h); objects written before objectLockMode was set are not locked; "+
+				"an identity without s3:GetObjectRetention sees no retention in a HEAD")
 	}
 	return fmt.Sprintf("%d objects retained in %s until at least %s; %s", len(present), mode, first.Format(time.RFC3339), expires), nil
 }
