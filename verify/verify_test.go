@@ -377,7 +377,7 @@ func TestVerifyObjectLock(t *testing.T) {
 	assert.Contains(t, short, "\nfix: objectLockRetention must be at least the backups' TTL (velero backup create --ttl, default 720h)")
 	assert.Equal(t, "✗ Object Lock GOVERNANCE: b-unlocked-logs.gz is not retained (the backup expires "+day.Format(time.RFC3339)+")"+
 		"\nfix: objectLockRetention must be at least the backups' TTL (velero backup create --ttl, default 720h); objects written before objectLockMode was set are not locked; "+
-			"an identity without s3:GetObjectRetention sees no retention in a HEAD",
+		"an identity without s3:GetObjectRetention sees no retention in a HEAD",
 		backupLines(out, "b-unlocked")[4])
 	assert.Contains(t, out, "BackupStorageLocation velero/default: 3 backups, 1 passed, 2 failed\n")
 
