@@ -22,11 +22,11 @@ compat: ## the built plugin loaded by each Velero release's own host (hack/compa
 	$(GO) run ./hack/compat
 
 e2e: ## a backup, restore and backup deletion through Velero's own server on a local etcd + kube-apiserver
-	bash hack/tool.sh minio csidriver etcd kube velero age >/dev/null
+	bash hack/tool.sh minio csidriver etcd kube velero age minisign >/dev/null
 	$(GO) test -tags e2e -count=1 -v -timeout 60m -run . ./e2e
 
 bench: ## throughput and peak memory, printed as a table
-	bash hack/tool.sh minio csidriver velero-plugin-for-aws >/dev/null
+	bash hack/tool.sh minio csidriver velero-plugin-for-aws minisign >/dev/null
 	$(GO) run ./hack/bench
 
 reliability: ## the fault suite through Velero's host (S3 faults, kill -9, MinIO restart, truncation, concurrency, CSI relay restarts), fuzzing, one table

@@ -130,6 +130,11 @@ func TestBackupRestoreDelete(t *testing.T) {
 	ageKey, escrow := testenv.NewAgeKey(t), testenv.NewAgeKey(t)
 	require.NoError(t, created(kube.CoreV1().Secrets(ns).Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "velero-backup-age"},
 		StringData: map[string]string{"key.txt": string(ageKey.KeyFile)}}, metav1.CreateOptions{})))
+	// It signs every object with a minisign key from a Secret and refuses
+	// to read an unsigned one (docs/signed-backups.md's steps).
+	signKey := testenv.NewMinisignKey(t)
+	require.NoError(t, created(kube.CoreV1().Secrets(ns).Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "velero-minisign"},
+		StringData: map[string]string{"key": string(signKey.SecretKey)}}, metav1.CreateOptions{})))
 	applyVelero(t, dyn, bslGVR, &velerov1.BackupStorageLocation{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "velero.io/v1", Kind: "BackupStorageLocation"},
 		ObjectMeta: metav1.ObjectMeta{Name: "default", Namespace: ns},
@@ -137,7 +142,8 @@ func TestBackupRestoreDelete(t *testing.T) {
 			Provider: "example.io/s3compat", Default: true,
 			StorageType: velerov1.StorageType{ObjectStorage: &velerov1.ObjectStorageLocation{Bucket: bucket, Prefix: "cluster-a"}},
 			Config: map[string]string{"s3Url": srv.Endpoint, "publicUrl": srv.Endpoint,
-				"encryptionRecipients": ageKey.Recipient + "," + escrow.Recipient, "encryptionIdentitySecret": "velero-backup-age/key.txt"},
+				"encryptionRecipients": ageKey.Recipient + "," + escrow.Recipient, "encryptionIdentitySecret": "velero-backup-age/key.txt",
+				"signingKeySecret": "velero-minisign/key", "requireSignatures": "true"},
 			Credential: &corev1.SecretKeySelector{LocalObjectReference: corev1.LocalObjectReference{Name: "s3compat-credentials"}, Key: "cloud"},
 		},
 	})
@@ -275,6 +281,7 @@ func TestBackupRestoreDelete(t *testing.T) {
 	// backup download` gives the age file, which the age CLI opens with the
 	// escrow key (never in the cluster) to a valid tarball.
 	encryptedDownload(t, st, srv, velero, escrow, "cluster-a/backups/"+backup+"/"+backup)
+	signedObjects(t, st, srv, signKey, "cluster-a/backups/"+backup+"/")
 
 	// verify, as the weekly CronJob runs it but on the one BSL: it reads
 	// the BSL, its Secrets and the plugin ConfigMap from the API server,
@@ -422,6 +429,33 @@ func encryptedDownload(t *testing.T, st *steps, srv *testenv.S3Server, velero fu
 	}
 	assert.Contains(t, names, "resources/secrets/namespaces/"+app+"/token.json", "the Secret is in the decrypted tarball")
 	st.done(fmt.Sprintf("backup contents stored as an age file; velero backup download + age -d (escrow key) gives a tarball of %d entries", len(names)))
+}
+
+// signedObjects checks that every object of the backup under dir has a
+// signature beside it that Debian's minisign verifies, naming the object.
+func signedObjects(t *testing.T, st *steps, srv *testenv.S3Server, key testenv.MinisignKey, dir string) {
+	ctx := context.Background()
+	raw := func(k string) []byte {
+		o, err := srv.Client().GetObject(ctx, bucket, k, minio.GetObjectOptions{})
+		require.NoError(t, err)
+		defer o.Close()
+		b, err := io.ReadAll(o)
+		require.NoError(t, err, k)
+		return b
+	}
+	n := 0
+	for o := range srv.Client().ListObjects(ctx, bucket, minio.ListObjectsOptions{Prefix: dir, Recursive: true}) {
+		require.NoError(t, o.Err)
+		if strings.HasSuffix(o.Key, ".minisig") {
+			continue
+		}
+		out, err := key.Verify(t, raw(o.Key), raw(o.Key+".minisig"))
+		require.NoError(t, err, "minisign -V of %s: %s", o.Key, out)
+		assert.Contains(t, out, "Trusted comment: s3csi-v1 key="+strings.TrimPrefix(o.Key, "cluster-a/")+" size=")
+		n++
+	}
+	require.Positive(t, n)
+	st.done(fmt.Sprintf("all %d objects of the backup signed; minisign -V verifies each, its trusted comment naming it", n))
 }
 
 // immutableBackup backs up to the Object Lock BSL, deletes the backup

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -29,8 +30,9 @@ type target struct {
 	srv    *testenv.S3Server
 	store  velero.ObjectStore
 	bucket string
-	host   *testenv.Host // nil on the direct path
-	sealed bool          // every .gz key is stored encrypted with age
+	host   *testenv.Host        // nil on the direct path
+	sealed bool                 // every .gz key is stored encrypted with age
+	signer *testenv.MinisignKey // every object is signed, and requireSignatures is on
 }
 
 // TestConformance runs one suite against every S3 server the project
@@ -45,7 +47,7 @@ func TestConformance(t *testing.T) {
 	for _, name := range names {
 		t.Run(name, func(t *testing.T) {
 			srv := servers[name](t)
-			for _, path := range []string{"direct", "velero-host", "velero-host-encrypted"} {
+			for _, path := range []string{"direct", "velero-host", "velero-host-encrypted", "velero-host-signed"} {
 				t.Run(path, func(t *testing.T) {
 					bucket := srv.MakeBucket(t)
 					// Small parts so that multipart paths run on small data.
@@ -58,6 +60,11 @@ func TestConformance(t *testing.T) {
 						key := testenv.NewAgeKey(t)
 						cfg["encryptionRecipients"], cfg["encryptionScope"], cfg["encryptionIdentityFile"] = key.Recipient, "allGzip", key.File
 						tg.sealed = true
+						tg.store, tg.host = hostStore(t, srv, cfg)
+					case "velero-host-signed": // everything holds with every object signed and checked
+						key := testenv.NewMinisignKey(t)
+						cfg["signingKeyFile"], cfg["requireSignatures"] = key.File, "true"
+						tg.signer = &key
 						fallthrough
 					default:
 						tg.store, tg.host = hostStore(t, srv, cfg)
@@ -255,6 +262,20 @@ func runSuite(t *testing.T, tg *target) {
 		require.NoError(t, s.PutObject(b, "ow/k", stream([]byte("two"))))
 		assert.Equal(t, []byte("two"), readAll(t, s, b, "ow/k"))
 	})
+
+	if tg.signer != nil {
+		t.Run("every object's signature verifies with the minisign CLI", func(t *testing.T) {
+			for _, key := range []string{"backups/small/small.json", "backups/big/big.bin", "backups/gz/gz.tar.gz", "backups/j/whole.json", "ow/k"} {
+				out, err := tg.signer.Verify(t, rawObject(t, tg.srv, b, key), rawObject(t, tg.srv, b, key+".minisig"))
+				require.NoError(t, err, "minisign -V of %s: %s", key, out)
+				assert.Regexp(t, `Trusted comment: s3csi-v1 key=`+regexp.QuoteMeta(key)+` size=\d+ time=\d{4}-`, out)
+			}
+			for _, key := range []string{"del/x", "backups/x/x-logs.gz", "backups/cut-65536/cut-65536.tar.gz"} {
+				_, err := tg.srv.Client().StatObject(ctx, b, key+".minisig", minio.StatObjectOptions{})
+				assert.Error(t, err, "%s.minisig is left of a deleted or refused object", key)
+			}
+		})
+	}
 }
 
 // rawObject is what S3 stores under key, read with an independent client.

@@ -65,7 +65,7 @@ func (d *diagnosis) config(ctx context.Context) bool {
 	if !d.r.Check("spool folder", func() (string, error) { return d.c.SpoolPath() + " takes a file", d.s.checkSpool(d.c) }) {
 		return false
 	}
-	if d.c.CustomerKeySecret.Name != "" || d.c.EncryptionIdentitySecret.Name != "" || d.c.EncryptionIdentityFile != "" {
+	if d.c.CustomerKeySecret.Name != "" || d.c.EncryptionIdentitySecret.Name != "" || d.c.EncryptionIdentityFile != "" || d.c.Signs() {
 		if !d.r.Check("keys named by the BSL", func() (string, error) {
 			err := d.s.readKeys(ctx, d.c)
 			return keysRead(d.c), err
@@ -86,6 +86,9 @@ func keysRead(c *config.ObjectStore) string {
 	}
 	if len(c.EncryptionIdentities) > 0 {
 		got = append(got, fmt.Sprintf("%d age identities", len(c.EncryptionIdentities)))
+	}
+	if c.SigningKey != nil {
+		got = append(got, "minisign signing key "+c.SigningKey.ID().String())
 	}
 	return "read " + strings.Join(got, " and ")
 }

@@ -11,6 +11,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/sirupsen/logrus"
+
+	"example.io/velero-plugin-s3csi/internal/minisig"
 )
 
 const (
@@ -29,9 +31,18 @@ const (
 // object that starts with age's header is decrypted as it is read (see
 // openBody); a truncated or altered one ends in ErrDecrypt, and one that
 // no identity at hand opens fails here with ErrEncrypted. Progress lines
-// count what Velero is handed: the plaintext.
+// count what Velero is handed: the plaintext. With public keys to check
+// signatures against, the object's signature is fetched first and the
+// stored bytes are hashed as Velero reads them: where the object ends, a
+// signature that does not verify is an error instead of io.EOF (see
+// signing.go).
 func (s *Store) GetObject(bucket, key string) (io.ReadCloser, error) {
 	log := s.log.WithFields(logrus.Fields{"bucket": bucket, "key": key})
+	sig, unsigned, err := s.signatureOf(bucket, key)
+	if err != nil {
+		log.WithError(err).Error("get object failed")
+		return nil, err
+	}
 	ctx, cancel := context.WithCancelCause(context.Background())
 	d := &download{
 		s: s, log: log, bucket: bucket, key: key, cancel: cancel,
@@ -49,15 +60,29 @@ func (s *Store) GetObject(bucket, key string) (io.ReadCloser, error) {
 		return nil, s.explain(translate("get", bucket, key, err), "s3:GetObject", s.objectsARN(bucket))
 	}
 	go d.pump(ctx, body)
-	r, sealed, err := openBody(d, s.cfg.EncryptionIdentities.List(), s.cfg.IdentitySource(), d.tr.add)
+	if unsigned {
+		if err := s.unsignedRead(log, bucket, key); err != nil {
+			d.Close()
+			log.WithError(err).Error("get object failed")
+			return nil, err
+		}
+	}
+	var stored io.Reader = d
+	if sig != nil {
+		stored = &verifying{r: d, d: minisig.NewDigest(), sig: sig, keys: s.cfg.AcceptedKeys(), name: s.signedName(key), log: log, bucket: bucket, key: key}
+	}
+	r, sealed, err := openBody(stored, s.cfg.EncryptionIdentities.List(), s.cfg.IdentitySource(), d.tr.add)
 	if err != nil {
 		d.Close()
 		err = translate("get", bucket, key, err)
 		log.WithError(err).Error("get object failed")
 		return nil, err
 	}
-	if sealed {
+	switch {
+	case sealed:
 		log.Debug("decrypting the object with age")
+	case s.encrypts(key):
+		log.Warn("the object is not encrypted, though encryptionScope covers its key: it was written before encryption was on, or by someone else")
 	}
 	return &opened{Reader: r, download: d}, nil
 }
@@ -74,6 +99,11 @@ func (o *opened) Read(p []byte) (int, error) {
 		return 0, o.failed
 	}
 	n, err := o.Reader.Read(p)
+	if signatureFailed(err) {
+		o.failed = err // signatureError named the object
+		o.log.WithError(err).Error("get object failed")
+		return n, err
+	}
 	if errors.Is(err, ErrDecrypt) {
 		o.failed = translate("get", o.bucket, o.key, err)
 		o.log.WithError(o.failed).Error("get object failed")

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"hash"
 	"io"
@@ -16,6 +17,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/sirupsen/logrus"
+
+	"example.io/velero-plugin-s3csi/internal/minisig"
 )
 
 // PutObject streams body (of unknown size, not seekable) to bucket/key.
@@ -79,13 +82,37 @@ func (s *Store) putObject(log logrus.FieldLogger, bucket, key string, body io.Re
 		u.tr.finish(err)
 		if err != nil {
 			err = s.explain(err, "s3:PutObject", s.objectsARN(bucket))
-			log.WithError(err).WithFields(u.tr.retries().fields()).Error("put object failed; nothing was written")
+			msg := "put object failed; nothing was written"
+			if errors.Is(err, errLeftUnsigned) {
+				msg = "put object failed: the object was written, but its signature was not, and deleting it again failed"
+			}
+			log.WithError(err).WithFields(u.tr.retries().fields()).Error(msg)
 		}
 	}()
 	src, count, err := u.body(key, body)
 	if err != nil {
 		return err
 	}
+	var digest *minisig.Digest
+	if c.SigningKey != nil { // what is signed is what is stored
+		digest = minisig.NewDigest()
+		src = io.TeeReader(src, digest)
+	}
+	if err := u.store(ctx, src, count); err != nil {
+		return err
+	}
+	switch {
+	case digest != nil:
+		return u.putSignature(ctx, digest)
+	case c.Checks():
+		return u.dropStaleSignature()
+	}
+	return nil
+}
+
+// store reads src into parts and writes them: in one request when the
+// body fits one part, else as a multipart upload.
+func (u *upload) store(ctx context.Context, src io.Reader, count func(int)) error {
 	u.parts = make(chan *part)
 	go u.read(ctx, src, count, u.parts)
 

@@ -125,7 +125,7 @@ func (s *Store) Init(cfg map[string]string) error {
 }
 
 // readKeys reads the keys the BSL names outside its config: the SSE-C
-// key's Secret, and the age identities that open encrypted objects, from
+// key's Secret, the minisign signing key (Secret or file), and the age identities that open encrypted objects, from
 // their Secret or file. Both are read at every Init, so a rotated Secret
 // applies at the next backup.
 func (s *Store) readKeys(ctx context.Context, c *config.ObjectStore) error {
@@ -135,6 +135,14 @@ func (s *Store) readKeys(ctx context.Context, c *config.ObjectStore) error {
 		if err := c.SetCustomerKeyFromSecret(ns, data, readErr); err != nil {
 			return err
 		}
+	}
+	if ref := c.SigningKeySecret; ref.Name != "" {
+		data, readErr := s.kube.Secret(ctx, ns, ref.Name)
+		if err := c.SetSigningKeyFromSecret(ns, data, readErr); err != nil {
+			return err
+		}
+	} else if err := c.LoadSigningKeyFile(); err != nil {
+		return err
 	}
 	if ref := c.EncryptionIdentitySecret; ref.Name != "" {
 		data, readErr := s.kube.Secret(ctx, ns, ref.Name)
@@ -194,7 +202,9 @@ func (s *Store) ListCommonPrefixes(bucket, prefix, delimiter string) ([]string, 
 	var out []string
 	err := s.list(bucket, prefix, delimiter, func(page *s3.ListObjectsV2Output) {
 		for _, p := range page.CommonPrefixes {
-			out = append(out, aws.ToString(p.Prefix))
+			if p := aws.ToString(p.Prefix); !isSignature(strings.TrimSuffix(p, delimiter)) {
+				out = append(out, p)
+			}
 		}
 	})
 	return out, err
@@ -206,7 +216,9 @@ func (s *Store) ListObjects(bucket, prefix string) ([]string, error) {
 	var out []string
 	err := s.list(bucket, prefix, "", func(page *s3.ListObjectsV2Output) {
 		for _, o := range page.Contents {
-			out = append(out, aws.ToString(o.Key))
+			if k := aws.ToString(o.Key); !isSignature(k) {
+				out = append(out, k)
+			}
 		}
 	})
 	sort.Sort(sort.Reverse(sort.StringSlice(out)))
@@ -239,8 +251,23 @@ func (s *Store) list(bucket, prefix, delimiter string, each func(*s3.ListObjects
 // (a missing bucket is still an error). It names no version: on a
 // versioned bucket (Object Lock ones among them) S3 adds a delete marker,
 // so the key leaves listings and ObjectExists while its versions stay,
-// locked ones until their retain-until date.
+// locked ones until their retain-until date. The object's signature
+// (key.minisig) goes with it, after it, so an object is never left
+// without the signature it had.
 func (s *Store) DeleteObject(bucket, key string) error {
+	if err := s.deleteOne(bucket, key); err != nil {
+		return err
+	}
+	if isSignature(key) {
+		return nil
+	}
+	if err := s.deleteOne(bucket, key+sigSuffix); err != nil {
+		return fmt.Errorf("%w (the object itself was deleted)", err)
+	}
+	return nil
+}
+
+func (s *Store) deleteOne(bucket, key string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.RequestTimeout)
 	defer cancel()
 	_, err := s.s3.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)})

@@ -10,7 +10,8 @@
 // BENCH_ONLY (s3, mem or csi, or a comma list) change the plan, and
 // BENCH_COMPARE_DIR, a folder with another build of this plugin, adds it
 // to the throughput table. The throughput rounds include this plugin
-// with the backup contents encrypted with age (encryptionRecipients).
+// with the backup contents encrypted with age (encryptionRecipients), and
+// with every object signed and checked (signingKeyFile, requireSignatures).
 package main
 
 import (
@@ -41,6 +42,9 @@ const (
 	key    = "backups/bench/bench.tar.gz" // the backup contents: encrypted when encryptionRecipients is set
 	// encryptedName is the client whose BSL sets encryptionRecipients.
 	encryptedName = "s3compat, encrypted (age)"
+	// signedName is the client whose BSL signs (signingKeyFile) and
+	// checks every read (requireSignatures).
+	signedName = "s3compat, signed (minisign)"
 )
 
 type client struct {
@@ -95,6 +99,12 @@ func benchS3(s *testenv.Script, sizes []int64, runs int) {
 	clients = append(clients, client{name: encryptedName, plugin: "example.io/s3compat", dir: testenv.PluginDir(s), binaries: "velero-plugin-s3csi",
 		config: map[string]string{"bucket": bucket, "s3Url": srv.Endpoint, "credentialsFile": creds,
 			"encryptionRecipients": age.Recipient, "encryptionIdentityFile": age.File}})
+	// The same plugin signing every object (minisign, BLAKE2b-512 of the
+	// stream) and checking the signature on the way back, unencrypted.
+	sk := testenv.NewMinisignKey(s)
+	clients = append(clients, client{name: signedName, plugin: "example.io/s3compat", dir: testenv.PluginDir(s), binaries: "velero-plugin-s3csi",
+		config: map[string]string{"bucket": bucket, "s3Url": srv.Endpoint, "credentialsFile": creds,
+			"signingKeyFile": sk.File, "requireSignatures": "true"}})
 	if dir := os.Getenv("BENCH_COMPARE_DIR"); dir != "" {
 		// Another build of this plugin (say the last release's, or main's
 		// before a change), measured in the same rounds.
@@ -262,8 +272,14 @@ func printTable(clients []client, sizes []int64, t map[string]map[int64]map[stri
 			median(e["put"].mbps)/median(o["put"].mbps), median(e["get"].mbps)/median(o["get"].mbps),
 			mib(e["put"].rss), mib(o["put"].rss), mib(e["get"].rss), mib(o["get"].rss))
 	}
-	if len(clients) > 4 {
-		other := clients[4].name
+	for _, size := range sizes {
+		o, g := t[ours][size], t[signedName][size]
+		fmt.Printf("%s: signed against plain: put %.2fx, get %.2fx (target >= 0.9); peak RSS put %s vs %s, get %s vs %s\n", human(size),
+			median(g["put"].mbps)/median(o["put"].mbps), median(g["get"].mbps)/median(o["get"].mbps),
+			mib(g["put"].rss), mib(o["put"].rss), mib(g["get"].rss), mib(o["get"].rss))
+	}
+	if len(clients) > 5 {
+		other := clients[5].name
 		for _, size := range sizes {
 			o, b := t[ours][size], t[other][size]
 			fmt.Printf("%s: this build against BENCH_COMPARE_DIR's: put %.2fx, get %.2fx\n", human(size),

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -18,14 +19,27 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"example.io/velero-plugin-s3csi/internal/minisig"
-	"example.io/velero-plugin-s3csi/internal/testenv"
 )
+
+// minisignCLI is Debian's minisign, as hack/tool.sh installs it. (Not
+// through internal/testenv: the fuzz targets of this package would then
+// build all of Kubernetes and Velero with coverage instrumentation.)
+func minisignCLI(t *testing.T) string {
+	t.Helper()
+	_, file, _, _ := runtime.Caller(0)
+	tool := filepath.Join(filepath.Dir(file), "..", "..", "hack", "tool.sh")
+	out, err := exec.Command("bash", tool, "--check", "minisign").Output()
+	if err != nil {
+		t.Fatalf("test tool minisign is missing: run `bash hack/tool.sh minisign` (it installs Debian's minisign; `make tools` gets those of `make test`)")
+	}
+	return strings.TrimSpace(string(out))
+}
 
 // cliKey makes a key pair with Debian's minisign CLI (minisign -G -W) and
 // returns the secret key file, the .pub file and the CLI's path.
 func cliKey(t *testing.T) (sk, pub []byte, bin, dir string) {
 	t.Helper()
-	bin = testenv.Tool(t, "minisign")
+	bin = minisignCLI(t)
 	dir = t.TempDir()
 	out, err := exec.Command(bin, "-G", "-W", "-s", filepath.Join(dir, "k.key"), "-p", filepath.Join(dir, "k.pub")).CombinedOutput()
 	require.NoError(t, err, "minisign -G -W: %s", out)
