@@ -22,8 +22,8 @@ const sigSuffix = ".minisig"
 // the tarball's digest from its read, nil when it was not read whole.
 func (v *verifier) signatures(c *checks, dir, name string, present map[string]objectstore.ObjectInfo, sigs map[string]bool, tarball *minisig.Digest, tarErr error) {
 	if len(v.keys) == 0 {
-		if len(sigs) > 0 {
-			c.note("signatures", fmt.Sprintf("%d objects have a .minisig, not checked: no public key given (--public-key, or the BSL's verifyPublicKeys or signing key)", len(sigs)))
+		if sigs[name+".tar.gz"] {
+			c.note("signatures", fmt.Sprintf("signed (%s.tar.gz%s is there), not checked: no public key given (--public-key, or the BSL's verifyPublicKeys or signing key)", name, sigSuffix))
 		}
 		return
 	}
