@@ -114,6 +114,11 @@ func (v *verifier) backup(ctx context.Context, name string, p *printer) (b backu
 
 // metadata reads and decodes velero-backup.json.
 func (v *verifier) metadata(key string) (*backupDoc, error) {
+	// A HEAD first: a missing object is said as such, not as the
+	// missing signature a store that requires them would report.
+	if _, err := v.s.Stat(v.c.Bucket, key); err != nil {
+		return nil, err
+	}
 	data, err := v.readSmall(key)
 	if err != nil {
 		return nil, err

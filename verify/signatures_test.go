@@ -75,10 +75,16 @@ func TestVerifySignatures(t *testing.T) {
 		assert.Equal(t, 0, code, out)
 	})
 	t.Run("the BSL's verifyPublicKeys", func(t *testing.T) {
-		bsl := newLocation(t, srv, l.bucket, "cluster-a", map[string]string{"verifyPublicKeys": key.PublicKey})
+		bsl := newLocation(t, srv, l.bucket, "cluster-a", map[string]string{"verifyPublicKeys": key.PublicKey, "requireSignatures": "true"})
 		out, _, code := bsl.verify(t, "--backup", "b-tampered")
 		assert.Equal(t, 1, code)
 		assert.Contains(t, backupLines(out, "b-tampered")[4], "✗ signatures: b-tampered.tar.gz: the signature does not verify")
+		out, _, code = bsl.verify(t, "--backup", "b-signed")
+		assert.Equal(t, 0, code, "its metadata and list read with their signatures checked: %s", out)
+		out, _, code = bsl.verify(t, "--backup", "b-none")
+		assert.Equal(t, 1, code)
+		assert.Equal(t, "✗ velero-backup.json: not there"+
+			"\nfix: Velero writes it with every backup and lists backups by it: without it this folder is not a backup Velero restores", backupLines(out, "b-none")[0])
 	})
 	t.Run("another key", func(t *testing.T) {
 		out, _, code := reader.verify(t, "--public-key", stranger.Public().String(), "--backup", "b-signed")
