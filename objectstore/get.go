@@ -59,6 +59,9 @@ func (s *Store) GetObject(bucket, key string) (io.ReadCloser, error) {
 		cancel(nil)
 		return nil, s.explain(translate("get", bucket, key, err), "s3:GetObject", s.objectsARN(bucket))
 	}
+	if sig != nil {
+		d.check = &verifying{d: minisig.NewDigest(), sig: sig, keys: s.cfg.AcceptedKeys(), name: s.signedName(key)}
+	}
 	go d.pump(ctx, body)
 	if unsigned {
 		if err := s.unsignedRead(log, bucket, key); err != nil {
@@ -67,11 +70,7 @@ func (s *Store) GetObject(bucket, key string) (io.ReadCloser, error) {
 			return nil, err
 		}
 	}
-	var stored io.Reader = d
-	if sig != nil {
-		stored = &verifying{r: d, d: minisig.NewDigest(), sig: sig, keys: s.cfg.AcceptedKeys(), name: s.signedName(key), log: log, bucket: bucket, key: key}
-	}
-	r, sealed, err := openBody(stored, s.cfg.EncryptionIdentities.List(), s.cfg.IdentitySource(), d.tr.add)
+	r, sealed, err := openBody(d, s.cfg.EncryptionIdentities.List(), s.cfg.IdentitySource(), d.tr.add)
 	if err != nil {
 		d.Close()
 		err = translate("get", bucket, key, err)
@@ -100,8 +99,7 @@ func (o *opened) Read(p []byte) (int, error) {
 	}
 	n, err := o.Reader.Read(p)
 	if signatureFailed(err) {
-		o.failed = err // signatureError named the object
-		o.log.WithError(err).Error("get object failed")
+		o.failed = err // named and logged by the download
 		return n, err
 	}
 	if errors.Is(err, ErrDecrypt) {
@@ -132,6 +130,9 @@ type download struct {
 	size  int64  // from the first response
 	sized bool   // it had a Content-Length
 	etag  string // resumes must read the same object
+	// check hashes the stored bytes in the read-ahead, in order across
+	// resumes, and judges the signature at the end; nil for none.
+	check *verifying
 
 	// consumer side
 	cur       []byte
@@ -214,6 +215,13 @@ func (d *download) pump(ctx context.Context, body *rangeBody) {
 			// Every byte arrived; a connection that broke after the
 			// last one loses nothing.
 			d.tries.succeeded(rangeAt(off))
+			if d.check != nil {
+				if err := d.check.verdict(); err != nil {
+					d.send(chunk{err: signatureError(d.bucket, d.key, err)})
+					return
+				}
+				d.log.WithField("signer", d.check.sig.KeyID.String()).Debug("signature verified")
+			}
 			return
 		case errors.Is(err, io.EOF):
 			err = fmt.Errorf("%w: S3 sent %d of %d bytes", io.ErrUnexpectedEOF, off, d.size)
@@ -243,6 +251,9 @@ func (d *download) stream(ctx context.Context, body *rangeBody, off *int64) erro
 		n, err := readWatched(body, buf, timer)
 		timer.stop() // nor is waiting for Velero to take the chunk
 		*off += int64(n)
+		if d.check != nil {
+			_, _ = d.check.d.Write(buf[:n]) // beside Velero's reads, on the read-ahead's core
+		}
 		if n == 0 || !d.send(chunk{data: buf[:n]}) {
 			buffers.put(buf)
 			if n > 0 {

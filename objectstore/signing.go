@@ -24,7 +24,7 @@ import (
 // and the size, so a signature (and its object) copied or moved to
 // another key does not verify. With any public key accepted
 // (verifyPublicKeys, or the signing key's own), every read fetches the
-// signature first and hashes the stored bytes as Velero reads them; a
+// signature first and hashes the stored bytes as they stream in; a
 // signature that does not verify turns the end of the object into an
 // error. An unsigned object reads with a warning, or fails with
 // requireSignatures. Velero never sees a .minisig: listings leave them
@@ -188,35 +188,17 @@ func signatureFailed(err error) bool {
 		errors.Is(err, minisig.ErrUnknownSigner) || errors.Is(err, minisig.ErrUnsigned)
 }
 
-// verifying hashes the stored bytes as they are read and, where the
-// object ends, checks its signature: io.EOF if it verifies, the check's
-// error if not (and at every Read after).
+// verifying is a download's signature check: the read-ahead feeds d the
+// stored bytes in order (a resume continues where the last range broke),
+// and verdict judges the signature once the last byte arrived.
 type verifying struct {
-	r      io.Reader
-	d      *minisig.Digest
-	sig    *minisig.Signature
-	keys   minisig.Keys
-	name   string // the key as the signature must name it
-	log    logrus.FieldLogger
-	bucket string
-	key    string
-	err    error
+	d    *minisig.Digest
+	sig  *minisig.Signature
+	keys minisig.Keys
+	name string // the key as the signature must name it
 }
 
-func (v *verifying) Read(p []byte) (int, error) {
-	if v.err != nil {
-		return 0, v.err
-	}
-	n, err := v.r.Read(p)
-	_, _ = v.d.Write(p[:n])
-	if !errors.Is(err, io.EOF) {
-		return n, err
-	}
-	if _, verr := v.sig.Verify(v.d, v.keys, v.name); verr != nil {
-		v.err = signatureError(v.bucket, v.key, verr)
-		return n, v.err
-	}
-	v.log.WithField("signer", v.sig.KeyID.String()).Debug("signature verified")
-	v.err = io.EOF
-	return n, io.EOF
+func (v *verifying) verdict() error {
+	_, err := v.sig.Verify(v.d, v.keys, v.name)
+	return err
 }

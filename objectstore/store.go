@@ -251,14 +251,16 @@ func (s *Store) list(bucket, prefix, delimiter string, each func(*s3.ListObjects
 // (a missing bucket is still an error). It names no version: on a
 // versioned bucket (Object Lock ones among them) S3 adds a delete marker,
 // so the key leaves listings and ObjectExists while its versions stay,
-// locked ones until their retain-until date. The object's signature
-// (key.minisig) goes with it, after it, so an object is never left
-// without the signature it had.
+// locked ones until their retain-until date. On a BSL that signs or
+// checks signatures, the object's signature (key.minisig) goes with it,
+// after it, so an object is never left without the signature it had; a
+// BSL without signing keys does not touch signatures (on a versioned
+// bucket each delete adds a marker, even for a key that is not there).
 func (s *Store) DeleteObject(bucket, key string) error {
 	if err := s.deleteOne(bucket, key); err != nil {
 		return err
 	}
-	if isSignature(key) {
+	if isSignature(key) || !s.cfg.Checks() {
 		return nil
 	}
 	if err := s.deleteOne(bucket, key+sigSuffix); err != nil {
