@@ -70,7 +70,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.bslName, "bsl-name", "", "the BackupStorageLocation to read from the cluster")
 	fs.BoolVar(&o.all, "all", false, "every BackupStorageLocation of this plugin in the namespace")
 	fs.StringVar(&o.backup, "backup", "", "verify this backup only (default: every backup in the location)")
-	fs.BoolVar(&o.quick, "quick", false, "skip reading object contents: metadata, presence, sizes and Object Lock only")
+	fs.BoolVar(&o.quick, "quick", false, "skip reading the tarball and lists: metadata, presence, sizes, small objects' signatures and Object Lock only")
 	fs.StringVarP(&o.namespace, "namespace", "n", kube.VeleroNamespace(), "Velero's namespace: the location, its Secrets and the plugin ConfigMap")
 	fs.StringVar(&o.kubeconfig, "kubeconfig", "", "kubeconfig of the cluster (default: in-cluster, else $KUBECONFIG)")
 	fs.StringVar(&o.credentialsFile, "credentials-file", "", "the BSL's credentials file, in place of its spec.credential Secret")
