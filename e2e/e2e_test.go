@@ -755,8 +755,18 @@ func forgedRestore(t *testing.T, st *steps, srv *testenv.S3Server, velero func(.
 	require.NoError(t, err)
 	require.NoError(t, w.Close())
 	key := "cluster-a/backups/" + backup + "/" + backup + ".tar.gz"
+	o, err := srv.Client().GetObject(ctx, bucket, key, minio.GetObjectOptions{})
+	require.NoError(t, err)
+	original, err := io.ReadAll(o)
+	require.NoError(t, err)
 	_, err = srv.Client().PutObject(ctx, bucket, key, bytes.NewReader(sealed.Bytes()), int64(sealed.Len()), minio.PutObjectOptions{})
 	require.NoError(t, err)
+	// The real tarball goes back afterwards: Velero's backup deletion
+	// reads it too (for its DeleteItemActions), and refuses a forged one.
+	defer func() {
+		_, err := srv.Client().PutObject(ctx, bucket, key, bytes.NewReader(original), int64(len(original)), minio.PutObjectOptions{})
+		require.NoError(t, err)
+	}()
 
 	velero("restore", "create", "e2e-forged", "--from-backup", backup, "--wait")
 	phase := waitPhase(t, dyn, restoreGVR, "e2e-forged")
