@@ -24,6 +24,7 @@ import (
 	"example.io/velero-plugin-s3csi/relay"
 	"example.io/velero-plugin-s3csi/snapshotter"
 	"example.io/velero-plugin-s3csi/undelete"
+	"example.io/velero-plugin-s3csi/verify"
 )
 
 // version is stamped at build time with -ldflags "-X main.version=...".
@@ -43,6 +44,7 @@ var commands = map[string]func(ctx context.Context, args []string, stdout, stder
 	"csi-relay": relay.Main,    // a container in the CSI driver's controller pod
 	"doctor":    doctor.Main,   // checks a BSL or VSL with the plugins' own code, a line per check
 	"undelete":  undelete.Main, // an operator's way back after a `velero backup delete` on a versioned bucket
+	"verify":    verify.Main,   // reads a BSL's backups and says, per backup, whether it is complete and untouched
 }
 
 func main() {

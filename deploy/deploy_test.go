@@ -109,6 +109,8 @@ func TestManifestsDecodeStrictly(t *testing.T) {
 				obj = &appsv1.Deployment{}
 			case "Job":
 				obj = &batchv1.Job{}
+			case "CronJob":
+				obj = &batchv1.CronJob{}
 			default:
 				t.Fatalf("%s: kind %q has no check", f, m.Kind)
 			}

@@ -157,6 +157,23 @@ func TestDoctorBSLWrongRegion(t *testing.T) {
 	}
 }
 
+// TestDoctorBSLVeleroDocsMinIO is the MinIO BSL of Velero's docs
+// (region: minio) on a MinIO started without MINIO_REGION: every request
+// works, GetBucketLocation answers us-east-1, and that is a note, not a
+// failure.
+func TestDoctorBSLVeleroDocsMinIO(t *testing.T) {
+	srv := testenv.StartMinIO(t, testenv.MinIOOptions{}) // no region: MinIO takes any
+	bucket := srv.MakeBucket(t)
+	config := map[string]string{"region": "minio", "s3ForcePathStyle": "true", "s3Url": srv.Endpoint}
+	out, stderr, code := run(t, "--bsl", writeManifest(t, bsl(bucket, "cluster-a", config)), "--credentials-file", srv.CredentialsFile(t))
+	require.Equal(t, 0, code, "%s\n%s", out, stderr)
+	assert.Empty(t, failed(out))
+	assert.Contains(t, lines(out), fmt.Sprintf("✓ bucket %q exists in region minio: the server takes requests signed for region minio", bucket))
+	assert.Contains(t, lines(out), "- region the server names: GetBucketLocation answers us-east-1, not the BSL's minio; the server takes requests signed for minio, so this is no fault")
+	assert.Contains(t, out, "✓ plugin Init (what Velero runs)")
+	assertNoProbes(t, srv, bucket)
+}
+
 func TestDoctorBSLTrustedTLS(t *testing.T) {
 	srv := testenv.StartMinIO(t, testenv.MinIOOptions{})
 	front := testenv.StartTLSFront(t, srv.Endpoint, false)

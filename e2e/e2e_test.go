@@ -11,6 +11,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -21,6 +22,7 @@ import (
 	"testing"
 	"time"
 
+	"filippo.io/age"
 	"github.com/container-storage-interface/spec/lib/go/csi"
 	"github.com/minio/minio-go/v7"
 	"github.com/stretchr/testify/assert"
@@ -303,6 +305,22 @@ func TestBackupRestoreDelete(t *testing.T) {
 	encryptedDownload(t, st, srv, velero, escrow, "cluster-a/backups/"+backup+"/"+backup)
 	signedObjects(t, st, srv, signKey, "cluster-a/backups/"+backup+"/")
 
+	// verify, as the weekly CronJob runs it but on the one BSL: it reads
+	// the BSL, its Secrets and the plugin ConfigMap from the API server,
+	// and the backup Velero wrote passes every check, its age encryption
+	// opened with the identity Secret and its tarball held to its resource
+	// list.
+	cmd := exec.Command(filepath.Join(pluginDir, "velero-plugin-s3csi"), "verify", "--kubeconfig", kc, "--namespace", ns, "--bsl-name", "default")
+	verified, err := cmd.Output()
+	require.NoError(t, err, "verify --bsl-name default:\n%s", verified)
+	assert.Contains(t, string(verified), "✓ velero-backup.json: Backup "+backup+", phase Completed")
+	assert.Contains(t, string(verified), "✓ objects of a completed backup: 9 of 9 present")
+	assert.Contains(t, string(verified), "✓ age encryption of "+backup+".tar.gz: age header with 2 X25519 recipient stanzas; opened by the identity of "+ageKey.Recipient[:12])
+	assert.Regexp(t, `✓ items against `+backup+`-resource-list.json.gz: \d+ items of \d+ kinds, each listed and each in the tarball`, string(verified))
+	assert.Regexp(t, `✓ signatures: 9 objects signed by minisign key [0-9A-F]{16}, each signature naming its own object`, string(verified))
+	assert.Contains(t, string(verified), "backup "+backup+": all 6 checks passed")
+	st.done("verify --bsl-name default: the backup Velero wrote passes every check")
+
 	// `velero backup logs` downloads through a signed URL.
 	logs := velero("backup", "logs", backup)
 	assert.Contains(t, logs, "msg=")
@@ -343,6 +361,8 @@ func TestBackupRestoreDelete(t *testing.T) {
 			terms[0].MatchExpressions, "%s: node affinity on the new volume's zone", p.pv)
 	}
 	st.done("4 zonal PVs restored, each volume in its PV's zone and node affinity on it")
+
+	forgedRestore(t, st, srv, velero, dyn, kube, pluginDir, kc, ageKey.Recipient, serverLog)
 
 	// Backup deletion removes objects and snapshot.
 	velero("backup", "delete", backup, "--confirm")
@@ -751,4 +771,69 @@ func readFile(t *testing.T, p string) string {
 func tailFile(p string) string {
 	b, _ := os.ReadFile(filepath.Clean(p))
 	return testenv.Tail(b, 8000)
+}
+
+// forgedRestore replaces the backup's tarball in MinIO with a forged one,
+// as whoever can write to the bucket could: a valid age file (to the BSL's
+// own public recipient) of a valid tarball holding a ConfigMap of theirs.
+// The restore fails at the tarball's end, before anything is applied, and
+// verify names the backup and the signature.
+func forgedRestore(t *testing.T, st *steps, srv *testenv.S3Server, velero func(...string) string, dyn dynamic.Interface,
+	kube kubernetes.Interface, pluginDir, kc, recipient, serverLog string) {
+	t.Helper()
+	ctx := context.Background()
+	forged := map[string]any{"apiVersion": "v1", "kind": "ConfigMap",
+		"metadata": map[string]any{"name": "forged", "namespace": app}, "data": map[string]string{"owner": "attacker"}}
+	item, err := json.Marshal(forged)
+	require.NoError(t, err)
+	var plain bytes.Buffer
+	gz := gzip.NewWriter(&plain)
+	tw := tar.NewWriter(gz)
+	for name, body := range map[string][]byte{"metadata/version": []byte("1.1.0\n"),
+		"resources/configmaps/namespaces/" + app + "/forged.json":                     item,
+		"resources/configmaps/v1-preferredversion/namespaces/" + app + "/forged.json": item} {
+		require.NoError(t, tw.WriteHeader(&tar.Header{Name: name, Size: int64(len(body)), Typeflag: tar.TypeReg, Mode: 0o755}))
+		_, err = tw.Write(body)
+		require.NoError(t, err)
+	}
+	require.NoError(t, tw.Close())
+	require.NoError(t, gz.Close())
+	r, err := age.ParseX25519Recipient(recipient)
+	require.NoError(t, err)
+	var sealed bytes.Buffer
+	w, err := age.Encrypt(&sealed, r)
+	require.NoError(t, err)
+	_, err = w.Write(plain.Bytes())
+	require.NoError(t, err)
+	require.NoError(t, w.Close())
+	key := "cluster-a/backups/" + backup + "/" + backup + ".tar.gz"
+	o, err := srv.Client().GetObject(ctx, bucket, key, minio.GetObjectOptions{})
+	require.NoError(t, err)
+	original, err := io.ReadAll(o)
+	require.NoError(t, err)
+	_, err = srv.Client().PutObject(ctx, bucket, key, bytes.NewReader(sealed.Bytes()), int64(sealed.Len()), minio.PutObjectOptions{})
+	require.NoError(t, err)
+	// The real tarball goes back afterwards: Velero's backup deletion
+	// reads it too (for its DeleteItemActions), and refuses a forged one.
+	defer func() {
+		_, err := srv.Client().PutObject(ctx, bucket, key, bytes.NewReader(original), int64(len(original)), minio.PutObjectOptions{})
+		require.NoError(t, err)
+	}()
+
+	velero("restore", "create", "e2e-forged", "--from-backup", backup, "--wait")
+	phase := waitPhase(t, dyn, restoreGVR, "e2e-forged")
+	assert.Contains(t, []string{"Failed", "PartiallyFailed"}, phase, "restore of a forged tarball; server log:\n%s", tailFile(serverLog))
+	_, err = kube.CoreV1().ConfigMaps(app).Get(ctx, "forged", metav1.GetOptions{})
+	assert.True(t, apierrors.IsNotFound(err), "nothing of the forged tarball is created: %v", err)
+	assert.Contains(t, readFile(t, serverLog), backup+".tar.gz.minisig", "the server log names the signature that failed")
+
+	cmd := exec.Command(filepath.Join(pluginDir, "velero-plugin-s3csi"), "verify", "--kubeconfig", kc, "--namespace", ns, "--bsl-name", "default", "--backup", backup)
+	out, err := cmd.Output()
+	var exit *exec.ExitError
+	require.ErrorAs(t, err, &exit, "verify fails: %s", out)
+	assert.Equal(t, 1, exit.ExitCode())
+	assert.Contains(t, string(out), "✗ signatures: "+backup+".tar.gz: the signature does not verify: the data is not what key ")
+	assert.Contains(t, string(out), "✗ items against "+backup+"-resource-list.json.gz: the tarball holds 1 items the resource list does not name: v1/ConfigMap "+app+"/forged")
+	assert.Contains(t, string(out), "backup "+backup+": 2 of 6 checks failed")
+	st.done("a forged tarball (a valid age file to the BSL's recipient) in MinIO: restore " + phase + ", nothing of it created; verify names the backup")
 }

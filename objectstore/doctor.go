@@ -182,20 +182,53 @@ func (d *diagnosis) bucket(ctx context.Context) bool {
 		return false
 	}
 	d.identity(ctx)
-	return d.r.Check(fmt.Sprintf("bucket %q exists in region %s", d.c.Bucket, d.c.Region), func() (string, error) {
+	note := ""
+	ok := d.r.Check(fmt.Sprintf("bucket %q exists in region %s", d.c.Bucket, d.c.Region), func() (string, error) {
 		if err == nil {
 			region := string(loc.LocationConstraint)
 			if region == "" {
 				region = "us-east-1"
 			}
 			if region != d.c.Region {
-				return "", finding.Fail(fmt.Sprintf("bucket %q exists in region %s", d.c.Bucket, d.c.Region),
-					fmt.Errorf("the server is in region %s (its answer to GetBucketLocation)", region), "set region: %s in the BSL config", region)
+				var seen string
+				seen, note, err = d.otherRegion(ctx, region)
+				return seen, err
 			}
 			return "the server puts it in " + region, nil
 		}
 		return bucketProblem(ctx, d.c, client, err)
 	})
+	if ok && note != "" {
+		d.r.Note("region the server names", note)
+	}
+	return ok
+}
+
+// otherRegion is a bucket whose GetBucketLocation names another region
+// than the BSL's. That answer alone proves nothing: AWS answers it
+// whatever region the request is signed for, and MinIO started without a
+// region answers us-east-1 while it takes any region (Velero's docs set
+// region: minio). What fails is a request signed for the BSL's region
+// that the server refuses, so a listing is the check; the answer is a
+// note when the server takes the region.
+func (d *diagnosis) otherRegion(ctx context.Context, answer string) (seen, note string, err error) {
+	rctx, cancel := context.WithTimeout(ctx, d.c.RequestTimeout)
+	defer cancel()
+	_, err = d.cl.ListObjectsV2(rctx, &s3.ListObjectsV2Input{Bucket: aws.String(d.c.Bucket), MaxKeys: aws.Int32(1)})
+	if s3err.Of(err) == s3err.WrongRegion {
+		want := s3err.ExpectedRegion(err)
+		if want == "" {
+			want = answer
+		}
+		return "", "", finding.Fail(fmt.Sprintf("bucket %q exists in region %s", d.c.Bucket, d.c.Region),
+			fmt.Errorf("the server is in region %s, the requests are signed for %s (%s; its answer to GetBucketLocation is %s)", want, d.c.Region, s3err.Code(err), answer),
+			"set region: %s in the BSL config", want)
+	}
+	note = fmt.Sprintf("GetBucketLocation answers %s, not the BSL's %s; the server takes requests signed for %s, so this is no fault", answer, d.c.Region, d.c.Region)
+	if err != nil {
+		return fmt.Sprintf("the server did not refuse region %s (a listing answered %s)", d.c.Region, s3err.Code(err)), note, nil
+	}
+	return fmt.Sprintf("the server takes requests signed for region %s", d.c.Region), note, nil
 }
 
 // credentialsProblem is the credentials' part of the first signed
