@@ -9,6 +9,8 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	"sigs.k8s.io/yaml"
+
+	"example.io/velero-plugin-s3csi/doctor"
 )
 
 // TestDoctorJob: the one-off doctor Job runs the plugin the way Velero's
@@ -37,5 +39,5 @@ func TestDoctorJob(t *testing.T) {
 		}
 	}
 	require.NotEmpty(t, secret, "Velero's install mounts its credentials Secret")
-	checkDoctorPod(t, pod, patch.Spec.Template.Spec.InitContainers[0], secret)
+	checkToolPod(t, pod, "doctor", doctor.CheckArgs, patch.Spec.Template.Spec.InitContainers[0], secret)
 }

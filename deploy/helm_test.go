@@ -10,11 +10,13 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	veleroinstall "github.com/vmware-tanzu/velero/pkg/install"
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/yaml"
 
 	"example.io/velero-plugin-s3csi/config"
 	"example.io/velero-plugin-s3csi/doctor"
+	"example.io/velero-plugin-s3csi/verify"
 )
 
 // helmValues is the part of the vmware-tanzu/velero chart's values (12.x)
@@ -162,26 +164,37 @@ func TestHelmValues(t *testing.T) {
 			}
 			assert.Equal(t, map[string]bool{"ObjectStore": true, "VolumeSnapshotter": true}, kinds, "a ConfigMap for each plugin")
 
-			require.Len(t, v.ExtraObjects, 1)
-			raw := string(v.ExtraObjects[0])
-			assert.Contains(t, raw, `"serviceAccountName":"{{ include \"velero.serverServiceAccount\" . }}"`, "the chart's own service account helper")
-			for tmpl, val := range chartNames(v) {
-				raw = strings.ReplaceAll(raw, strings.ReplaceAll(tmpl, `"`, `\"`), val)
+			require.Len(t, v.ExtraObjects, 2, "doctor's test pod and verify's CronJob")
+			render := func(raw string) []byte {
+				assert.Contains(t, raw, `"serviceAccountName":"{{ include \"velero.serverServiceAccount\" . }}"`, "the chart's own service account helper")
+				for tmpl, val := range chartNames(v) {
+					raw = strings.ReplaceAll(raw, strings.ReplaceAll(tmpl, `"`, `\"`), val)
+				}
+				require.NotContains(t, raw, "{{", "a template the test does not know: %s", raw)
+				return []byte(raw)
 			}
-			require.NotContains(t, raw, "{{", "a template the test does not know: %s", raw)
 			var pod corev1.Pod
-			require.NoError(t, yaml.UnmarshalStrict([]byte(raw), &pod))
+			require.NoError(t, yaml.UnmarshalStrict(render(string(v.ExtraObjects[0])), &pod))
 			assert.Equal(t, "test", pod.Annotations["helm.sh/hook"], "run by helm test")
-			checkDoctorPod(t, pod.Spec, v.InitContainers[0], v.Credentials.ExistingSecret)
+			checkToolPod(t, pod.Spec, "doctor", doctor.CheckArgs, v.InitContainers[0], v.Credentials.ExistingSecret)
+
+			var cj batchv1.CronJob
+			require.NoError(t, yaml.UnmarshalStrict(render(string(v.ExtraObjects[1])), &cj))
+			assert.Equal(t, batchv1.ForbidConcurrent, cj.Spec.ConcurrencyPolicy, "one run at a time")
+			require.NotNil(t, cj.Spec.JobTemplate.Spec.BackoffLimit)
+			assert.Zero(t, *cj.Spec.JobTemplate.Spec.BackoffLimit, "a failed backup is not retried")
+			checkToolPod(t, cj.Spec.JobTemplate.Spec.Template.Spec, "verify", verify.CheckArgs, v.InitContainers[0], v.Credentials.ExistingSecret)
+			assert.Equal(t, []string{"--all"}, cj.Spec.JobTemplate.Spec.Template.Spec.Containers[0].Args, "every BSL of the plugin")
 		})
 	}
 }
 
-// checkDoctorPod holds a doctor pod (the Job's, or the Helm test's) to the
-// way Velero's pod runs the plugin: the plugin copied in by the same init
-// container, run from /plugins with flags doctor accepts, the credentials
-// Secret mounted where Velero's pod has it, a writable /tmp.
-func checkDoctorPod(t *testing.T, pod corev1.PodSpec, wantInit corev1.Container, credentialsSecret string) {
+// checkToolPod holds a pod that runs one of the plugin's commands (doctor's
+// Job or Helm test, verify's CronJob) to the way Velero's pod runs the
+// plugin: the plugin copied in by the same init container, run from
+// /plugins with flags the command accepts, the credentials Secret mounted
+// where Velero's pod has it, a writable /tmp.
+func checkToolPod(t *testing.T, pod corev1.PodSpec, command string, checkArgs func([]string) error, wantInit corev1.Container, credentialsSecret string) {
 	t.Helper()
 	assert.Equal(t, corev1.RestartPolicyNever, pod.RestartPolicy)
 	require.Len(t, pod.InitContainers, 1)
@@ -194,10 +207,10 @@ func checkDoctorPod(t *testing.T, pod corev1.PodSpec, wantInit corev1.Container,
 	for _, m := range c.VolumeMounts {
 		mounts[m.Name] = m.MountPath
 	}
-	assert.Equal(t, "/plugins", mounts[init.VolumeMounts[0].Name], "the doctor container runs the copied binary")
-	require.Equal(t, []string{"/plugins/velero-plugin-s3csi", "doctor"}, c.Command)
-	assert.NoError(t, doctor.CheckArgs(c.Args), "doctor accepts %q", c.Args)
-	assert.Contains(t, mounts, "tmp", "a writable /tmp for doctor's files and the spool check")
+	assert.Equal(t, "/plugins", mounts[init.VolumeMounts[0].Name], "the container runs the copied binary")
+	require.Equal(t, []string{"/plugins/velero-plugin-s3csi", command}, c.Command)
+	assert.NoError(t, checkArgs(c.Args), "%s accepts %q", command, c.Args)
+	assert.Contains(t, mounts, "tmp", "a writable /tmp for the command's files")
 
 	// Velero's pod, from velero install and from the chart alike: the
 	// Secret at /credentials, AWS_SHARED_CREDENTIALS_FILE=/credentials/cloud.
