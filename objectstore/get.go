@@ -43,26 +43,14 @@ func (s *Store) GetObject(bucket, key string) (io.ReadCloser, error) {
 		log.WithError(err).Error("get object failed")
 		return nil, err
 	}
-	ctx, cancel := context.WithCancelCause(context.Background())
-	d := &download{
-		s: s, log: log, bucket: bucket, key: key, cancel: cancel,
-		tr:     startTransfer(log, "download", s.cfg.ProgressInterval, s.cfg.StallTimeout),
-		chunks: make(chan chunk, getDepth),
-		stop:   make(chan struct{}),
-	}
-	d.tries = s.newTries(log, d.tr, "range")
-	d.end = buffers.begin()
-	body, err := d.open(ctx, 0)
-	if err != nil {
-		d.end()
-		d.tr.finish(err)
-		cancel(nil)
-		return nil, s.explain(translate("get", bucket, key, err), "s3:GetObject", s.objectsARN(bucket))
-	}
+	var check *verifying
 	if sig != nil {
-		d.check = &verifying{d: minisig.NewDigest(), sig: sig, keys: s.cfg.AcceptedKeys(), name: s.signedName(key)}
+		check = &verifying{d: minisig.NewDigest(), sig: sig, keys: s.cfg.AcceptedKeys(), name: s.signedName(key)}
 	}
-	go d.pump(ctx, body)
+	d, err := s.startDownload(log, bucket, key, check)
+	if err != nil {
+		return nil, err
+	}
 	if unsigned {
 		if err := s.unsignedRead(log, bucket, key); err != nil {
 			d.Close()
@@ -84,6 +72,32 @@ func (s *Store) GetObject(bucket, key string) (io.ReadCloser, error) {
 		log.Warn("the object is not encrypted, though encryptionScope covers its key: it was written before encryption was on, or by someone else")
 	}
 	return &opened{Reader: r, download: d}, nil
+}
+
+// startDownload opens bucket/key from its first byte and starts its
+// read-ahead, with retries and ranged resume: the one way GetObject and
+// GetStored read an object. check, when set, hashes the stored bytes in
+// the read-ahead for the object's signature.
+func (s *Store) startDownload(log logrus.FieldLogger, bucket, key string, check *verifying) (*download, error) {
+	ctx, cancel := context.WithCancelCause(context.Background())
+	d := &download{
+		s: s, log: log, bucket: bucket, key: key, cancel: cancel,
+		tr:     startTransfer(log, "download", s.cfg.ProgressInterval, s.cfg.StallTimeout),
+		chunks: make(chan chunk, getDepth),
+		stop:   make(chan struct{}),
+		check:  check,
+	}
+	d.tries = s.newTries(log, d.tr, "range")
+	d.end = buffers.begin()
+	body, err := d.open(ctx, 0)
+	if err != nil {
+		d.end()
+		d.tr.finish(err)
+		cancel(nil)
+		return nil, s.explain(translate("get", bucket, key, err), "s3:GetObject", s.objectsARN(bucket))
+	}
+	go d.pump(ctx, body)
+	return d, nil
 }
 
 // opened is a download as Velero reads it: decrypted if it is an age file.

@@ -56,23 +56,10 @@ func (s *Store) Stat(bucket, key string) (ObjectInfo, error) {
 // Open turns what it reads into what GetObject would give.
 func (s *Store) GetStored(bucket, key string) (io.ReadCloser, error) {
 	log := s.log.WithFields(logrus.Fields{"bucket": bucket, "key": key})
-	ctx, cancel := context.WithCancelCause(context.Background())
-	d := &download{
-		s: s, log: log, bucket: bucket, key: key, cancel: cancel,
-		tr:     startTransfer(log, "download", s.cfg.ProgressInterval, s.cfg.StallTimeout),
-		chunks: make(chan chunk, getDepth),
-		stop:   make(chan struct{}),
-	}
-	d.tries = s.newTries(log, d.tr, "range")
-	d.end = buffers.begin()
-	body, err := d.open(ctx, 0)
+	d, err := s.startDownload(log, bucket, key, nil)
 	if err != nil {
-		d.end()
-		d.tr.finish(err)
-		cancel(nil)
-		return nil, s.explain(translate("get", bucket, key, err), "s3:GetObject", s.objectsARN(bucket))
+		return nil, err
 	}
-	go d.pump(ctx, body)
 	return &opened{Reader: &counted{r: d, count: d.tr.add}, download: d}, nil
 }
 
