@@ -35,55 +35,15 @@ func TestVerifyCronJob(t *testing.T) {
 
 	var patch appsv1.Deployment
 	require.NoError(t, yaml.UnmarshalStrict(docs(t, "velero-deployment-patch.yaml")[0], &patch))
-	require.Len(t, pod.InitContainers, 1)
-	init, want := pod.InitContainers[0], patch.Spec.Template.Spec.InitContainers[0]
-	assert.Equal(t, want.Image, init.Image, "the plugin image of Velero's deployment")
-	assert.Equal(t, want.VolumeMounts, init.VolumeMounts, "copied to /target of the plugins volume")
-
-	require.Len(t, pod.Containers, 1)
-	c := pod.Containers[0]
-	mounts := map[string]string{}
-	for _, m := range c.VolumeMounts {
-		mounts[m.Name] = m.MountPath
-	}
-	assert.Equal(t, "/plugins", mounts[init.VolumeMounts[0].Name], "the container runs the copied binary")
-	require.Equal(t, []string{"/plugins/velero-plugin-s3csi", "verify"}, c.Command)
-	assert.NoError(t, verify.CheckArgs(c.Args), "verify accepts %q", c.Args)
-	assert.Contains(t, c.Args, "--all", "every BSL of the plugin")
-	assert.Contains(t, mounts, "tmp", "a writable /tmp for the Secrets' files")
-
 	velero := veleroinstall.Deployment("velero", veleroinstall.WithSecret(true)).Spec.Template.Spec
-	vc := velero.Containers[0]
-	env := func(c corev1.Container, name string) (string, string) {
-		for _, e := range c.Env {
-			if e.Name == name {
-				if e.ValueFrom != nil && e.ValueFrom.FieldRef != nil {
-					return e.Value, e.ValueFrom.FieldRef.FieldPath
-				}
-				return e.Value, ""
-			}
-		}
-		return "", ""
-	}
-	veleroCreds, _ := env(vc, "AWS_SHARED_CREDENTIALS_FILE")
-	ours, _ := env(c, "AWS_SHARED_CREDENTIALS_FILE")
-	require.NotEmpty(t, veleroCreds, "Velero's install sets it")
-	assert.Equal(t, veleroCreds, ours)
-	for _, m := range vc.VolumeMounts {
-		if m.Name == "cloud-credentials" {
-			assert.Equal(t, m.MountPath, mounts["cloud-credentials"])
+	var secret string
+	for _, v := range velero.Volumes {
+		if v.Name == "cloud-credentials" && v.Secret != nil {
+			secret = v.Secret.SecretName
 		}
 	}
-	secretOf := func(vs []corev1.Volume, name string) string {
-		for _, v := range vs {
-			if v.Name == name && v.Secret != nil {
-				return v.Secret.SecretName
-			}
-		}
-		return ""
-	}
-	require.NotEmpty(t, secretOf(velero.Volumes, "cloud-credentials"))
-	assert.Equal(t, secretOf(velero.Volumes, "cloud-credentials"), secretOf(pod.Volumes, "cloud-credentials"))
-	_, ns := env(c, "VELERO_NAMESPACE")
-	assert.Equal(t, "metadata.namespace", ns, "verify reads Velero's namespace as the plugin does")
+	require.NotEmpty(t, secret, "Velero's install mounts its credentials Secret")
+	checkToolPod(t, pod, "verify", verify.CheckArgs, patch.Spec.Template.Spec.InitContainers[0], secret)
+	require.Len(t, pod.Containers, 1)
+	assert.Contains(t, pod.Containers[0].Args, "--all", "every BSL of the plugin")
 }
