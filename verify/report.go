@@ -2,7 +2,6 @@ package verify
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -11,17 +10,6 @@ import (
 	"example.io/velero-plugin-s3csi/internal/finding"
 )
 
-// Line is one check's outcome, as printed and as `--output json` gives it.
-type Line struct {
-	Check string `json:"check"`
-	// Result is "pass", "fail" or "note" (neither: what verify could not
-	// check, such as an encrypted tarball without an identity).
-	Result string `json:"result"`
-	Seen   string `json:"seen,omitempty"`  // pass and note: what was found
-	Error  string `json:"error,omitempty"` // fail: what is wrong
-	Fix    string `json:"fix,omitempty"`   // fail: what to do
-}
-
 // backupResult is one backup's checks.
 type backupResult struct {
 	Backup string `json:"backup"`
@@ -29,8 +17,8 @@ type backupResult struct {
 	OK     bool   `json:"ok"`
 	// Unfinished: the backup is still being written (Velero's phase is
 	// InProgress, WaitingForPluginOperations or Finalizing); not judged.
-	Unfinished bool   `json:"unfinished,omitempty"`
-	Checks     []Line `json:"checks"`
+	Unfinished bool           `json:"unfinished,omitempty"`
+	Checks     []finding.Line `json:"checks"`
 }
 
 // locationResult is one BSL's backups.
@@ -39,7 +27,7 @@ type locationResult struct {
 	Bucket   string         `json:"bucket,omitempty"`
 	Prefix   string         `json:"prefix,omitempty"`
 	OK       bool           `json:"ok"`
-	Checks   []Line         `json:"checks,omitempty"` // the location's own: opening it, listing it
+	Checks   []finding.Line `json:"checks,omitempty"` // the location's own: opening it, listing it
 	Backups  []backupResult `json:"backups"`
 }
 
@@ -57,84 +45,30 @@ type result struct {
 type checks struct {
 	p      *printer
 	indent string
-	lines  []Line
+	lines  []finding.Line
 }
 
 // check runs fn and records its line: its text, or its error and fix.
 func (c *checks) check(name string, fn func() (string, error)) bool {
 	seen, err := fn()
-	l := Line{Check: name, Result: "pass", Seen: seen}
-	if err != nil {
-		l = Line{Check: name, Result: "fail", Error: errorText(err), Fix: finding.FixOf(err)}
-	}
-	c.add(l)
+	c.add(finding.Outcome(name, seen, err))
 	return err == nil
 }
 
 // note records a line that neither passes nor fails.
-func (c *checks) note(name, text string) { c.add(Line{Check: name, Result: "note", Seen: text}) }
+func (c *checks) note(name, text string) { c.add(finding.Note(name, text)) }
 
 // fail records a failed line.
-func (c *checks) fail(name string, err error) {
-	c.check(name, func() (string, error) { return "", err })
-}
+func (c *checks) fail(name string, err error) { c.add(finding.Outcome(name, "", err)) }
 
-func (c *checks) add(l Line) {
+func (c *checks) add(l finding.Line) {
 	c.lines = append(c.lines, l)
 	if c.p.text {
-		printLine(c.p.w, c.indent, l)
+		finding.Print(c.p.w, c.indent, l)
 	}
 }
 
-func (c *checks) passed() bool {
-	for _, l := range c.lines {
-		if l.Result == "fail" {
-			return false
-		}
-	}
-	return true
-}
-
-// counts are the lines that passed or failed, notes aside.
-func (c *checks) counts() (failed, judged int) {
-	for _, l := range c.lines {
-		switch l.Result {
-		case "fail":
-			failed++
-			judged++
-		case "pass":
-			judged++
-		}
-	}
-	return failed, judged
-}
-
-func errorText(err error) string {
-	var f *finding.Failure
-	if errors.As(err, &f) && f.Err != nil {
-		return f.Err.Error()
-	}
-	return err.Error()
-}
-
-var marks = map[string]string{"pass": "✓", "fail": "✗", "note": "-"}
-
-func printLine(w io.Writer, indent string, l Line) {
-	text := l.Seen
-	if l.Result == "fail" {
-		text = l.Error
-	}
-	if text != "" {
-		text = ": " + oneLine(text)
-	}
-	fmt.Fprintf(w, "%s%s %s%s\n", indent, marks[l.Result], l.Check, text)
-	if l.Fix != "" {
-		fmt.Fprintf(w, "%s    fix: %s\n", indent, oneLine(l.Fix))
-	}
-}
-
-// oneLine keeps a line a line: a server's message may hold newlines.
-func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
+func (c *checks) passed() bool { return finding.Passed(c.lines) }
 
 // printer writes the text report as it goes, or the JSON at the end.
 type printer struct {
@@ -152,7 +86,7 @@ func (p *printer) printf(format string, args ...any) {
 
 // backupDone prints a backup's last line.
 func (p *printer) backupDone(b *backupResult, c *checks) {
-	failed, judged := c.counts()
+	failed, judged := finding.Counts(c.lines)
 	switch {
 	case b.Unfinished:
 		p.printf("backup %s: not finished (phase %s), not verified\n", b.Backup, b.Phase)
