@@ -127,22 +127,13 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "velero-plugin-s3csi doctor:", err)
 		return exitUsage
 	}
-	// The plugin's kube client finds the cluster and Velero's namespace
-	// in the environment, as it does inside Velero.
-	if o.kubeconfig != "" {
-		os.Setenv("KUBECONFIG", o.kubeconfig)
-	}
-	os.Setenv("VELERO_NAMESPACE", o.namespace)
-	dir, err := os.MkdirTemp("", "s3csi-doctor-")
+	ss, err := NewSession("doctor", o.kubeconfig, o.namespace, o.logLevel, stderr)
 	if err != nil {
 		fmt.Fprintln(stderr, "velero-plugin-s3csi doctor:", err)
 		return exitUsage
 	}
-	defer os.RemoveAll(dir)
-	k := kube.New()
-	log := logrus.New()
-	log.SetOutput(stderr)
-	log.Level, _ = logrus.ParseLevel(o.logLevel)
+	defer ss.Close()
+	k, dir, log := ss.Kube, ss.Dir, ss.Log
 	if o.all {
 		return all(ctx, o, k, dir, log, stdout, stderr)
 	}

@@ -3,10 +3,45 @@ package doctor
 import (
 	"context"
 	"fmt"
+	"io"
+	"os"
+
+	"github.com/sirupsen/logrus"
 
 	"example.io/velero-plugin-s3csi/kube"
 	"example.io/velero-plugin-s3csi/objectstore"
 )
+
+// Session is what doctor and verify set up before they read a location:
+// the plugin's kube client, which finds the cluster and Velero's
+// namespace in the environment as it does inside Velero; a folder for the
+// files Secrets are written to; a logger on stderr at logLevel (already
+// checked by the caller's flags).
+type Session struct {
+	Kube *kube.Client
+	Dir  string
+	Log  *logrus.Logger
+}
+
+// NewSession sets it up for the command named name; Close removes the
+// folder.
+func NewSession(name, kubeconfig, namespace, logLevel string, stderr io.Writer) (*Session, error) {
+	if kubeconfig != "" {
+		os.Setenv("KUBECONFIG", kubeconfig)
+	}
+	os.Setenv("VELERO_NAMESPACE", namespace)
+	dir, err := os.MkdirTemp("", "s3csi-"+name+"-")
+	if err != nil {
+		return nil, err
+	}
+	log := logrus.New()
+	log.SetOutput(stderr)
+	log.Level, _ = logrus.ParseLevel(logLevel)
+	return &Session{Kube: kube.New(), Dir: dir, Log: log}, nil
+}
+
+// Close removes the session's folder and the Secrets in it.
+func (s *Session) Close() { os.RemoveAll(s.Dir) }
 
 // Location is a BackupStorageLocation read the way doctor reads one,
 // for the other commands that work on a BSL (verify): its name and the

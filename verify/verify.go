@@ -13,7 +13,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"time"
 
 	"github.com/sirupsen/logrus"
@@ -132,22 +131,13 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "velero-plugin-s3csi verify:", err)
 		return exitUsage
 	}
-	// The plugin's kube client finds the cluster and Velero's namespace
-	// in the environment, as it does inside Velero.
-	if o.kubeconfig != "" {
-		os.Setenv("KUBECONFIG", o.kubeconfig)
-	}
-	os.Setenv("VELERO_NAMESPACE", o.namespace)
-	dir, err := os.MkdirTemp("", "s3csi-verify-")
+	ss, err := doctor.NewSession("verify", o.kubeconfig, o.namespace, o.logLevel, stderr)
 	if err != nil {
 		fmt.Fprintln(stderr, "velero-plugin-s3csi verify:", err)
 		return exitUsage
 	}
-	defer os.RemoveAll(dir)
-	k := kube.New()
-	log := logrus.New()
-	log.SetOutput(stderr)
-	log.Level, _ = logrus.ParseLevel(o.logLevel)
+	defer ss.Close()
+	k, dir, log := ss.Kube, ss.Dir, ss.Log
 
 	var locs []doctor.Location
 	res := result{Namespace: o.namespace, OK: true, Locations: []locationResult{}}
