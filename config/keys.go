@@ -1,5 +1,7 @@
 package config
 
+//go:generate go test . -run ^TestKeyDocs$ -count=1 -args -update
+
 import (
 	"fmt"
 	"maps"
@@ -313,7 +315,7 @@ type KeyDoc struct {
 	Key, Where, Type, Default, Limits, Help string
 }
 
-// docs lists the documented keys, sorted by name.
+// docs lists the documented keys in the table's order, which groups them.
 func (tab keyTable[T]) docs(location string) []KeyDoc {
 	var out []KeyDoc
 	for _, k := range tab {
@@ -336,7 +338,6 @@ func (tab keyTable[T]) docs(location string) []KeyDoc {
 		}
 		out = append(out, KeyDoc{Key: k.display(), Where: where, Type: k.Type, Default: def, Limits: k.Limits, Help: k.Help})
 	}
-	slices.SortFunc(out, func(a, b KeyDoc) int { return strings.Compare(a.Key, b.Key) })
 	return out
 }
 
@@ -346,7 +347,7 @@ func KeysMarkdown(rows []KeyDoc) string {
 		if s == "" {
 			return ""
 		}
-		return strings.ReplaceAll(s, "|", `\|`)
+		return strings.NewReplacer("|", `\|`, "<", `\<`).Replace(s)
 	}
 	code := func(s string) string { return "`" + s + "`" }
 	var b strings.Builder

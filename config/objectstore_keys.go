@@ -125,7 +125,7 @@ var objectStoreKeys = keyTable[ObjectStore]{
 		Help: "Every object written is locked in this mode (docs/object-lock.md).",
 		Set:  setLockMode,
 		Show: func(o *ObjectStore) (any, bool) { return always(orNone(o.ObjectLockMode, "none")) }},
-	{Name: "objectLockRetention", Type: "duration", Limits: "up to 876000h; with objectLockMode",
+	{Name: "objectLockRetention", Type: "duration", Limits: "up to " + strings.TrimSuffix(MaxLockRetention.String(), "0m0s") + "; with objectLockMode",
 		Help: "How long each object is locked from the start of its upload (720h: 30 days).",
 		Set:  setLockRetention,
 		Show: func(o *ObjectStore) (any, bool) { return always(showRetention(o.ObjectLockRetention)) }},

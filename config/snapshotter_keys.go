@@ -43,7 +43,7 @@ var snapshotterKeys = keyTable[Snapshotter]{
 	{Name: "tlsSecretNamespace", Type: "namespace", Limits: "with tlsSecretName",
 		Help: "The namespace of tlsSecretName and tlsCASecretName.",
 		Set:  func(s *Snapshotter, v string) error { s.TLSSecretNamespace = strings.TrimSpace(v); return nil }},
-	{Name: "tlsCASecretName", Type: "Secret name", DefaultDoc: "tlsSecretName", Limits: "with tlsSecretName",
+	{Name: "tlsCASecretName", Type: "Secret name", DefaultDoc: "ca.crt of tlsSecretName", Limits: "with tlsSecretName",
 		Help: "A Secret whose ca.crt is the relay's CA.",
 		Set:  func(s *Snapshotter, v string) error { s.TLSCASecretName = strings.TrimSpace(v); return nil },
 		Show: func(s *Snapshotter) (any, bool) {
