@@ -46,7 +46,9 @@ func TestKeyTablesAreWhole(t *testing.T) {
 }
 
 func TestUnknownKeySuggestion(t *testing.T) {
-	bsl := func(k, v string) Layer { return Layer{Name: "BSL config", Values: map[string]string{"bucket": "b", k: v}} }
+	bsl := func(k, v string) Layer {
+		return Layer{Name: "BSL config", Values: map[string]string{"bucket": "b", k: v}}
+	}
 	for _, tc := range []struct{ key, want string }{
 		{"s3URL", `did you mean "s3Url"?`},
 		{"multipartPartsize", `did you mean "multipartPartSize"?`},
