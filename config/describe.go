@@ -9,15 +9,6 @@ import (
 	"github.com/sirupsen/logrus"
 )
 
-// setting renders one effective value with where it came from.
-func setting(origin map[string]string, key string, value any) string {
-	from, ok := origin[key]
-	if !ok {
-		from = "default"
-	}
-	return fmt.Sprintf("%v (%s)", value, from)
-}
-
 // Fields lists the effective object-store settings and their origins for
 // the one Info line at Init; secrets show as <redacted>. Each key's value
 // is its Show in objectStoreKeys; the lines below add what no one key

@@ -20,7 +20,7 @@ var objectStoreKeys = keyTable[ObjectStore]{
 		Help: "A folder inside the bucket.",
 		Set:  func(o *ObjectStore, v string) error { o.Prefix = v; return nil },
 		Show: func(o *ObjectStore) (any, bool) { return shownIf(o.Prefix != "", o.Prefix) }},
-	{Name: "region", Type: "string", DefaultDoc: "looked up from the bucket on AWS; us-east-1 with s3Url",
+	{Name: "region", Type: "string", DefaultDoc: "looked up from the bucket on AWS; " + DefaultRegion + " with s3Url",
 		Help: "The bucket's region, for signing requests.",
 		Set:  func(o *ObjectStore, v string) error { o.Region = strings.TrimSpace(v); return nil },
 		Show: func(o *ObjectStore) (any, bool) { return always(o.Region) }},
