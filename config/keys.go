@@ -310,14 +310,14 @@ func shownIf(cond bool, v any) (any, bool) { return v, cond }
 // always shows v.
 func always(v any) (any, bool) { return v, true }
 
-// KeyDoc is one row of a provider's key table in the docs.
-type KeyDoc struct {
+// keyDoc is one row of a provider's key table in the docs.
+type keyDoc struct {
 	Key, Where, Type, Default, Limits, Help string
 }
 
 // docs lists the documented keys in the table's order, which groups them.
-func (tab keyTable[T]) docs(location string) []KeyDoc {
-	var out []KeyDoc
+func (tab keyTable[T]) docs(location string) []keyDoc {
+	var out []keyDoc
 	for _, k := range tab {
 		if k.Hidden {
 			continue
@@ -336,13 +336,13 @@ func (tab keyTable[T]) docs(location string) []KeyDoc {
 		if def == "" {
 			def = "none"
 		}
-		out = append(out, KeyDoc{Key: k.display(), Where: where, Type: k.Type, Default: def, Limits: k.Limits, Help: k.Help})
+		out = append(out, keyDoc{Key: k.display(), Where: where, Type: k.Type, Default: def, Limits: k.Limits, Help: k.Help})
 	}
 	return out
 }
 
-// KeysMarkdown renders rows as a Markdown table.
-func KeysMarkdown(rows []KeyDoc) string {
+// keysMarkdown renders rows as a Markdown table.
+func keysMarkdown(rows []keyDoc) string {
 	cell := func(s string) string {
 		if s == "" {
 			return ""

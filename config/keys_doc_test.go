@@ -23,14 +23,14 @@ const refreshDocs = "go generate ./config (or: go test ./config -run TestKeyDocs
 // keyPage is a docs page with one provider's generated key table.
 type keyPage struct {
 	path, marker, kind string
-	rows               []KeyDoc
+	rows               []keyDoc
 	accepts            func(key string) bool
 }
 
 var keyPages = []keyPage{
-	{"../docs/backupstoragelocation.md", "objectstore", "BackupStorageLocation", ObjectStoreKeyDocs(),
+	{"../docs/backupstoragelocation.md", "objectstore", "BackupStorageLocation", objectStoreKeyDocs(),
 		func(k string) bool { _, _, ok := objectStoreKeys.find(k); return ok }},
-	{"../docs/volumesnapshotlocation.md", "snapshotter", "VolumeSnapshotLocation", SnapshotterKeyDocs(),
+	{"../docs/volumesnapshotlocation.md", "snapshotter", "VolumeSnapshotLocation", snapshotterKeyDocs(),
 		func(k string) bool { k2, _, ok := snapshotterKeys.find(k); return ok && !k2.Hidden }},
 }
 
@@ -53,7 +53,7 @@ func TestKeyDocs(t *testing.T) {
 			doc, err := os.ReadFile(p.path)
 			require.NoError(t, err)
 			before, table, after := p.section(t, doc)
-			want := KeysMarkdown(p.rows)
+			want := keysMarkdown(p.rows)
 			if *updateDocs {
 				require.NoError(t, os.WriteFile(p.path, slices.Concat(before, []byte(want), after), 0o644))
 				table = []byte(want)

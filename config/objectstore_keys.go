@@ -264,9 +264,9 @@ func DefaultObjectStore() ObjectStore {
 // ObjectStoreKeys lists every key ParseObjectStore accepts, sorted.
 func ObjectStoreKeys() []string { return objectStoreKeys.names() }
 
-// ObjectStoreKeyDocs are the rows of the key table of
+// objectStoreKeyDocs are the rows of the key table of
 // docs/backupstoragelocation.md.
-func ObjectStoreKeyDocs() []KeyDoc { return objectStoreKeys.docs("BSL") }
+func objectStoreKeyDocs() []keyDoc { return objectStoreKeys.docs("BSL") }
 
 // SetKeys lists the keys that were set, sorted, each with its shown value
 // (the Fields form, secrets masked) and where it came from: doctor's

@@ -142,9 +142,9 @@ func DefaultSnapshotter() Snapshotter {
 // two map prefixes as parameters.<name> and restoreParameters.<name>.
 func SnapshotterKeys() []string { return snapshotterKeys.names() }
 
-// SnapshotterKeyDocs are the rows of the key table of
+// snapshotterKeyDocs are the rows of the key table of
 // docs/volumesnapshotlocation.md.
-func SnapshotterKeyDocs() []KeyDoc { return snapshotterKeys.docs("VSL") }
+func snapshotterKeyDocs() []keyDoc { return snapshotterKeys.docs("VSL") }
 
 // SetKeys lists the keys that were set, sorted, each with its shown value
 // (the Fields form, secrets masked) and where it came from: doctor's
