@@ -2,8 +2,6 @@ package config
 
 import (
 	"fmt"
-	"maps"
-	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -11,36 +9,12 @@ import (
 	"github.com/sirupsen/logrus"
 )
 
-// setting renders one effective value with where it came from.
-func setting(origin map[string]string, key string, value any) string {
-	from, ok := origin[key]
-	if !ok {
-		from = "default"
-	}
-	return fmt.Sprintf("%v (%s)", value, from)
-}
-
 // Fields lists the effective object-store settings and their origins for
-// the one Info line at Init; secrets show as <redacted>.
+// the one Info line at Init; secrets show as <redacted>. Each key's value
+// is its Show in objectStoreKeys; the lines below add what no one key
+// says: the keys that were read at Init, and why a default was chosen.
 func (o *ObjectStore) Fields() logrus.Fields {
-	f := logrus.Fields{}
-	add := func(key string, v any) { f[key] = setting(o.Origin, key, v) }
-	add("bucket", o.Bucket)
-	add("region", o.Region)
-	add("s3Url", orNone(o.S3URL, "AWS"))
-	add("publicUrl", orNone(o.PublicURL, "none"))
-	add("s3ForcePathStyle", o.ForcePathStyle)
-	add("insecureSkipTLSVerify", o.InsecureSkipTLSVerify)
-	add("caCert", orNone(map[bool]string{true: "set"}[len(o.CACert) > 0], "none"))
-	add("credentialsFile", orNone(o.CredentialsFile, "none: SDK default chain"))
-	if o.RoleARN != "" {
-		add("roleArn", o.RoleARN)
-		add("roleSessionName", o.RoleSessionName)
-		add("externalId", showExternalID(o.ExternalID))
-		add("stsUrl", orNone(o.STSEndpoint(), "AWS regional STS"))
-	}
-	add("storageClass", orNone(o.StorageClass, "the bucket's default")+" for backup tarballs; metadata and logs: the default")
-	add("serverSideEncryption", orNone(o.ServerSideEncryption, "none"))
+	f := logrus.Fields(objectStoreKeys.fields(o, o.Origin))
 	if len(o.CustomerKey) > 0 { // prints <redacted>
 		from := "customerKeyEncryptionFile"
 		if _, ok := o.Origin["customerKeyEncryptionSecret"]; ok {
@@ -48,26 +22,13 @@ func (o *ObjectStore) Fields() logrus.Fields {
 		}
 		f["sseCustomerKey"] = fmt.Sprintf("%v (%s in %s)", o.CustomerKey, from, o.Origin[from])
 	}
-	add("checksumAlgorithm", orNone(o.ChecksumAlgorithm, "none"))
 	if _, set := o.Origin["checksumAlgorithm"]; !set && o.ObjectLockMode != "" {
 		f["checksumAlgorithm"] = o.ChecksumAlgorithm + " (default: objectLockMode needs one)"
 	} else if !set && o.BucketRetention && o.S3URL != "" {
 		f["checksumAlgorithm"] = o.ChecksumAlgorithm + " (default: the bucket's default Object Lock retention needs one)"
 	}
-	o.encryptionFields(f)
-	o.signingFields(f)
-	add("objectLockMode", orNone(o.ObjectLockMode, "none"))
-	add("objectLockRetention", showRetention(o.ObjectLockRetention))
-	add("multipartPartSize", ShowSize(o.PartSize))
-	add("multipartConcurrency", o.Concurrency)
-	add("requestTimeout", o.RequestTimeout)
-	add("stallTimeout", o.StallTimeout)
-	add("maxRetries", o.MaxRetries)
-	add("progressInterval", o.ProgressInterval)
-	add("staleUploadAge", o.StaleUploadAge)
-	add("logLevel", orNone(o.LogLevel, "Velero's --log-level"))
-	add("memoryBudget", ShowSize(o.MemoryBudget)+" for the whole plugin process")
-	add("spoolDir", orNone(o.SpoolDir, o.SpoolPath()+", the OS temp dir"))
+	o.identityField(f)
+	o.signingKeyField(f)
 	return f
 }
 
@@ -109,41 +70,11 @@ func ShowSize(n int64) string {
 	return fmt.Sprintf("%d bytes", n)
 }
 
-// Fields lists the effective snapshotter settings; CSI secrets are never
-// shown, only whether a Secret is named.
+// Fields lists the effective snapshotter settings, each key's Show in
+// snapshotterKeys; CSI secrets are never shown, only whether a Secret is
+// named.
 func (s *Snapshotter) Fields() logrus.Fields {
-	f := logrus.Fields{}
-	add := func(key string, v any) { f[key] = setting(s.Origin, key, v) }
-	add("driver", s.Driver)
-	add("endpoint", s.Endpoint)
-	add("parameters", mapKeys(s.SnapshotParameters))
-	add("restoreParameters", mapKeys(s.RestoreParameters))
-	secret := "none"
-	if s.SecretName != "" {
-		secret = s.SecretNamespace + "/" + s.SecretName + " (values <redacted>)"
-	}
-	add("snapshotterSecretName", secret)
-	if s.TLSSecretName != "" {
-		add("tlsSecretName", s.TLSSecretNamespace+"/"+s.TLSSecretName+" (tls.crt, ca.crt; tls.key <redacted>)")
-		add("tlsCASecretName", orNone(s.TLSCASecretName, "ca.crt of tlsSecretName"))
-	}
-	if s.TLSCertFile != "" {
-		add("tlsCertFile", s.TLSCertFile)
-		add("tlsKeyFile", s.TLSKeyFile)
-		add("tlsCAFile", s.TLSCAFile)
-	}
-	if s.Network() {
-		add("tlsServerName", orNone(s.TLSServerName, "the endpoint's host"))
-	}
-	add("operationTimeout", s.OperationTimeout)
-	add("dialTimeout", s.DialTimeout)
-	add("snapshotReadyTimeout", s.SnapshotReadyTimeout)
-	add("pollInterval", s.PollInterval)
-	add("maxRetries", s.MaxRetries)
-	add("logLevel", orNone(s.LogLevel, "Velero's --log-level"))
-	add("topologyMap", orNone(s.TopologyMap.String(), "none"))
-	add("topologyZoneKey", orNone(s.TopologyZoneKey, "learned from the driver"))
-	return f
+	return logrus.Fields(snapshotterKeys.fields(s, s.Origin))
 }
 
 func orNone(v, none string) string {
@@ -163,17 +94,4 @@ func mapKeys(m map[string]string) string {
 	}
 	sort.Strings(kv)
 	return strings.Join(kv, ",")
-}
-
-// SetKeys lists the keys that were set, sorted, each with its shown value
-// (the Fields form, secrets masked) and where it came from: doctor's
-// "config parses" line.
-func SetKeys(fields logrus.Fields, origin map[string]string) string {
-	var parts []string
-	for _, key := range slices.Sorted(maps.Keys(fields)) {
-		if _, set := origin[key]; set {
-			parts = append(parts, fmt.Sprintf("%s=%v", key, fields[key]))
-		}
-	}
-	return strings.Join(parts, ", ")
 }

@@ -236,24 +236,9 @@ func parseIdentities(data []byte) (Identities, error) {
 	return ids, nil
 }
 
-// encryptionFields adds the encryption settings to the settings line:
-// the recipients (public keys), the scope, and the identities only as a
+// identityField adds to the settings line the identities, only as a
 // count, where they came from and which recipients they open.
-func (o *ObjectStore) encryptionFields(f map[string]any) {
-	if !o.Encrypted() {
-		f["encryptionRecipients"] = setting(o.Origin, "encryptionRecipients", "none: objects are written as Velero sends them")
-	} else {
-		keys := make([]string, len(o.EncryptionRecipients))
-		for i, r := range o.EncryptionRecipients {
-			keys[i] = r.String()
-		}
-		f["encryptionRecipients"] = setting(o.Origin, "encryptionRecipients", strings.Join(keys, ","))
-		what := "backups/<name>/<name>.tar.gz, the backup contents"
-		if o.EncryptionScope == ScopeAllGzip {
-			what = "every .gz key"
-		}
-		f["encryptionScope"] = setting(o.Origin, "encryptionScope", o.EncryptionScope+": "+what)
-	}
+func (o *ObjectStore) identityField(f map[string]any) {
 	key, _ := o.identitySetting()
 	if key == "" {
 		if o.Encrypted() {

@@ -333,7 +333,7 @@ var objectStoreTarget = fuzzTarget{
 	location: "BSL config", configMap: "ConfigMap velero/s3compat-config",
 	base:     [2]string{"bucket", "velero"},
 	fileKeys: map[string]bool{"credentialsFile": true, "customerKeyEncryptionFile": true},
-	valid:    func(k string) bool { _, ok := objectStoreKeys[k]; return ok },
+	valid:    func(k string) bool { _, _, ok := objectStoreKeys.find(k); return ok },
 	parse: func(layers []Layer) (fuzzResult, error) {
 		o, err := ParseObjectStore(layers...)
 		if err != nil {
@@ -401,13 +401,8 @@ var snapshotterTarget = fuzzTarget{
 	location: "VSL config", configMap: "ConfigMap velero/csi-config",
 	base: [2]string{"driver", "d.example.io"},
 	valid: func(k string) bool {
-		_, ok := snapshotterKeys[k]
-		ok = ok || k == "credentialsFile" // taken, to be refused by name: errVSLCredential
-		name, param := strings.CutPrefix(k, snapshotParamPrefix)
-		if !param {
-			name, param = strings.CutPrefix(k, restoreParamPrefix)
-		}
-		return ok || (param && name != "")
+		_, _, ok := snapshotterKeys.find(k) // credentialsFile too, to be refused by name: errVSLCredential
+		return ok
 	},
 	parse: func(layers []Layer) (fuzzResult, error) {
 		s, err := ParseSnapshotter(layers...)
@@ -448,15 +443,27 @@ var snapshotterTarget = fuzzTarget{
 			t.Fatalf("endpoint %q with TLS from Secret %t, files %t", s.Endpoint, secret, files)
 		}
 		for k, v := range eff {
-			if name, ok := strings.CutPrefix(k, snapshotParamPrefix); ok && s.SnapshotParameters[name] != v {
+			if name, ok := strings.CutPrefix(k, "parameters."); ok && s.SnapshotParameters[name] != v {
 				t.Fatalf("%s=%q lost", k, v)
 			}
-			if name, ok := strings.CutPrefix(k, restoreParamPrefix); ok && s.RestoreParameters[name] != v {
+			if name, ok := strings.CutPrefix(k, "restoreParameters."); ok && s.RestoreParameters[name] != v {
 				t.Fatalf("%s=%q lost", k, v)
 			}
 		}
 	},
 }
+
+// tunables are the keys a plugin ConfigMap may set, of either provider.
+var tunables = func() map[string]bool {
+	m := map[string]bool{}
+	for _, k := range objectStoreKeys {
+		m[k.Name] = m[k.Name] || k.Where == InConfigMapToo
+	}
+	for _, k := range snapshotterKeys {
+		m[k.Name] = m[k.Name] || k.Where == InConfigMapToo
+	}
+	return m
+}()
 
 // addSeeds adds each seed value as the first pair and, for a tunable, as
 // the ConfigMap's pair; every key the parser takes must have one.

@@ -2,8 +2,6 @@ package config
 
 import (
 	"fmt"
-	"maps"
-	"slices"
 	"strings"
 	"time"
 
@@ -111,167 +109,12 @@ type Layer struct {
 	TunablesOnly bool
 }
 
-// tunables are the keys a plugin ConfigMap may set.
-var tunables = map[string]bool{
-	"multipartPartSize": true, "multipartConcurrency": true, "requestTimeout": true, "stallTimeout": true,
-	"maxRetries": true, "progressInterval": true, "checksumAlgorithm": true, "logLevel": true, "staleUploadAge": true,
-	"memoryBudget": true, "spoolDir": true,
-	"operationTimeout": true, "dialTimeout": true, "snapshotReadyTimeout": true, "pollInterval": true,
-	"topologyMap": true, // where restores go is the restoring cluster's choice, not the location's
-}
-
-// checkLayerKey refuses a location key in a tunables-only layer.
-func checkLayerKey(l Layer, key string) error {
-	if l.TunablesOnly && !tunables[key] {
-		return fmt.Errorf("key %q is not allowed in %s: it belongs in the location's config; the ConfigMap takes only run-time settings", key, l.Name)
-	}
-	return nil
-}
-
-// objectStoreKeys sets each key's value onto an ObjectStore. Velero itself
-// adds bucket, prefix, caCert and credentialsFile to a BSL's config.
-var objectStoreKeys = map[string]func(o *ObjectStore, v string) error{
-	"bucket":    func(o *ObjectStore, v string) error { o.Bucket = v; return nil },
-	"prefix":    func(o *ObjectStore, v string) error { o.Prefix = v; return nil },
-	"region":    func(o *ObjectStore, v string) error { o.Region = strings.TrimSpace(v); return nil },
-	"s3Url":     func(o *ObjectStore, v string) error { return setURL(&o.S3URL, v) },
-	"publicUrl": func(o *ObjectStore, v string) error { return setURL(&o.PublicURL, v) },
-	"s3ForcePathStyle": func(o *ObjectStore, v string) (err error) {
-		o.ForcePathStyle, err = parseBool(v)
-		return err
-	},
-	"insecureSkipTLSVerify": func(o *ObjectStore, v string) (err error) {
-		o.InsecureSkipTLSVerify, err = parseBool(v)
-		return err
-	},
-	"caCert":                      setCACert,
-	"profile":                     func(o *ObjectStore, v string) error { o.Profile = strings.TrimSpace(v); return nil },
-	"credentialsFile":             func(o *ObjectStore, v string) error { return readable(&o.CredentialsFile, v) },
-	"serverSideEncryption":        setSSE,
-	"kmsKeyId":                    func(o *ObjectStore, v string) error { o.KMSKeyID = strings.TrimSpace(v); return nil },
-	"customerKeyEncryptionFile":   setCustomerKey,
-	"customerKeyEncryptionSecret": setCustomerKeySecret,
-	"tagging":                     setTagging,
-	"storageClass":                setStorageClass,
-	"roleArn":                     setRoleARN,
-	"roleSessionName":             setRoleSessionName,
-	"externalId":                  setExternalID,
-	"stsUrl":                      func(o *ObjectStore, v string) error { return setURL(&o.STSURL, v) },
-	"checksumAlgorithm":           setChecksum,
-	"objectLockMode":              setLockMode,
-	"objectLockRetention":         setLockRetention,
-	"encryptionRecipients":        setRecipients,
-	"encryptionScope":             setEncryptionScope,
-	"encryptionIdentitySecret":    setIdentitySecret,
-	"encryptionIdentityFile":      setIdentityFile,
-	"signingKeySecret":            setSigningKeySecret,
-	"signingKeyFile":              setSigningKeyFile,
-	"verifyPublicKeys":            setVerifyPublicKeys,
-	"requireSignatures":           setRequireSignatures,
-	"signatureVersion": func(_ *ObjectStore, v string) error {
-		if v != "4" {
-			return fmt.Errorf("is not supported: only signature version 4 is")
-		}
-		return nil
-	},
-	"enableSharedConfig": func(_ *ObjectStore, v string) error {
-		_, err := parseBool(v) // the shared config file is always read
-		return err
-	},
-	"multipartPartSize": func(o *ObjectStore, v string) error {
-		n, err := ParseSize(v)
-		if err == nil && (n < MinPartSize || n > MaxPartSize) {
-			err = fmt.Errorf("is out of range [5MiB, 5GiB]")
-		}
-		o.PartSize = n
-		return err
-	},
-	"multipartConcurrency": func(o *ObjectStore, v string) (err error) {
-		o.Concurrency, err = parseInt(v, 1, 64)
-		return err
-	},
-	"requestTimeout": func(o *ObjectStore, v string) error { return positiveDuration(&o.RequestTimeout, v) },
-	"stallTimeout":   func(o *ObjectStore, v string) error { return positiveDuration(&o.StallTimeout, v) },
-	"maxRetries": func(o *ObjectStore, v string) (err error) {
-		o.MaxRetries, err = parseInt(v, 0, 20)
-		return err
-	},
-	"progressInterval": func(o *ObjectStore, v string) (err error) {
-		o.ProgressInterval, err = parseDuration(v)
-		return err
-	},
-	"logLevel": func(o *ObjectStore, v string) (err error) {
-		o.LogLevel, err = parseLogLevel(v)
-		return err
-	},
-	"staleUploadAge": func(o *ObjectStore, v string) (err error) {
-		o.StaleUploadAge, err = parseDuration(v)
-		return err
-	},
-	"memoryBudget": func(o *ObjectStore, v string) error {
-		n, err := ParseSize(v)
-		if err == nil && n < MinMemoryBudget {
-			err = fmt.Errorf("is below %s: the budget holds at least two parts of S3's %s minimum", ShowSize(MinMemoryBudget), ShowSize(MinPartSize))
-		}
-		o.MemoryBudget = n
-		return err
-	},
-	"spoolDir": setSpoolDir,
-}
-
-// DefaultObjectStore holds the built-in defaults of the tunable settings.
-func DefaultObjectStore() ObjectStore {
-	return ObjectStore{
-		PartSize:         8 << 20,
-		Concurrency:      4,
-		RequestTimeout:   time.Minute,
-		StallTimeout:     2 * time.Minute,
-		MaxRetries:       5,
-		ProgressInterval: 5 * time.Second,
-		StaleUploadAge:   72 * time.Hour,
-		MemoryBudget:     DefaultMemoryBudget,
-	}
-}
-
-// ObjectStoreKeys lists every key ParseObjectStore accepts, sorted.
-func ObjectStoreKeys() []string {
-	return slices.Sorted(maps.Keys(objectStoreKeys))
-}
-
-// eachKey sets every key of the layers through lookup, the last layer
-// first so that earlier layers overwrite, keys in order. It refuses
-// unknown keys and location keys in a tunables-only layer, names the
-// source, key and value of a bad value, and records each key's origin.
-func eachKey(layers []Layer, origin map[string]string, valid []string, lookup func(key string) (set func(value string) error, ok bool)) error {
-	for i := len(layers) - 1; i >= 0; i-- {
-		l := layers[i]
-		for _, k := range slices.Sorted(maps.Keys(l.Values)) {
-			set, ok := lookup(k)
-			if !ok {
-				return fmt.Errorf("unknown key %q in %s; valid keys are %s", k, l.Name, strings.Join(valid, ", "))
-			}
-			if err := checkLayerKey(l, k); err != nil {
-				return err
-			}
-			if err := set(l.Values[k]); err != nil {
-				return valueError(l.Name, k, shown(k, l.Values[k]), err.Error())
-			}
-			origin[k] = l.Name
-		}
-	}
-	return nil
-}
-
 // ParseObjectStore reads the layers (earlier ones win) onto the defaults,
 // rejects unknown keys and bad values by name, and checks the whole.
 func ParseObjectStore(layers ...Layer) (*ObjectStore, error) {
 	o := DefaultObjectStore()
 	o.Origin = map[string]string{}
-	err := eachKey(layers, o.Origin, ObjectStoreKeys(), func(k string) (func(string) error, bool) {
-		set, ok := objectStoreKeys[k]
-		return func(v string) error { return set(&o, v) }, ok
-	})
-	if err != nil {
+	if err := objectStoreKeys.parse(&o, layers, o.Origin); err != nil {
 		return nil, err
 	}
 	if err := o.finish(); err != nil {

@@ -124,9 +124,9 @@ func (o *ObjectStore) SetSigningKeyFromSecret(namespace string, data map[string]
 	})
 }
 
-// signingFields adds the signing settings to the settings line: key IDs
-// only, which are public.
-func (o *ObjectStore) signingFields(f map[string]any) {
+// signingKeyField adds the signing key to the settings line: its key ID
+// only, which is public.
+func (o *ObjectStore) signingKeyField(f map[string]any) {
 	switch {
 	case o.SigningKey != nil:
 		from := "signingKeyFile " + o.SigningKeyFile
@@ -142,15 +142,5 @@ func (o *ObjectStore) signingFields(f map[string]any) {
 		f["signingKey"] = "named, not read yet"
 	default:
 		f["signingKey"] = "none: objects are written without signatures"
-	}
-	if len(o.VerifyPublicKeys) > 0 {
-		f["verifyPublicKeys"] = setting(o.Origin, "verifyPublicKeys", "key IDs "+o.VerifyPublicKeys.String())
-	}
-	if o.Checks() {
-		what := "false: an unsigned object reads with a warning; a bad signature fails"
-		if o.RequireSignatures {
-			what = "true: an unsigned object, or one whose signature fails, does not read"
-		}
-		f["requireSignatures"] = setting(o.Origin, "requireSignatures", what)
 	}
 }

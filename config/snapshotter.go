@@ -6,11 +6,8 @@ import (
 	"net"
 	"net/url"
 	"regexp"
-	"sort"
 	"strings"
 	"time"
-
-	"k8s.io/apimachinery/pkg/util/validation"
 )
 
 // Snapshotter is every setting of the example.io/csi volume snapshotter.
@@ -52,112 +49,19 @@ type Snapshotter struct {
 	Origin map[string]string
 }
 
-// DefaultSnapshotter holds the built-in defaults.
-func DefaultSnapshotter() Snapshotter {
-	return Snapshotter{
-		OperationTimeout:     time.Minute,
-		DialTimeout:          10 * time.Second,
-		SnapshotReadyTimeout: 10 * time.Minute,
-		PollInterval:         5 * time.Second,
-		MaxRetries:           5,
-	}
-}
-
 // driverName is the CSI spec's form of a plugin name.
 var driverName = regexp.MustCompile(`^[a-zA-Z0-9]([a-zA-Z0-9.-]{0,61}[a-zA-Z0-9])?$`)
 
-// Prefixes of the map-valued keys.
-const (
-	snapshotParamPrefix = "parameters."
-	restoreParamPrefix  = "restoreParameters."
-)
-
-var snapshotterKeys = map[string]func(s *Snapshotter, v string) error{
-	"driver": func(s *Snapshotter, v string) error {
-		if strings.TrimSpace(v) == "" {
-			return fmt.Errorf("is empty")
-		}
-		if !driverName.MatchString(strings.TrimSpace(v)) {
-			return fmt.Errorf("is not a CSI driver name (at most 63 letters, digits, dots and dashes, as in the PVs' spec.csi.driver)")
-		}
-		s.Driver = strings.TrimSpace(v)
-		return nil
-	},
-	"endpoint": func(s *Snapshotter, v string) error {
-		ep, err := parseEndpoint(v)
-		s.Endpoint = ep
-		return err
-	},
-	"tlsSecretName":              func(s *Snapshotter, v string) error { s.TLSSecretName = strings.TrimSpace(v); return nil },
-	"tlsSecretNamespace":         func(s *Snapshotter, v string) error { s.TLSSecretNamespace = strings.TrimSpace(v); return nil },
-	"tlsCASecretName":            func(s *Snapshotter, v string) error { s.TLSCASecretName = strings.TrimSpace(v); return nil },
-	"tlsCertFile":                func(s *Snapshotter, v string) error { return absPath(&s.TLSCertFile, v) },
-	"tlsKeyFile":                 func(s *Snapshotter, v string) error { return absPath(&s.TLSKeyFile, v) },
-	"tlsCAFile":                  func(s *Snapshotter, v string) error { return absPath(&s.TLSCAFile, v) },
-	"tlsServerName":              func(s *Snapshotter, v string) error { s.TLSServerName = strings.TrimSpace(v); return nil },
-	"snapshotterSecretName":      func(s *Snapshotter, v string) error { s.SecretName = strings.TrimSpace(v); return nil },
-	"snapshotterSecretNamespace": func(s *Snapshotter, v string) error { s.SecretNamespace = strings.TrimSpace(v); return nil },
-	"operationTimeout":           func(s *Snapshotter, v string) error { return positiveDuration(&s.OperationTimeout, v) },
-	"dialTimeout":                func(s *Snapshotter, v string) error { return positiveDuration(&s.DialTimeout, v) },
-	"snapshotReadyTimeout":       func(s *Snapshotter, v string) error { return positiveDuration(&s.SnapshotReadyTimeout, v) },
-	"pollInterval":               func(s *Snapshotter, v string) error { return positiveDuration(&s.PollInterval, v) },
-	"maxRetries": func(s *Snapshotter, v string) (err error) {
-		s.MaxRetries, err = parseInt(v, 0, 20)
-		return err
-	},
-	"logLevel": func(s *Snapshotter, v string) (err error) {
-		s.LogLevel, err = parseLogLevel(v)
-		return err
-	},
-	"topologyMap": func(s *Snapshotter, v string) (err error) {
-		s.TopologyMap, err = ParseTopologyMap(v)
-		return err
-	},
-	"topologyZoneKey": func(s *Snapshotter, v string) error {
-		v = strings.TrimSpace(v)
-		if errs := validation.IsQualifiedName(v); len(errs) > 0 {
-			return fmt.Errorf("is not a label key (such as topology.gke.io/zone): %s", errs[0])
-		}
-		s.TopologyZoneKey = v
-		return nil
-	},
-}
-
-// SnapshotterKeys lists the keys ParseSnapshotter accepts, sorted, with the
-// two map prefixes.
-func SnapshotterKeys() []string {
-	keys := []string{snapshotParamPrefix + "<name>", restoreParamPrefix + "<name>"}
-	for k := range snapshotterKeys {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
-}
-
-// ParseSnapshotter reads the layers (earlier ones win) onto the defaults.
-// errVSLCredential is the answer to a VSL with spec.credential.
+// errVSLCredential is the answer to a VSL with spec.credential: it names
+// that, not "unknown key" of a key the user never wrote.
 var errVSLCredential = errors.New("is the file of the VSL's spec.credential, which Velero hands over, and example.io/csi uses no cloud credentials: " +
 	"remove spec.credential from the VolumeSnapshotLocation (the driver's own CSI secrets come from snapshotterSecretName/snapshotterSecretNamespace)")
 
+// ParseSnapshotter reads the layers (earlier ones win) onto the defaults.
 func ParseSnapshotter(layers ...Layer) (*Snapshotter, error) {
 	s := DefaultSnapshotter()
 	s.SnapshotParameters, s.RestoreParameters, s.Origin = map[string]string{}, map[string]string{}, map[string]string{}
-	err := eachKey(layers, s.Origin, SnapshotterKeys(), func(k string) (func(string) error, bool) {
-		if name, ok := strings.CutPrefix(k, snapshotParamPrefix); ok && name != "" {
-			return func(v string) error { s.SnapshotParameters[name] = v; return nil }, true
-		}
-		if name, ok := strings.CutPrefix(k, restoreParamPrefix); ok && name != "" {
-			return func(v string) error { s.RestoreParameters[name] = v; return nil }, true
-		}
-		if k == "credentialsFile" {
-			// Velero's server adds it for a VSL's spec.credential: say that,
-			// not "unknown key" of a key the user never wrote.
-			return func(string) error { return errVSLCredential }, true
-		}
-		set, ok := snapshotterKeys[k]
-		return func(v string) error { return set(&s, v) }, ok
-	})
-	if err != nil {
+	if err := snapshotterKeys.parse(&s, layers, s.Origin); err != nil {
 		return nil, err
 	}
 	if s.Driver == "" {

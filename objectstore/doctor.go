@@ -76,7 +76,7 @@ func (d *diagnosis) config(ctx context.Context) bool {
 }
 
 // describeConfig lists every key that was set, with where it came from.
-func describeConfig(c *config.ObjectStore) string { return config.SetKeys(c.Fields(), c.Origin) }
+func describeConfig(c *config.ObjectStore) string { return c.SetKeys() }
 
 func keysRead(c *config.ObjectStore) string {
 	var got []string

@@ -101,7 +101,7 @@ func (k *checks) parse(ctx context.Context, r finding.Reporter) bool {
 }
 
 // describeConfig lists every key that was set, with where it came from.
-func describeConfig(c *config.Snapshotter) string { return config.SetKeys(c.Fields(), c.Origin) }
+func describeConfig(c *config.Snapshotter) string { return c.SetKeys() }
 
 // hostPort is the address of a tcp:// or dns:/// endpoint.
 func hostPort(endpoint string) string {
