@@ -165,12 +165,25 @@ func (o *ObjectStore) identitySetting() (key, value string) {
 // LoadIdentityFile reads encryptionIdentityFile, when it is set, into
 // EncryptionIdentities. Init calls it; errors never hold the file's text.
 func (o *ObjectStore) LoadIdentityFile() error {
-	const setting = "encryptionIdentityFile"
-	if o.EncryptionIdentityFile == "" {
+	return o.readKeyFile("encryptionIdentityFile", o.EncryptionIdentityFile, func(data []byte) error {
+		ids, err := parseIdentities(data)
+		if err == nil {
+			o.EncryptionIdentities = ids
+		}
+		return err
+	})
+}
+
+// readKeyFile reads the key file that setting names at path, when it is
+// set, and hands its bytes to parse. An error names the setting, where it
+// was set and the path, with why: the file's text never, nor parse's
+// error beyond its own words.
+func (o *ObjectStore) readKeyFile(setting, path string, parse func([]byte) error) error {
+	if path == "" {
 		return nil
 	}
-	bad := func(why string) error { return valueError(o.Origin[setting], setting, o.EncryptionIdentityFile, why) }
-	f, err := openRegular(o.EncryptionIdentityFile)
+	bad := func(why string) error { return valueError(o.Origin[setting], setting, path, why) }
+	f, err := openRegular(path)
 	if err != nil {
 		return bad(err.Error())
 	}
@@ -179,11 +192,9 @@ func (o *ObjectStore) LoadIdentityFile() error {
 	if err != nil {
 		return bad(fmt.Sprintf("cannot be read: %v", bareOSError(err)))
 	}
-	ids, err := parseIdentities(data)
-	if err != nil {
+	if err := parse(data); err != nil {
 		return bad(err.Error())
 	}
-	o.EncryptionIdentities = ids
 	return nil
 }
 

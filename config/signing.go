@@ -2,7 +2,6 @@ package config
 
 import (
 	"fmt"
-	"io"
 	"path/filepath"
 	"strings"
 
@@ -91,26 +90,13 @@ func (o *ObjectStore) AcceptedKeys() minisig.Keys {
 // LoadSigningKeyFile reads signingKeyFile, when it is set, into
 // SigningKey. Init calls it; errors never hold the file's text.
 func (o *ObjectStore) LoadSigningKeyFile() error {
-	const setting = "signingKeyFile"
-	if o.SigningKeyFile == "" {
-		return nil
-	}
-	bad := func(why string) error { return valueError(o.Origin[setting], setting, o.SigningKeyFile, why) }
-	f, err := openRegular(o.SigningKeyFile)
-	if err != nil {
-		return bad(err.Error())
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, maxIdentityFile+1))
-	if err != nil {
-		return bad(fmt.Sprintf("cannot be read: %v", bareOSError(err)))
-	}
-	k, err := minisig.ParseSecretKey(data)
-	if err != nil {
-		return bad(err.Error())
-	}
-	o.SigningKey = k
-	return nil
+	return o.readKeyFile("signingKeyFile", o.SigningKeyFile, func(data []byte) error {
+		k, err := minisig.ParseSecretKey(data)
+		if err == nil {
+			o.SigningKey = k
+		}
+		return err
+	})
 }
 
 // SetSigningKeyFromSecret sets SigningKey from the Secret that
