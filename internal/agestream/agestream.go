@@ -77,9 +77,9 @@ func Decrypt(src io.Reader, identities ...age.Identity) (plain io.Reader, sealed
 	return &unsealed{r: p, rec: rec}, true, nil
 }
 
-// maxHeader bounds an age header: a line per recipient stanza and two
+// MaxHeader bounds an age header: a line per recipient stanza and two
 // of body; the plugin writes a few hundred bytes.
-const maxHeader = 64 << 10
+const MaxHeader = 64 << 10
 
 // readHeader reads the rest of the age header that starts with head: up
 // to and with its MAC line ("--- …"), which is the first line that starts
@@ -90,8 +90,8 @@ func readHeader(head []byte, src *bufio.Reader) ([]byte, error) {
 		line, err := src.ReadSlice('\n')
 		header = append(header, line...)
 		switch {
-		case len(header) > maxHeader:
-			return nil, fmt.Errorf("is longer than %d bytes", maxHeader)
+		case len(header) > MaxHeader:
+			return nil, fmt.Errorf("is longer than %d bytes", MaxHeader)
 		case errors.Is(err, bufio.ErrBufferFull):
 			continue
 		case err != nil:
