@@ -222,4 +222,3 @@ func TestEncryptsKey(t *testing.T) {
 		assert.Equal(t, c.all, s.encrypts(c.key), "allGzip: %s", c.key)
 	}
 }
-
