@@ -28,3 +28,20 @@ func TestBinaryDoesNotImportTestCode(t *testing.T) {
 		}
 	}
 }
+
+// The age streams are a package of their own (STYLE.md: a stream that
+// transforms bytes has no S3 or Velero import; the transport decides
+// where it applies): internal/agestream links age and the standard
+// library's kin, never the AWS SDK, Velero, or the plugin's packages.
+func TestDepsOfAgeStream(t *testing.T) {
+	const pkg = "example.io/velero-plugin-s3csi/internal/agestream"
+	out, err := exec.Command("go", "list", "-deps", pkg).CombinedOutput()
+	require.NoError(t, err, "go list -deps %s: %s", pkg, out)
+	deps := strings.Fields(string(out))
+	require.Contains(t, deps, "filippo.io/age", "go list -deps printed no age: %s", out)
+	for _, d := range deps {
+		assert.False(t, strings.HasPrefix(d, "github.com/aws/"), "agestream imports %s", d)
+		assert.False(t, strings.HasPrefix(d, "github.com/vmware-tanzu/"), "agestream imports %s", d)
+		assert.False(t, strings.HasPrefix(d, "example.io/velero-plugin-s3csi/") && d != pkg, "agestream imports %s", d)
+	}
+}

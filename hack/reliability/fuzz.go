@@ -20,13 +20,14 @@ type fuzzResult struct {
 
 var execsLine = regexp.MustCompile(`fuzz: elapsed: .*, execs: (\d+) `)
 
-// runFuzzers runs each fuzz target (the config parsers, the encrypted
-// read path, the signature and trusted-comment parsers) for d with
-// `go test -fuzz`.
+// runFuzzers runs each fuzz target (the config parsers, the age stream
+// read path and header look, the signature and trusted-comment parsers)
+// for d with `go test -fuzz`.
 func runFuzzers(s *testenv.Script, d string) []fuzzResult {
 	var out []fuzzResult
 	for _, t := range []struct{ name, pkg string }{
-		{"FuzzObjectStoreConfig", "./config/"}, {"FuzzSnapshotterConfig", "./config/"}, {"FuzzOpenBody", "./objectstore/"},
+		{"FuzzObjectStoreConfig", "./config/"}, {"FuzzSnapshotterConfig", "./config/"}, {"FuzzDecrypt", "./internal/agestream/"},
+		{"FuzzPeekHeader", "./internal/agestream/"},
 		{"FuzzParseSignature", "./internal/minisig/"}, {"FuzzParseComment", "./internal/minisig/"},
 	} {
 		name := t.name
