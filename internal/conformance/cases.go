@@ -5,7 +5,9 @@
 //
 // `make test` runs the ObjectStore cases on MinIO and versitygw, in
 // process and through Velero v1.18's plugin host (objectstore's
-// TestConformance). `make compat` runs every case through each Velero
+// TestConformance), and every case through that host as a `make compat`
+// host does (hack/compat's TestSuiteThroughVelerosHost). `make compat`
+// runs every case through each Velero
 // release's own host (pkg/plugin/clientmgmt) against the built plugin
 // binary, a real MinIO and a real CSI driver process: each host module
 // (hack/compat/<release>) is a thin main that builds that release's host

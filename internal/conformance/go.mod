@@ -1,6 +1,6 @@
-// The conformance suite: `make test` runs its ObjectStore cases in process
-// and through Velero v1.18's host, and every per-release Velero host of
-// `make compat` (hack/compat/<release>) runs all of it.
+// The conformance suite: `make test` runs it (objectstore's
+// TestConformance, hack/compat's TestSuiteThroughVelerosHost), and every
+// per-release Velero host of `make compat` (hack/compat/<release>) runs it.
 // No Velero dependency: its interfaces have the method sets of Velero's
 // ObjectStore and VolumeSnapshotter, so any release's clients satisfy
 // them, and its requirements (apimachinery, testify, minio-go for the
