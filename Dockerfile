@@ -28,6 +28,8 @@ ARG TARGETARCH
 ARG VERSION=dev
 WORKDIR /src
 COPY go.mod go.sum ./
+# go.mod replaces the conformance suite's module with this folder.
+COPY internal/conformance/go.mod internal/conformance/
 RUN go mod download
 COPY . .
 RUN CGO_ENABLED=0 GOOS=linux GOARCH=${TARGETARCH} GOAMD64=v1 GOARM64=v8.0 \

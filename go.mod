@@ -6,8 +6,14 @@ go 1.26.0
 // inherited, so a module that imports Velero must repeat it.
 replace github.com/kopia/kopia => github.com/project-velero/kopia v0.0.0-20251230033609-d946b1e75197
 
+// The conformance suite is a module of its own (no Velero import, so that
+// each Velero release's host in hack/compat keeps its own versions);
+// objectstore's TestConformance runs it here.
+replace example.io/velero-plugin-s3csi/internal/conformance => ./internal/conformance
+
 require (
 	aead.dev/minisign v0.3.0
+	example.io/velero-plugin-s3csi/internal/conformance v0.0.0
 	filippo.io/age v1.3.2
 	github.com/aws/aws-sdk-go-v2 v1.41.12
 	github.com/aws/aws-sdk-go-v2/config v1.32.17

@@ -79,7 +79,7 @@ type hostArgs struct {
 	PluginDir, S3URL, Bucket, CredentialsFile, CSIDriver, CSIEndpoint, VolumeID string
 }
 
-// result is hack/compat/cases.Result as the host writes it.
+// result is internal/conformance.Result as the host writes it.
 type result struct {
 	Velero            string `json:"velero"`
 	ObjectStore       cell   `json:"objectStore"`

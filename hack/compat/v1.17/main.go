@@ -1,6 +1,6 @@
 // Command host loads the built plugin with this module's Velero release's
 // own plugin host (pkg/plugin/clientmgmt and its process registry) and runs
-// the shared cases (hack/compat/cases). `make compat` builds and runs it.
+// the conformance suite (internal/conformance). `make compat` builds and runs it.
 //
 // The same file is in every hack/compat/<release> module; a test in
 // hack/compat checks that they do not drift apart.
@@ -18,7 +18,7 @@ import (
 	"github.com/vmware-tanzu/velero/pkg/plugin/framework"
 	"github.com/vmware-tanzu/velero/pkg/plugin/framework/common"
 
-	"example.io/velero-plugin-s3csi/hack/compat/cases"
+	"example.io/velero-plugin-s3csi/internal/conformance"
 )
 
 func main() {
@@ -28,11 +28,11 @@ func main() {
 		framework.NewServer().BindFlags(pflag.CommandLine).Serve()
 		return
 	}
-	cases.Main(start)
+	conformance.Main(start)
 }
 
 // start is what `velero server <serverArgs>` does to reach its plugins.
-func start(dir string, logs io.Writer, serverArgs, enabled []string) (cases.Host, func(), error) {
+func start(dir string, logs io.Writer, serverArgs, enabled []string) (conformance.Host, func(), error) {
 	log := logrus.New()
 	log.SetLevel(logrus.DebugLevel)
 	log.SetFormatter(&logrus.JSONFormatter{})
@@ -43,23 +43,23 @@ func start(dir string, logs io.Writer, serverArgs, enabled []string) (cases.Host
 	features.Enable(enabled...)
 	reg := process.NewRegistry(dir, log, logrus.DebugLevel)
 	if err := reg.DiscoverPlugins(); err != nil {
-		return cases.Host{}, nil, err
+		return conformance.Host{}, nil, err
 	}
 	m := clientmgmt.NewManager(log, logrus.DebugLevel, reg)
-	return cases.Host{
-		ObjectStore: func(name string) (cases.ObjectStore, error) {
+	return conformance.Host{
+		ObjectStore: func(name string) (conformance.ObjectStore, error) {
 			s, err := m.GetObjectStore(name)
 			return s, err
 		},
-		VolumeSnapshotter: func(name string) (cases.VolumeSnapshotter, error) {
+		VolumeSnapshotter: func(name string) (conformance.VolumeSnapshotter, error) {
 			vs, err := m.GetVolumeSnapshotter(name)
 			return vs, err
 		},
-		Plugins: func() []cases.Plugin {
-			var out []cases.Plugin
+		Plugins: func() []conformance.Plugin {
+			var out []conformance.Plugin
 			for _, kind := range common.AllPluginKinds() {
 				for _, id := range reg.List(kind) {
-					out = append(out, cases.Plugin{Command: id.Command, Kind: string(id.Kind), Name: id.Name})
+					out = append(out, conformance.Plugin{Command: id.Command, Kind: string(id.Kind), Name: id.Name})
 				}
 			}
 			return out

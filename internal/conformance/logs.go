@@ -1,4 +1,4 @@
-package cases
+package conformance
 
 import (
 	"bytes"
@@ -10,10 +10,10 @@ import (
 	"time"
 )
 
-// Logs keeps the host logger's JSON lines (the plugin's lines reach the
+// JSONLines keeps the host logger's JSON lines (the plugin's lines reach the
 // host over the plugin's stderr and are logged there); set
 // S3CSI_COMPAT_HOSTLOG=1 to see them on stderr.
-type Logs struct {
+type JSONLines struct {
 	mu    sync.Mutex
 	part  []byte
 	lines []map[string]any
@@ -23,7 +23,7 @@ type Logs struct {
 var echoHostLog = os.Getenv("S3CSI_COMPAT_HOSTLOG") != ""
 
 // Write is io.Writer, for the host's logger.
-func (l *Logs) Write(p []byte) (int, error) {
+func (l *JSONLines) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if echoHostLog {
@@ -44,25 +44,43 @@ func (l *Logs) Write(p []byte) (int, error) {
 }
 
 // find waits up to 15 s for a line that match accepts (plugin lines
-// arrive asynchronously) and returns it, or nil. The wait only bounds a
-// failure: a line that is there is found at once.
-func (l *Logs) find(match func(m map[string]any) bool) map[string]any {
+// arrive asynchronously) and reports whether one came. The wait only
+// bounds a failure: a line that is there is found at once.
+func (l *JSONLines) find(match func(m map[string]any) bool) bool {
+	return l.count(1, match) >= 1
+}
+
+// count waits up to 15 s until at least n lines match and returns how
+// many do.
+func (l *JSONLines) count(n int, match func(m map[string]any) bool) int {
 	deadline := time.Now().Add(15 * time.Second)
 	for {
 		l.mu.Lock()
-		var found map[string]any
+		got := 0
 		for _, m := range l.lines {
 			if match(m) {
-				found = m
-				break
+				got++
 			}
 		}
 		l.mu.Unlock()
-		if found != nil || time.Now().After(deadline) {
-			return found
+		if got >= n || time.Now().After(deadline) {
+			return got
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// Text is every line, for a failure message.
+func (l *JSONLines) Text() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var b strings.Builder
+	for _, m := range l.lines {
+		line, _ := json.Marshal(m)
+		b.Write(line)
+		b.WriteByte('\n')
+	}
+	return b.String()
 }
 
 // line matches a host line by level and the start of its message, and by

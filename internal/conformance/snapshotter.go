@@ -1,4 +1,4 @@
-package cases
+package conformance
 
 import (
 	"fmt"
@@ -17,7 +17,7 @@ const snapshotterName = "example.io/csi"
 // new client as Velero gets one, against the real CSI driver. It returns
 // the snapshot's ID for the orchestrator to check with the driver that
 // the deletion happened.
-func volumeSnapshotter(h Host, cfg Config, logs *Logs) (c Cell, snapID string) {
+func volumeSnapshotter(h Host, cfg Config, logs *JSONLines) (c Cell, snapID string) {
 	vsl := map[string]string{"driver": cfg.CSIDriver, "endpoint": cfg.CSIEndpoint, "pollInterval": "200ms"}
 	get := func(phase string) VolumeSnapshotter {
 		vs, err := h.VolumeSnapshotter(snapshotterName)
@@ -39,7 +39,7 @@ func volumeSnapshotter(h Host, cfg Config, logs *Logs) (c Cell, snapID string) {
 	}
 	// The host's --features reached the plugin (v1.14 passes it as
 	// "--features EnableCSI", later releases as the server's own flag).
-	if logs.find(line("warning", "Velero runs with --features=EnableCSI", nil)) == nil {
+	if !logs.find(line("warning", "Velero runs with --features=EnableCSI", nil)) {
 		c.fail("no EnableCSI warning from the plugin in the host's log: the host's --features did not reach the plugin")
 	}
 	src := pv("pv-data", cfg.CSIDriver, cfg.VolumeID)
@@ -75,7 +75,7 @@ func volumeSnapshotter(h Host, cfg Config, logs *Logs) (c Cell, snapID string) {
 	if err != nil || newID == "" || newID == cfg.VolumeID {
 		c.fail("CreateVolumeFromSnapshot = %q, %v; want a new volume", newID, err)
 	} else {
-		if logs.find(line("info", "volume restored from CSI snapshot", map[string]string{"volumeID": newID, "driverContentSource": snapID})) == nil {
+		if !logs.find(line("info", "volume restored from CSI snapshot", map[string]string{"volumeID": newID, "driverContentSource": snapID})) {
 			c.fail("no line from the plugin that the driver made volume %s from snapshot %s", newID, snapID)
 		}
 		out, err := vs.SetVolumeID(src, newID)

@@ -1,13 +1,21 @@
-// Package cases is what `make compat` proves on every Velero release: the
-// ObjectStore conformance cases, the VolumeSnapshotter's backup, restore
-// and delete order, and the PluginLister, run through a release's own
-// plugin host (pkg/plugin/clientmgmt) against the built plugin binary, a
-// real MinIO and a real CSI driver process.
+// Package conformance is the plugin's one conformance suite, written once
+// with no Velero import: the ObjectStore cases (ObjectStoreCases), the
+// VolumeSnapshotter's backup, restore and delete order, and the
+// PluginLister.
 //
-// Each host module (hack/compat/<release>) is a thin main that builds that
-// release's host and calls Main; the cases are written once, here, with no
-// Velero import.
-package cases
+// `make test` runs the ObjectStore cases on MinIO and versitygw, in
+// process and through Velero v1.18's plugin host (objectstore's
+// TestConformance), and every case through that host as a `make compat`
+// host does (hack/compat's TestSuiteThroughVelerosHost). `make compat`
+// runs every case through each Velero
+// release's own host (pkg/plugin/clientmgmt) against the built plugin
+// binary, a real MinIO and a real CSI driver process: each host module
+// (hack/compat/<release>) is a thin main that builds that release's host
+// and calls Main.
+//
+// It is a module of its own so that each host module keeps its own
+// release's versions; its requirements are pinned at the oldest host's.
+package conformance
 
 import (
 	"encoding/json"
@@ -142,7 +150,7 @@ type Config struct {
 // does not start makes every cell red with its error.
 func Run(start Start, cfg Config) Result {
 	res := Result{Velero: veleroVersion()}
-	logs := &Logs{}
+	logs := &JSONLines{}
 	h, stop, err := start(cfg.PluginDir, logs, ServerArgs, Features)
 	if err != nil {
 		for _, c := range []*Cell{&res.ObjectStore, &res.VolumeSnapshotter, &res.PluginLister} {
@@ -152,7 +160,7 @@ func Run(start Start, cfg Config) Result {
 	}
 	defer stop()
 	res.PluginLister = lister(h, cfg)
-	res.ObjectStore = objectStore(h, cfg, logs)
+	res.ObjectStore = objectStore(h, cfg, hostLogs{logs})
 	res.VolumeSnapshotter, res.SnapshotID = volumeSnapshotter(h, cfg, logs)
 	return res
 }
