@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/http"
 	"net/url"
 	"strings"
 	"time"
@@ -17,17 +16,11 @@ import (
 	"example.io/velero-plugin-s3csi/internal/finding"
 )
 
-// The checks of the way to the S3 server, below S3 itself: DNS, TCP, TLS
-// and the clock. doctor runs them as lines of their own; a request of the
-// store that fails on the server's certificate gets the TLS check's words
-// (explainTLS), so Velero's BSL status says what doctor would.
-
-// Clock skew limits: S3 refuses a signature more than 15 minutes off
-// (RequestTimeTooSkewed); past maxSkew a backup is near that edge.
-const (
-	maxSkew    = 5 * time.Minute
-	noticeSkew = 30 * time.Second
-)
+// The checks of the way to the S3 server, below S3 itself: DNS, TCP and
+// TLS (the clock's is in clock.go). doctor runs them as lines of their
+// own; a request of the store that fails on the server's certificate gets
+// the TLS check's words (explainTLS), so Velero's BSL status says what
+// doctor would.
 
 // endpointURL is where the store's requests go: s3Url, else AWS's S3 in
 // the region (or the global endpoint before the region is known).
@@ -193,42 +186,4 @@ func explainTLS(ctx context.Context, c *config.ObjectStore, err error) error {
 		return fmt.Errorf("%w: %w", err, why)
 	}
 	return err
-}
-
-// checkClock compares this machine's clock with the server's Date header
-// on an unsigned request (any answer carries one).
-func checkClock(ctx context.Context, hc interface {
-	Do(*http.Request) (*http.Response, error)
-}, u *url.URL) (string, error) {
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodHead, u.String(), nil)
-	if err != nil {
-		return "", err
-	}
-	before := time.Now()
-	resp, err := hc.Do(req)
-	if err != nil {
-		return "", fmt.Errorf("HEAD %s: %w", u.Redacted(), err)
-	}
-	resp.Body.Close()
-	after := time.Now()
-	date, err := http.ParseTime(resp.Header.Get("Date"))
-	if err != nil {
-		return "", fmt.Errorf("the server's answer has no Date header to compare (%q)", resp.Header.Get("Date"))
-	}
-	local := before.Add(after.Sub(before) / 2)
-	skew := local.Sub(date).Truncate(time.Second)
-	switch abs := max(skew, -skew); {
-	case abs > maxSkew:
-		side := "ahead of"
-		if skew < 0 {
-			side = "behind"
-		}
-		return "", finding.Fail("clock against the server's", fmt.Errorf("this machine's clock is %s %s the server's (server Date: %s); S3 refuses signatures more than 15 minutes off (RequestTimeTooSkewed)",
-			abs, side, date.UTC().Format(time.RFC3339)), "sync the clocks of this machine (the Velero node) and the S3 server with NTP (`timedatectl set-ntp true`, chrony)")
-	case abs > noticeSkew:
-		return fmt.Sprintf("%s off the server's: within S3's 15 minutes, but worth an NTP sync", abs), nil
-	}
-	return fmt.Sprintf("within %s of the server's", noticeSkew), nil
 }
