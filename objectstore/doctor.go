@@ -320,7 +320,7 @@ func (d *diagnosis) folder(ctx context.Context) bool {
 func (d *diagnosis) lock(ctx context.Context) bool {
 	if d.c.ObjectLockMode != "" {
 		return d.r.Check(lockCheck(d.c), func() (string, error) {
-			return "versioning Enabled and Object Lock enabled", d.s.checkLock(d.c, d.cl)
+			return "versioning Enabled and Object Lock enabled", d.s.checkLock(ctx, d.c, d.cl)
 		})
 	}
 	rctx, cancel := context.WithTimeout(ctx, d.c.RequestTimeout)

@@ -33,14 +33,14 @@ const lockFixHint = "Object Lock can be turned on only when a bucket is created 
 // keep locked versions: versioning Enabled and Object Lock enabled. With
 // objectLockMode unset it only looks, once per process and bucket, for a
 // default retention worth a line in the log.
-func (s *Store) checkLock(c *config.ObjectStore, client s3API) error {
+func (s *Store) checkLock(ctx context.Context, c *config.ObjectStore, client s3API) error {
 	if c.ObjectLockMode == "" {
-		if s.probeDefaultRetention(c, client) {
+		if s.probeDefaultRetention(ctx, c, client) {
 			c.SetBucketRetention()
 		}
 		return nil
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), c.RequestTimeout)
+	ctx, cancel := context.WithTimeout(ctx, c.RequestTimeout)
 	defer cancel()
 	b := aws.String(c.Bucket)
 	var missing []string
@@ -119,15 +119,15 @@ type retentionProbe struct {
 // when it finds it: Velero's deletions then only hide objects. A failed
 // look counts as none: it is a courtesy, and without a checksum a write
 // that S3 then refuses names checksumAlgorithm.
-func (s *Store) probeDefaultRetention(c *config.ObjectStore, client s3API) bool {
+func (s *Store) probeDefaultRetention(ctx context.Context, c *config.ObjectStore, client s3API) bool {
 	p, _ := lockProbed.LoadOrStore(c.S3URL+" "+c.Bucket, &retentionProbe{})
 	probe := p.(*retentionProbe)
-	probe.once.Do(func() { probe.found = s.lookForRetention(c, client) })
+	probe.once.Do(func() { probe.found = s.lookForRetention(ctx, c, client) })
 	return probe.found
 }
 
-func (s *Store) lookForRetention(c *config.ObjectStore, client s3API) bool {
-	ctx, cancel := context.WithTimeout(context.Background(), min(c.RequestTimeout, lockProbeTimeout))
+func (s *Store) lookForRetention(ctx context.Context, c *config.ObjectStore, client s3API) bool {
+	ctx, cancel := context.WithTimeout(ctx, min(c.RequestTimeout, lockProbeTimeout))
 	defer cancel()
 	out, err := client.GetObjectLockConfiguration(ctx, &s3.GetObjectLockConfigurationInput{Bucket: aws.String(c.Bucket)}, oneAttempt)
 	log := s.log.WithField("bucket", c.Bucket)

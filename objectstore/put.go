@@ -41,7 +41,8 @@ import (
 // Velero's host reports a plugin's PutObject error as a bare EOF, so the
 // real cause is logged here at Error level.
 func (s *Store) PutObject(bucket, key string, body io.Reader) error {
-	return s.putObject(s.log.WithFields(logrus.Fields{"bucket": bucket, "key": key}), bucket, key, body)
+	ctx := context.Background() // Velero's call carries no context
+	return s.putObject(ctx, s.log.WithFields(logrus.Fields{"bucket": bucket, "key": key}), bucket, key, body)
 }
 
 type upload struct {
@@ -64,9 +65,9 @@ type upload struct {
 	readErr  error // set by read before it closes parts
 }
 
-func (s *Store) putObject(log logrus.FieldLogger, bucket, key string, body io.Reader) (err error) {
+func (s *Store) putObject(parent context.Context, log logrus.FieldLogger, bucket, key string, body io.Reader) (err error) {
 	c := s.cfg
-	ctx, cancel := context.WithCancelCause(context.Background())
+	ctx, cancel := context.WithCancelCause(parent)
 	defer cancel(nil)
 	u := &upload{
 		s: s, log: log, bucket: bucket, key: key,
@@ -81,7 +82,7 @@ func (s *Store) putObject(log logrus.FieldLogger, bucket, key string, body io.Re
 	defer func() {
 		u.tr.finish(err)
 		if err != nil {
-			err = s.explain(err, "s3:PutObject", s.objectsARN(bucket))
+			err = s.explain(parent, err, "s3:PutObject", s.objectsARN(bucket)) // not ctx: a failed part cancelled it
 			msg := "put object failed; nothing was written"
 			if errors.Is(err, errLeftUnsigned) {
 				msg = "put object failed: the object was written, but its signature was not, and deleting it again failed"
@@ -105,7 +106,7 @@ func (s *Store) putObject(log logrus.FieldLogger, bucket, key string, body io.Re
 	case digest != nil:
 		return u.putSignature(ctx, digest)
 	case c.Checks():
-		return u.dropStaleSignature()
+		return u.dropStaleSignature(ctx)
 	}
 	return nil
 }
@@ -371,7 +372,7 @@ func (u *upload) complete(ctx context.Context, log logrus.FieldLogger, uploadID 
 	}
 	if got := aws.ToInt64(h.ContentLength); got != u.total {
 		gone := "the object was deleted"
-		if derr := u.s.DeleteObject(u.bucket, u.key); derr != nil {
+		if derr := u.s.deleteObject(context.WithoutCancel(ctx), u.bucket, u.key); derr != nil { // taking it back must not be cut short
 			gone = fmt.Sprintf("deleting it failed too, so it is still there: delete it by hand (%v)", derr)
 		}
 		return translate("put", u.bucket, u.key, fmt.Errorf("%w: stored %d bytes but read %d; %s", ErrTruncated, got, u.total, gone))
