@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"time"
 
+	"example.io/velero-plugin-s3csi/config"
 	"example.io/velero-plugin-s3csi/internal/finding"
 )
 
@@ -18,11 +19,11 @@ const (
 )
 
 // checkClock compares this machine's clock with the server's Date header
-// on an unsigned request (any answer carries one).
-func checkClock(ctx context.Context, hc interface {
+// on an unsigned request (any answer carries one), within requestTimeout.
+func checkClock(ctx context.Context, c *config.ObjectStore, hc interface {
 	Do(*http.Request) (*http.Response, error)
 }, u *url.URL) (string, error) {
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, c.RequestTimeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodHead, u.String(), nil)
 	if err != nil {

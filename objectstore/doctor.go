@@ -98,7 +98,7 @@ func (d *diagnosis) transport(ctx context.Context) bool {
 	if d.c.S3URL == "" {
 		key = "AWS S3 endpoint"
 	}
-	if !d.r.Check(fmt.Sprintf("%s %s reachable", key, u.Redacted()), func() (string, error) { return checkReachable(ctx, key, u) }) {
+	if !d.r.Check(fmt.Sprintf("%s %s reachable", key, u.Redacted()), func() (string, error) { return checkReachable(ctx, d.c, key, u) }) {
 		return false
 	}
 	if u.Scheme == "https" && !d.r.Check("TLS certificate of "+u.Host, func() (string, error) { return checkTLS(ctx, d.c, key, u) }) {
@@ -109,7 +109,7 @@ func (d *diagnosis) transport(ctx context.Context) bool {
 		return d.r.Check("HTTP client", func() (string, error) { return "", err })
 	}
 	d.hc = hc
-	return d.r.Check("clock against the server's", func() (string, error) { return checkClock(ctx, hc, u) })
+	return d.r.Check("clock against the server's", func() (string, error) { return checkClock(ctx, d.c, hc, u) })
 }
 
 // credentials checks the credentials file and that the SDK finds keys.

@@ -234,13 +234,13 @@ func (d *diagnosis) deleteProbe(key string) error {
 // cleanup removes what the probes left under dir: on a versioned bucket
 // the versions and delete markers too, so a probe leaves nothing, except
 // what Object Lock keeps; that, and any key a failed delete left, is said
-// with its date.
+// with its date. Each request has requestTimeout.
 func (d *diagnosis) cleanup(ctx context.Context, dir string) {
 	c, s := d.s.cfg, d.s
-	ctx, cancel := context.WithTimeout(ctx, 2*c.RequestTimeout)
-	defer cancel()
 	var kept []string
-	out, err := s.s3.ListObjectVersions(ctx, &s3.ListObjectVersionsInput{Bucket: aws.String(c.Bucket), Prefix: aws.String(dir)})
+	rctx, cancel := context.WithTimeout(ctx, c.RequestTimeout)
+	out, err := s.s3.ListObjectVersions(rctx, &s3.ListObjectVersionsInput{Bucket: aws.String(c.Bucket), Prefix: aws.String(dir)})
+	cancel()
 	if err == nil {
 		type version struct{ key, id string }
 		var all []version
@@ -254,7 +254,9 @@ func (d *diagnosis) cleanup(ctx context.Context, dir string) {
 			if v.id == "" {
 				continue
 			}
-			_, derr := s.s3.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(c.Bucket), Key: aws.String(v.key), VersionId: aws.String(v.id)})
+			rctx, cancel := context.WithTimeout(ctx, c.RequestTimeout)
+			_, derr := s.s3.DeleteObject(rctx, &s3.DeleteObjectInput{Bucket: aws.String(c.Bucket), Key: aws.String(v.key), VersionId: aws.String(v.id)})
+			cancel()
 			if derr != nil && !isNotFound(derr) {
 				kept = append(kept, d.keptUntil(ctx, v.key, v.id))
 			}
@@ -281,6 +283,8 @@ func (d *diagnosis) keptUntil(ctx context.Context, key, id string) string {
 	c := d.s.cfg
 	in := &s3.HeadObjectInput{Bucket: aws.String(c.Bucket), Key: aws.String(key), VersionId: aws.String(id)}
 	d.s.sse.applyHead(in)
+	ctx, cancel := context.WithTimeout(ctx, c.RequestTimeout)
+	defer cancel()
 	h, err := d.s.s3.HeadObject(ctx, in)
 	if err == nil && h.ObjectLockRetainUntilDate != nil {
 		return fmt.Sprintf("%s version %s (Object Lock %s until %s)", key, id, h.ObjectLockMode, h.ObjectLockRetainUntilDate.UTC().Format(time.RFC3339))

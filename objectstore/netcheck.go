@@ -49,10 +49,11 @@ func hostPort(u *url.URL) string {
 	return net.JoinHostPort(u.Hostname(), "443")
 }
 
-// checkReachable resolves the endpoint's host and opens a TCP connection.
-func checkReachable(ctx context.Context, key string, u *url.URL) (string, error) {
+// checkReachable resolves the endpoint's host and opens a TCP connection,
+// within requestTimeout: what every request does first.
+func checkReachable(ctx context.Context, c *config.ObjectStore, key string, u *url.URL) (string, error) {
 	check := fmt.Sprintf("%s %s reachable", key, u.Redacted())
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, c.RequestTimeout)
 	defer cancel()
 	addrs, err := net.DefaultResolver.LookupHost(ctx, u.Hostname())
 	if err != nil {
@@ -73,12 +74,15 @@ func checkReachable(ctx context.Context, key string, u *url.URL) (string, error)
 // checkTLS makes a TLS handshake with the endpoint and verifies its
 // certificate chain itself, against the system's CAs and caCert, so that
 // a refusal names its reason: an unknown CA, an expired certificate, a
-// name the certificate is not for. No TLS over http: "".
+// name the certificate is not for. No TLS over http: "". The handshake
+// is what every request over https starts with: within requestTimeout.
 func checkTLS(ctx context.Context, c *config.ObjectStore, key string, u *url.URL) (string, error) {
 	if u.Scheme != "https" {
 		return "", nil
 	}
 	check := fmt.Sprintf("TLS certificate of %s", u.Host)
+	ctx, cancel := context.WithTimeout(ctx, c.RequestTimeout)
+	defer cancel()
 	certs, version, err := peerCertificates(ctx, u)
 	if err != nil {
 		return "", finding.Fail(check, fmt.Errorf("TLS handshake: %w", err), "the server at %s does not speak TLS there: use an http:// %s, or the server's TLS port", u.Host, key)
@@ -143,10 +147,8 @@ func verifyChain(c *config.ObjectStore, host string, certs []*x509.Certificate) 
 }
 
 // peerCertificates makes a handshake that accepts any certificate, to
-// read the chain that verifyChain then judges.
+// read the chain that verifyChain then judges, within ctx.
 func peerCertificates(ctx context.Context, u *url.URL) ([]*x509.Certificate, string, error) {
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
 	d := tls.Dialer{Config: &tls.Config{ServerName: u.Hostname(), InsecureSkipVerify: true, MinVersion: tls.VersionTLS12}} //nolint:gosec // verified by verifyChain
 	conn, err := d.DialContext(ctx, "tcp", hostPort(u))
 	if err != nil {

@@ -18,10 +18,6 @@ import (
 	"example.io/velero-plugin-s3csi/internal/s3err"
 )
 
-// lockProbeTimeout bounds the best-effort look at a bucket's Object Lock
-// when objectLockMode is not set: it must never hold Init up for long.
-const lockProbeTimeout = 10 * time.Second
-
 // lockFixHint says how a bucket gets Object Lock.
 const lockFixHint = "Object Lock can be turned on only when a bucket is created on most S3 servers " +
 	"(`aws s3api create-bucket --bucket %[1]s --object-lock-enabled-for-bucket`, `mc mb --with-lock`); " +
@@ -127,7 +123,9 @@ func (s *Store) probeDefaultRetention(ctx context.Context, c *config.ObjectStore
 }
 
 func (s *Store) lookForRetention(ctx context.Context, c *config.ObjectStore, client s3API) bool {
-	ctx, cancel := context.WithTimeout(ctx, min(c.RequestTimeout, lockProbeTimeout))
+	// One attempt within requestTimeout: a courtesy that never holds Init
+	// up longer than one request.
+	ctx, cancel := context.WithTimeout(ctx, c.RequestTimeout)
 	defer cancel()
 	out, err := client.GetObjectLockConfiguration(ctx, &s3.GetObjectLockConfigurationInput{Bucket: aws.String(c.Bucket)}, oneAttempt)
 	log := s.log.WithField("bucket", c.Bucket)

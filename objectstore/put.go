@@ -356,7 +356,7 @@ func (u *upload) complete(ctx context.Context, log logrus.FieldLogger, uploadID 
 		in.ChecksumCRC64NVME = aws.String(base64.StdEncoding.EncodeToString(u.full.Sum(nil)))
 	}
 	// Completing a large upload can take S3 minutes.
-	rctx, rcancel := context.WithTimeout(ctx, 5*c.RequestTimeout)
+	rctx, rcancel := context.WithTimeout(ctx, c.CompleteTimeout())
 	defer rcancel()
 	if _, err := u.s.s3.CompleteMultipartUpload(rctx, in); err != nil {
 		return translate("complete multipart upload of", u.bucket, u.key, cause(ctx, err))
