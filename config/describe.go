@@ -51,8 +51,6 @@ func (o *ObjectStore) Fields() logrus.Fields {
 	add("checksumAlgorithm", orNone(o.ChecksumAlgorithm, "none"))
 	if _, set := o.Origin["checksumAlgorithm"]; !set && o.ObjectLockMode != "" {
 		f["checksumAlgorithm"] = o.ChecksumAlgorithm + " (default: objectLockMode needs one)"
-	} else if !set && o.BucketRetention && o.S3URL != "" {
-		f["checksumAlgorithm"] = o.ChecksumAlgorithm + " (default: the bucket's default Object Lock retention needs one)"
 	}
 	o.encryptionFields(f)
 	o.signingFields(f)

@@ -158,7 +158,7 @@ func (s *Store) explain(ctx context.Context, err error, action, resource string)
 	case errors.Is(err, ErrTLS):
 		ctx, cancel := context.WithTimeout(ctx, s.cfg.RequestTimeout)
 		defer cancel()
-		return explainTLS(ctx, s.cfg, err)
+		return explainTLS(ctx, s.cfg, s.facts.region, err)
 	case errors.Is(err, ErrAccessDenied) && s.cfg.RoleARN != "":
 		return finding.WithFix(s.asRole(err), "grant %s on %s to role %s (roleArn)", action, resource, s.cfg.RoleARN)
 	case errors.Is(err, ErrAccessDenied):

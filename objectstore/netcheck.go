@@ -23,8 +23,8 @@ import (
 // doctor would.
 
 // endpointURL is where the store's requests go: s3Url, else AWS's S3 in
-// the region (or the global endpoint before the region is known).
-func endpointURL(c *config.ObjectStore) *url.URL {
+// region (or the global endpoint before the region is known: "").
+func endpointURL(c *config.ObjectStore, region string) *url.URL {
 	if c.S3URL != "" {
 		u, err := url.Parse(c.S3URL)
 		if err == nil {
@@ -32,8 +32,8 @@ func endpointURL(c *config.ObjectStore) *url.URL {
 		}
 	}
 	host := "s3.amazonaws.com"
-	if c.Region != "" {
-		host = "s3." + c.Region + ".amazonaws.com"
+	if region != "" {
+		host = "s3." + region + ".amazonaws.com"
 	}
 	return &url.URL{Scheme: "https", Host: host}
 }
@@ -174,12 +174,13 @@ func certNames(c *x509.Certificate) string {
 }
 
 // explainTLS turns a request's refused certificate into the TLS check's
-// words: it fetches the chain again and says why it is refused.
-func explainTLS(ctx context.Context, c *config.ObjectStore, err error) error {
+// words: it fetches the chain again from the endpoint of c in region and
+// says why it is refused.
+func explainTLS(ctx context.Context, c *config.ObjectStore, region string, err error) error {
 	if !errors.Is(err, ErrTLS) {
 		return err
 	}
-	u := endpointURL(c)
+	u := endpointURL(c, region)
 	certs, _, herr := peerCertificates(ctx, u)
 	if herr != nil {
 		return err

@@ -28,13 +28,10 @@ const lockFixHint = "Object Lock can be turned on only when a bucket is created 
 // checkLock makes sure that a bucket which objectLockMode writes to can
 // keep locked versions: versioning Enabled and Object Lock enabled. With
 // objectLockMode unset it only looks, once per process and bucket, for a
-// default retention worth a line in the log.
-func (s *Store) checkLock(ctx context.Context, c *config.ObjectStore, client s3API) error {
+// default retention worth a line in the log, and says whether it found one.
+func (s *Store) checkLock(ctx context.Context, c *config.ObjectStore, client s3API) (retention bool, err error) {
 	if c.ObjectLockMode == "" {
-		if s.probeDefaultRetention(ctx, c, client) {
-			c.SetBucketRetention()
-		}
-		return nil
+		return s.probeDefaultRetention(ctx, c, client), nil
 	}
 	ctx, cancel := context.WithTimeout(ctx, c.RequestTimeout)
 	defer cancel()
@@ -42,7 +39,7 @@ func (s *Store) checkLock(ctx context.Context, c *config.ObjectStore, client s3A
 	var missing []string
 	v, err := client.GetBucketVersioning(ctx, &s3.GetBucketVersioningInput{Bucket: b})
 	if err != nil {
-		return lockCheckError(c, "versioning", "s3:GetBucketVersioning", err)
+		return false, lockCheckError(c, "versioning", "s3:GetBucketVersioning", err)
 	}
 	if v.Status != types.BucketVersioningStatusEnabled {
 		state := "off"
@@ -56,18 +53,18 @@ func (s *Store) checkLock(ctx context.Context, c *config.ObjectStore, client s3A
 	case err != nil && lockNotConfigured(err):
 		missing = append(missing, "Object Lock enabled (it is not: "+s3err.Code(err)+")")
 	case err != nil:
-		return lockCheckError(c, "Object Lock configuration", "s3:GetBucketObjectLockConfiguration", err)
+		return false, lockCheckError(c, "Object Lock configuration", "s3:GetBucketObjectLockConfiguration", err)
 	case l.ObjectLockConfiguration == nil || l.ObjectLockConfiguration.ObjectLockEnabled != types.ObjectLockEnabledEnabled:
 		missing = append(missing, "Object Lock enabled (it is not)")
 	}
 	if len(missing) == 0 {
-		return nil
+		return false, nil
 	}
 	fix := fmt.Sprintf(lockFixHint, c.Bucket)
 	if len(missing) == 1 && strings.HasPrefix(missing[0], "versioning") {
 		fix = fmt.Sprintf("`aws s3api put-bucket-versioning --bucket %s --versioning-configuration Status=Enabled`", c.Bucket)
 	}
-	return finding.Fail(lockCheck(c), fmt.Errorf("the bucket needs %s", strings.Join(missing, " and ")), "%s", fix)
+	return false, finding.Fail(lockCheck(c), fmt.Errorf("the bucket needs %s", strings.Join(missing, " and ")), "%s", fix)
 }
 
 // lockCheck names the check of a bucket for objectLockMode.

@@ -74,7 +74,7 @@ func (s *Store) putObject(parent context.Context, log logrus.FieldLogger, bucket
 		tr:     startTransfer(log, "upload", c.ProgressInterval, c.StallTimeout),
 		slots:  make(chan struct{}, c.Concurrency+1),
 		spools: make(chan struct{}, spoolDepth),
-		full:   fullHash(c.ChecksumAlgorithm),
+		full:   fullHash(s.facts.checksum),
 		until:  lockUntil(c),
 		stop:   cancel,
 	}
@@ -184,7 +184,7 @@ func (u *upload) putSingle(ctx context.Context, p *part) error {
 		in.Tagging = aws.String(c.Tagging)
 	}
 	in.StorageClass = u.storageClass()
-	p.checksum(c.ChecksumAlgorithm).applyPut(in)
+	p.checksum(u.s.facts.checksum).applyPut(in)
 	err := u.s.newTries(u.log, u.tr, "object").do(ctx, func() error {
 		return u.attempt(ctx, "sending the object to S3", p, func(actx context.Context, body io.ReadSeeker) error {
 			in.Body = body
@@ -230,8 +230,8 @@ func (u *upload) multipart(ctx context.Context, first *part) (err error) {
 		create.Tagging = aws.String(c.Tagging)
 	}
 	create.StorageClass = u.storageClass()
-	if flexible(c.ChecksumAlgorithm) {
-		create.ChecksumAlgorithm = types.ChecksumAlgorithm(c.ChecksumAlgorithm)
+	if alg := u.s.facts.checksum; flexible(alg) {
+		create.ChecksumAlgorithm = types.ChecksumAlgorithm(alg)
 		if u.full != nil {
 			create.ChecksumType = types.ChecksumTypeFullObject
 		}
@@ -321,7 +321,7 @@ func (u *upload) uploadPart(ctx, retrying context.Context, uploadID string, p *p
 	}
 	u.s.sse.applyPart(in)
 	cp := types.CompletedPart{PartNumber: in.PartNumber}
-	p.checksum(u.s.cfg.ChecksumAlgorithm).applyPart(in, &cp)
+	p.checksum(u.s.facts.checksum).applyPart(in, &cp)
 	log := u.log.WithFields(logrus.Fields{"uploadId": uploadID, "part": p.num})
 	err := u.s.newTries(log, u.tr, "part").do(retrying, func() error {
 		return u.attempt(ctx, fmt.Sprintf("sending part %d to S3", p.num), p, func(actx context.Context, body io.ReadSeeker) error {

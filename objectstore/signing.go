@@ -71,7 +71,7 @@ func (u *upload) putSignature(ctx context.Context, d *minisig.Digest) error {
 	}
 	u.s.sse.applyPut(in)
 	applyLockPut(in, c.ObjectLockMode, u.until)
-	sum(c.ChecksumAlgorithm, body).applyPut(in)
+	sum(u.s.facts.checksum, body).applyPut(in)
 	in.Body = bytes.NewReader(body)
 	rctx, cancel := context.WithTimeout(ctx, c.RequestTimeout)
 	_, err := u.s.s3.PutObject(rctx, in) // a small request: the SDK retries it
@@ -86,7 +86,7 @@ func (u *upload) putSignature(ctx context.Context, d *minisig.Digest) error {
 		return fmt.Errorf("%w; the object it signs was written, and deleting it again failed too, so it is %w: %w", err, errLeftUnsigned, derr)
 	}
 	how := "deleted again"
-	if c.ObjectLockMode != "" || c.BucketRetention {
+	if c.ObjectLockMode != "" || u.s.facts.retention {
 		how = "hidden again by a delete marker (its locked version stays until its retain-until date)"
 	}
 	return fmt.Errorf("%w; the object it signs was %s", err, how)

@@ -32,8 +32,9 @@ const Name = "example.io/s3compat"
 type Store struct {
 	log     logrus.FieldLogger
 	kube    kube.Reader
-	cfg     *config.ObjectStore
-	awsCfg  aws.Config // the credentials and HTTP client the S3 clients were built from
+	cfg     *config.ObjectStore // as parsed (with the keys Init read); never written after
+	facts   bucketFacts         // what Init learned of the bucket from S3
+	awsCfg  aws.Config          // the credentials and HTTP client the S3 clients were built from
 	s3      s3API
 	presign presignAPI
 	sse     sse
@@ -96,29 +97,32 @@ func (s *Store) Init(cfg map[string]string) error {
 	if err != nil {
 		return err
 	}
+	facts := newFacts(c)
 	if c.RegionLookup {
-		region, err := lookupRegion(ctx, awsCfg, c)
-		if err != nil {
+		if facts.region, err = lookupRegion(ctx, awsCfg, c); err != nil {
 			return err
 		}
-		c.Region = region
 	}
-	awsCfg.Region = c.Region
+	awsCfg.Region = facts.region
 	client := newS3Client(awsCfg, c, c.S3URL)
-	if err := s.checkLock(root, c, client); err != nil {
+	retention, err := s.checkLock(root, c, client)
+	if err != nil {
 		return fmt.Errorf("%s: %w", Name, err)
+	}
+	if retention {
+		facts = facts.withRetention(c)
 	}
 	s.presign = s3.NewPresignClient(client)
 	if c.PublicURL != "" {
 		s.presign = s3.NewPresignClient(newS3Client(awsCfg, c, c.PublicURL))
 	}
-	s.s3, s.cfg, s.awsCfg, s.sse = client, c, awsCfg, newSSE(c)
+	s.s3, s.cfg, s.facts, s.awsCfg, s.sse = client, c, facts, awsCfg, newSSE(c)
 	s.dataOpts = []func(*s3.Options){oneAttempt}
 	if !strings.HasPrefix(c.S3URL, "http://") {
 		s.dataOpts = append(s.dataOpts, s3.WithAPIOptions(v4.SwapComputePayloadSHA256ForUnsignedPayloadMiddleware))
 	}
 	buffers.resize(c.MemoryBudget) // the latest Init's budget is the process's
-	pc.Log(s.log, c.Fields(), "object store settings (value and where it came from)")
+	pc.Log(s.log, facts.fields(c), "object store settings (value and where it came from)")
 	s.warnNoS3URL(c)
 	return nil
 }
