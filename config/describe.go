@@ -24,8 +24,6 @@ func (o *ObjectStore) Fields() logrus.Fields {
 	}
 	if _, set := o.Origin["checksumAlgorithm"]; !set && o.ObjectLockMode != "" {
 		f["checksumAlgorithm"] = o.ChecksumAlgorithm + " (default: objectLockMode needs one)"
-	} else if !set && o.BucketRetention && o.S3URL != "" {
-		f["checksumAlgorithm"] = o.ChecksumAlgorithm + " (default: the bucket's default Object Lock retention needs one)"
 	}
 	o.identityField(f)
 	o.signingKeyField(f)

@@ -65,9 +65,6 @@ type ObjectStore struct {
 	// date ObjectLockRetention after its upload started. Location only.
 	ObjectLockMode      string
 	ObjectLockRetention time.Duration
-	// BucketRetention is set by Init when the bucket gives every new
-	// object a default Object Lock retention (SetBucketRetention).
-	BucketRetention bool
 
 	// EncryptionRecipients are the age X25519 public keys the objects of
 	// EncryptionScope are encrypted to as they stream; none: no encryption.
@@ -176,19 +173,6 @@ func (o *ObjectStore) finish() error {
 		return fmt.Errorf("an SSE-C key (customerKeyEncryptionFile or customerKeyEncryptionSecret) cannot be combined with kmsKeyId or serverSideEncryption")
 	}
 	return nil
-}
-
-// SetBucketRetention records that the bucket gives every new object a
-// default Object Lock retention. S3 refuses such a write without
-// Content-MD5 or an x-amz-checksum-* header, as it does one carrying
-// objectLockMode, so an unset checksumAlgorithm becomes CRC32 here too
-// (with s3Url set it is otherwise none). One set to "" stays: the write
-// error then names checksumAlgorithm.
-func (o *ObjectStore) SetBucketRetention() {
-	o.BucketRetention = true
-	if _, set := o.Origin["checksumAlgorithm"]; !set && o.ChecksumAlgorithm == "" {
-		o.ChecksumAlgorithm = "CRC32"
-	}
 }
 
 // finishLock checks that objectLockMode and objectLockRetention come

@@ -208,7 +208,7 @@ var objectStoreKeys = keyTable[ObjectStore]{
 		Set:  setSpoolDir,
 		Show: func(o *ObjectStore) (any, bool) { return always(orNone(o.SpoolDir, o.SpoolPath()+", the OS temp dir")) }},
 	durationKey(Key[ObjectStore]{Name: "requestTimeout", Where: InConfigMapToo, Default: "1m",
-		Help: "Each S3 request that carries no object data (completing an upload gets 5x)."}, false,
+		Help: "Each S3 request without object data (completing an upload gets 5x), connection and TLS handshake."}, false,
 		func(o *ObjectStore) *time.Duration { return &o.RequestTimeout }),
 	durationKey(Key[ObjectStore]{Name: "stallTimeout", Where: InConfigMapToo, Default: "2m",
 		Help: "A transfer that makes no progress this long is ended and retried on a new connection."}, false,

@@ -343,29 +343,6 @@ func TestObjectLockSettings(t *testing.T) {
 		assert.Equal(t, "none (default)", f["checksumAlgorithm"], "no lock: no checksum with s3Url")
 		assert.Empty(t, c.ObjectLockMode)
 	})
-	t.Run("a bucket's default retention", func(t *testing.T) {
-		tests := []struct {
-			name   string
-			kv     []string
-			want   string
-			wantAt string // Fields["checksumAlgorithm"]
-		}{
-			{"s3Url, checksum not set: CRC32", []string{"s3Url", "http://minio:9000"}, "CRC32", "CRC32 (default: the bucket's default Object Lock retention needs one)"},
-			{"s3Url, checksum chosen: kept", []string{"s3Url", "http://minio:9000", "checksumAlgorithm", "sha256"}, "SHA256", "SHA256 (BSL config)"},
-			{"s3Url, checksum set to none: kept", []string{"s3Url", "http://minio:9000", "checksumAlgorithm", ""}, "", "none (BSL config)"},
-			{"AWS: CRC32 already", nil, "CRC32", "CRC32 (default)"},
-		}
-		for _, tt := range tests {
-			t.Run(tt.name, func(t *testing.T) {
-				c, err := ParseObjectStore(bsl(tt.kv...))
-				require.NoError(t, err)
-				c.SetBucketRetention()
-				assert.True(t, c.BucketRetention)
-				assert.Equal(t, tt.want, c.ChecksumAlgorithm)
-				assert.Equal(t, tt.wantAt, c.Fields()["checksumAlgorithm"])
-			})
-		}
-	})
 	t.Run("refused", func(t *testing.T) {
 		cm := func(kv ...string) Layer {
 			l := Layer{Name: "ConfigMap velero/s3compat-config", TunablesOnly: true, Values: map[string]string{}}

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
@@ -57,11 +56,11 @@ func newHTTPClient(c *config.ObjectStore) (*awshttp.BuildableClient, error) {
 		return nil, fmt.Errorf("caCert: no certificate could be added")
 	}
 	return awshttp.NewBuildableClient().
-		WithDialerOptions(func(d *net.Dialer) { d.Timeout = 30 * time.Second }).
+		WithDialerOptions(func(d *net.Dialer) { d.Timeout = c.RequestTimeout }). // a connection is what every request starts with
 		WithTransportOptions(func(tr *http.Transport) {
 			tr.TLSClientConfig = tlsConf
 			tr.MaxIdleConnsPerHost = 2*c.Concurrency + 4
-			tr.ResponseHeaderTimeout = 2 * c.StallTimeout // a backstop: the stall timer fires first, with a clear error
+			tr.ResponseHeaderTimeout = c.ResponseHeaderTimeout() // a backstop: the stall timer fires first, with a clear error
 			// Per connection, outside memoryBudget: big enough for few
 			// syscalls, small enough that many connections stay cheap.
 			tr.WriteBufferSize = 64 << 10

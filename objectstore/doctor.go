@@ -39,11 +39,14 @@ type diagnosis struct {
 	s   *Store
 	raw map[string]string
 	r   finding.Reporter
-	c   *config.ObjectStore
-	hc  *awshttp.BuildableClient
-	aws aws.Config
-	key string // the access key ID in use, for hints
-	cl  *s3.Client
+	c   *config.ObjectStore // as parsed, never written
+	// region is the region requests are signed for: the config's, or the
+	// one AWS names for the bucket (regionLookup), as Init finds it.
+	region string
+	hc     *awshttp.BuildableClient
+	aws    aws.Config
+	key    string // the access key ID in use, for hints
+	cl     *s3.Client
 }
 
 func (d *diagnosis) config(ctx context.Context) bool {
@@ -94,11 +97,11 @@ func keysRead(c *config.ObjectStore) string {
 
 // transport checks DNS, TCP, TLS and the clock against the endpoint.
 func (d *diagnosis) transport(ctx context.Context) bool {
-	key, u := "s3Url", endpointURL(d.c)
+	key, u := "s3Url", endpointURL(d.c, d.c.Region) // with regionLookup, AWS's global endpoint
 	if d.c.S3URL == "" {
 		key = "AWS S3 endpoint"
 	}
-	if !d.r.Check(fmt.Sprintf("%s %s reachable", key, u.Redacted()), func() (string, error) { return checkReachable(ctx, key, u) }) {
+	if !d.r.Check(fmt.Sprintf("%s %s reachable", key, u.Redacted()), func() (string, error) { return checkReachable(ctx, d.c, key, u) }) {
 		return false
 	}
 	if u.Scheme == "https" && !d.r.Check("TLS certificate of "+u.Host, func() (string, error) { return checkTLS(ctx, d.c, key, u) }) {
@@ -109,7 +112,7 @@ func (d *diagnosis) transport(ctx context.Context) bool {
 		return d.r.Check("HTTP client", func() (string, error) { return "", err })
 	}
 	d.hc = hc
-	return d.r.Check("clock against the server's", func() (string, error) { return checkClock(ctx, hc, u) })
+	return d.r.Check("clock against the server's", func() (string, error) { return checkClock(ctx, d.c, hc, u) })
 }
 
 // credentials checks the credentials file and that the SDK finds keys.
@@ -162,17 +165,18 @@ func keyHint(id string) string {
 // signed request, which says whether the server takes the keys, whether
 // the bucket is there and which region it is in.
 func (d *diagnosis) bucket(ctx context.Context) bool {
+	d.region = d.c.Region
 	if d.c.RegionLookup {
 		ok := d.r.Check("region of bucket "+d.c.Bucket, func() (string, error) {
-			region, err := lookupRegion(ctx, d.aws, d.c)
-			d.c.Region = region
-			return "AWS says " + region, err
+			var err error
+			d.region, err = lookupRegion(ctx, d.aws, d.c)
+			return "AWS says " + d.region, err
 		})
 		if !ok {
 			return false
 		}
 	}
-	d.aws.Region = d.c.Region
+	d.aws.Region = d.region
 	client := newS3Client(d.aws, d.c, d.c.S3URL)
 	d.cl = client
 	rctx, cancel := context.WithTimeout(ctx, d.c.RequestTimeout)
@@ -183,20 +187,20 @@ func (d *diagnosis) bucket(ctx context.Context) bool {
 	}
 	d.identity(ctx)
 	note := ""
-	ok := d.r.Check(fmt.Sprintf("bucket %q exists in region %s", d.c.Bucket, d.c.Region), func() (string, error) {
+	ok := d.r.Check(fmt.Sprintf("bucket %q exists in region %s", d.c.Bucket, d.region), func() (string, error) {
 		if err == nil {
 			region := string(loc.LocationConstraint)
 			if region == "" {
 				region = "us-east-1"
 			}
-			if region != d.c.Region {
+			if region != d.region {
 				var seen string
 				seen, note, err = d.otherRegion(ctx, region)
 				return seen, err
 			}
 			return "the server puts it in " + region, nil
 		}
-		return bucketProblem(ctx, d.c, client, err)
+		return bucketProblem(ctx, d.c, d.region, client, err)
 	})
 	if ok && note != "" {
 		d.r.Note("region the server names", note)
@@ -220,15 +224,15 @@ func (d *diagnosis) otherRegion(ctx context.Context, answer string) (seen, note 
 		if want == "" {
 			want = answer
 		}
-		return "", "", finding.Fail(fmt.Sprintf("bucket %q exists in region %s", d.c.Bucket, d.c.Region),
-			fmt.Errorf("the server is in region %s, the requests are signed for %s (%s; its answer to GetBucketLocation is %s)", want, d.c.Region, s3err.Code(err), answer),
+		return "", "", finding.Fail(fmt.Sprintf("bucket %q exists in region %s", d.c.Bucket, d.region),
+			fmt.Errorf("the server is in region %s, the requests are signed for %s (%s; its answer to GetBucketLocation is %s)", want, d.region, s3err.Code(err), answer),
 			"set region: %s in the BSL config", want)
 	}
-	note = fmt.Sprintf("GetBucketLocation answers %s, not the BSL's %s; the server takes requests signed for %s, so this is no fault", answer, d.c.Region, d.c.Region)
+	note = fmt.Sprintf("GetBucketLocation answers %s, not the BSL's %s; the server takes requests signed for %s, so this is no fault", answer, d.region, d.region)
 	if err != nil {
-		return fmt.Sprintf("the server did not refuse region %s (a listing answered %s)", d.c.Region, s3err.Code(err)), note, nil
+		return fmt.Sprintf("the server did not refuse region %s (a listing answered %s)", d.region, s3err.Code(err)), note, nil
 	}
-	return fmt.Sprintf("the server takes requests signed for region %s", d.c.Region), note, nil
+	return fmt.Sprintf("the server takes requests signed for region %s", d.region), note, nil
 }
 
 // credentialsProblem is the credentials' part of the first signed
@@ -265,18 +269,19 @@ func credentialsWhere(c *config.ObjectStore) string {
 	return "the credentials Velero's pod gets (the cloud-credentials Secret, AWS_* variables, IRSA or the instance role)"
 }
 
-// bucketProblem explains a failed bucket location request.
-func bucketProblem(ctx context.Context, c *config.ObjectStore, client *s3.Client, err error) (string, error) {
-	check := fmt.Sprintf("bucket %q exists in region %s", c.Bucket, c.Region)
+// bucketProblem explains a failed bucket location request, signed for
+// region.
+func bucketProblem(ctx context.Context, c *config.ObjectStore, region string, client *s3.Client, err error) (string, error) {
+	check := fmt.Sprintf("bucket %q exists in region %s", c.Bucket, region)
 	code := s3err.Code(err)
 	switch s3err.Of(err) {
 	case s3err.NoSuchBucket:
-		return "", finding.Fail(check, fmt.Errorf("no bucket %q on %s", c.Bucket, endpointURL(c).Redacted()), "%s", missingBucketFix(c.Bucket))
+		return "", finding.Fail(check, fmt.Errorf("no bucket %q on %s", c.Bucket, endpointURL(c, region).Redacted()), "%s", missingBucketFix(c.Bucket))
 	case s3err.WrongRegion:
 		if want := s3err.ExpectedRegion(err); want != "" {
-			return "", finding.Fail(check, fmt.Errorf("the server is in region %s, the requests are signed for %s (%s)", want, c.Region, code), "set region: %s in the BSL config", want)
+			return "", finding.Fail(check, fmt.Errorf("the server is in region %s, the requests are signed for %s (%s)", want, region, code), "set region: %s in the BSL config", want)
 		}
-		return "", finding.Fail(check, fmt.Errorf("the server refuses region %s (%s: %s)", c.Region, code, s3err.Message(err)), "set region in the BSL config to the bucket's region")
+		return "", finding.Fail(check, fmt.Errorf("the server refuses region %s (%s: %s)", region, code, s3err.Message(err)), "set region in the BSL config to the bucket's region")
 	case s3err.Denied:
 		// s3:GetBucketLocation may simply not be granted: is the bucket there?
 		rctx, cancel := context.WithTimeout(ctx, c.RequestTimeout)
@@ -320,7 +325,8 @@ func (d *diagnosis) folder(ctx context.Context) bool {
 func (d *diagnosis) lock(ctx context.Context) bool {
 	if d.c.ObjectLockMode != "" {
 		return d.r.Check(lockCheck(d.c), func() (string, error) {
-			return "versioning Enabled and Object Lock enabled", d.s.checkLock(d.c, d.cl)
+			_, err := d.s.checkLock(ctx, d.c, d.cl) // objectLockMode set: no default retention looked for
+			return "versioning Enabled and Object Lock enabled", err
 		})
 	}
 	rctx, cancel := context.WithTimeout(ctx, d.c.RequestTimeout)

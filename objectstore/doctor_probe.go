@@ -43,7 +43,7 @@ func (d *diagnosis) probes(ctx context.Context) {
 
 	if !d.r.Check("write a probe object (single PUT) "+single, func() (string, error) {
 		err := s.PutObject(c.Bucket, single, bytes.NewReader(body))
-		return fmt.Sprintf("%d bytes%s", len(body), checksumSeen(c)), d.writeProblem(single, "s3:PutObject", err)
+		return fmt.Sprintf("%d bytes%s", len(body), checksumSeen(s.facts.checksum)), d.writeProblem(single, "s3:PutObject", err)
 	}) {
 		return
 	}
@@ -79,11 +79,11 @@ func (d *diagnosis) probes(ctx context.Context) {
 	}
 }
 
-func checksumSeen(c *config.ObjectStore) string {
-	if c.ChecksumAlgorithm == "" {
+func checksumSeen(alg string) string {
+	if alg == "" {
 		return ", no checksum header (checksumAlgorithm none)"
 	}
-	return ", checksum " + c.ChecksumAlgorithm + " accepted"
+	return ", checksum " + alg + " accepted"
 }
 
 // writeProblem adds the fix to a failed probe write.
@@ -96,7 +96,7 @@ func (d *diagnosis) writeProblem(key, action string, err error) error {
 	}
 	msg := strings.ToLower(err.Error())
 	if strings.Contains(msg, "checksum") || strings.Contains(msg, "content-md5") || strings.Contains(msg, "notimplemented") {
-		return finding.Fail("write "+key, err, "the server refuses the checksum header of checksumAlgorithm %q: set checksumAlgorithm to \"\" (none) or MD5, or one it accepts", d.s.cfg.ChecksumAlgorithm)
+		return finding.Fail("write "+key, err, "the server refuses the checksum header of checksumAlgorithm %q: set checksumAlgorithm to \"\" (none) or MD5, or one it accepts", d.s.facts.checksum)
 	}
 	return err
 }
@@ -176,8 +176,8 @@ func (d *diagnosis) abortProbe(ctx context.Context, key string) (string, error) 
 	defer cancel()
 	in := &s3.CreateMultipartUploadInput{Bucket: aws.String(c.Bucket), Key: aws.String(key)}
 	s.sse.applyCreate(in)
-	if flexible(c.ChecksumAlgorithm) {
-		in.ChecksumAlgorithm = types.ChecksumAlgorithm(c.ChecksumAlgorithm)
+	if alg := s.facts.checksum; flexible(alg) {
+		in.ChecksumAlgorithm = types.ChecksumAlgorithm(alg)
 	}
 	up, err := s.s3.CreateMultipartUpload(ctx, in)
 	if err != nil {
@@ -186,7 +186,7 @@ func (d *diagnosis) abortProbe(ctx context.Context, key string) (string, error) 
 	part := []byte("doctor")
 	pin := &s3.UploadPartInput{Bucket: aws.String(c.Bucket), Key: aws.String(key), UploadId: up.UploadId, PartNumber: aws.Int32(1), Body: bytes.NewReader(part)}
 	s.sse.applyPart(pin)
-	sum(c.ChecksumAlgorithm, part).applyPart(pin, &types.CompletedPart{})
+	sum(s.facts.checksum, part).applyPart(pin, &types.CompletedPart{})
 	_, perr := s.s3.UploadPart(ctx, pin)
 	_, err = s.s3.AbortMultipartUpload(ctx, &s3.AbortMultipartUploadInput{Bucket: aws.String(c.Bucket), Key: aws.String(key), UploadId: up.UploadId})
 	if err != nil {
@@ -234,13 +234,13 @@ func (d *diagnosis) deleteProbe(key string) error {
 // cleanup removes what the probes left under dir: on a versioned bucket
 // the versions and delete markers too, so a probe leaves nothing, except
 // what Object Lock keeps; that, and any key a failed delete left, is said
-// with its date.
+// with its date. Each request has requestTimeout.
 func (d *diagnosis) cleanup(ctx context.Context, dir string) {
 	c, s := d.s.cfg, d.s
-	ctx, cancel := context.WithTimeout(ctx, 2*c.RequestTimeout)
-	defer cancel()
 	var kept []string
-	out, err := s.s3.ListObjectVersions(ctx, &s3.ListObjectVersionsInput{Bucket: aws.String(c.Bucket), Prefix: aws.String(dir)})
+	rctx, cancel := context.WithTimeout(ctx, c.RequestTimeout)
+	out, err := s.s3.ListObjectVersions(rctx, &s3.ListObjectVersionsInput{Bucket: aws.String(c.Bucket), Prefix: aws.String(dir)})
+	cancel()
 	if err == nil {
 		type version struct{ key, id string }
 		var all []version
@@ -254,7 +254,9 @@ func (d *diagnosis) cleanup(ctx context.Context, dir string) {
 			if v.id == "" {
 				continue
 			}
-			_, derr := s.s3.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(c.Bucket), Key: aws.String(v.key), VersionId: aws.String(v.id)})
+			rctx, cancel := context.WithTimeout(ctx, c.RequestTimeout)
+			_, derr := s.s3.DeleteObject(rctx, &s3.DeleteObjectInput{Bucket: aws.String(c.Bucket), Key: aws.String(v.key), VersionId: aws.String(v.id)})
+			cancel()
 			if derr != nil && !isNotFound(derr) {
 				kept = append(kept, d.keptUntil(ctx, v.key, v.id))
 			}
@@ -281,6 +283,8 @@ func (d *diagnosis) keptUntil(ctx context.Context, key, id string) string {
 	c := d.s.cfg
 	in := &s3.HeadObjectInput{Bucket: aws.String(c.Bucket), Key: aws.String(key), VersionId: aws.String(id)}
 	d.s.sse.applyHead(in)
+	ctx, cancel := context.WithTimeout(ctx, c.RequestTimeout)
+	defer cancel()
 	h, err := d.s.s3.HeadObject(ctx, in)
 	if err == nil && h.ObjectLockRetainUntilDate != nil {
 		return fmt.Sprintf("%s version %s (Object Lock %s until %s)", key, id, h.ObjectLockMode, h.ObjectLockRetainUntilDate.UTC().Format(time.RFC3339))

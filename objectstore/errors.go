@@ -149,15 +149,16 @@ func cause(ctx context.Context, err error) error {
 // for a refused certificate, why it is refused; for access denied, the
 // permission (action on resource) to grant, to roleArn's role when it is
 // set; for a missing bucket, how to make it. Velero shows these errors in
-// the BSL's status and the backup's.
-func (s *Store) explain(err error, action, resource string) error {
+// the BSL's status and the backup's. ctx is the failed call's (not its
+// request's, which may be spent): the TLS explanation makes a handshake.
+func (s *Store) explain(ctx context.Context, err error, action, resource string) error {
 	switch {
 	case err == nil:
 		return nil
 	case errors.Is(err, ErrTLS):
-		ctx, cancel := context.WithTimeout(context.Background(), s.cfg.RequestTimeout)
+		ctx, cancel := context.WithTimeout(ctx, s.cfg.RequestTimeout)
 		defer cancel()
-		return explainTLS(ctx, s.cfg, err)
+		return explainTLS(ctx, s.cfg, s.facts.region, err)
 	case errors.Is(err, ErrAccessDenied) && s.cfg.RoleARN != "":
 		return finding.WithFix(s.asRole(err), "grant %s on %s to role %s (roleArn)", action, resource, s.cfg.RoleARN)
 	case errors.Is(err, ErrAccessDenied):

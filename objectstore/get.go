@@ -38,7 +38,8 @@ const (
 // signing.go).
 func (s *Store) GetObject(bucket, key string) (io.ReadCloser, error) {
 	log := s.log.WithFields(logrus.Fields{"bucket": bucket, "key": key})
-	sig, unsigned, err := s.signatureOf(bucket, key)
+	ctx := context.Background() // Velero's call carries no context
+	sig, unsigned, err := s.signatureOf(ctx, bucket, key)
 	if err != nil {
 		log.WithError(err).Error("get object failed")
 		return nil, err
@@ -47,7 +48,7 @@ func (s *Store) GetObject(bucket, key string) (io.ReadCloser, error) {
 	if sig != nil {
 		check = &verifying{d: minisig.NewDigest(), sig: sig, keys: s.cfg.AcceptedKeys(), name: s.signedName(key)}
 	}
-	d, err := s.startDownload(log, bucket, key, check)
+	d, err := s.startDownload(ctx, log, bucket, key, check)
 	if err != nil {
 		return nil, err
 	}
@@ -77,9 +78,10 @@ func (s *Store) GetObject(bucket, key string) (io.ReadCloser, error) {
 // startDownload opens bucket/key from its first byte and starts its
 // read-ahead, with retries and ranged resume: the one way GetObject and
 // GetStored read an object. check, when set, hashes the stored bytes in
-// the read-ahead for the object's signature.
-func (s *Store) startDownload(log logrus.FieldLogger, bucket, key string, check *verifying) (*download, error) {
-	ctx, cancel := context.WithCancelCause(context.Background())
+// the read-ahead for the object's signature. The download lives within
+// parent until it is closed.
+func (s *Store) startDownload(parent context.Context, log logrus.FieldLogger, bucket, key string, check *verifying) (*download, error) {
+	ctx, cancel := context.WithCancelCause(parent)
 	d := &download{
 		s: s, log: log, bucket: bucket, key: key, cancel: cancel,
 		tr:     startTransfer(log, "download", s.cfg.ProgressInterval, s.cfg.StallTimeout),
@@ -94,7 +96,7 @@ func (s *Store) startDownload(log logrus.FieldLogger, bucket, key string, check 
 		d.end()
 		d.tr.finish(err)
 		cancel(nil)
-		return nil, s.explain(translate("get", bucket, key, err), "s3:GetObject", s.objectsARN(bucket))
+		return nil, s.explain(parent, translate("get", bucket, key, err), "s3:GetObject", s.objectsARN(bucket))
 	}
 	go d.pump(ctx, body)
 	return d, nil

@@ -33,14 +33,14 @@ type ObjectInfo struct {
 
 // Stat HEADs bucket/key: its size and, on an Object Lock bucket, its
 // retention. A key that is not there is ErrNotFound (errors.Is).
-func (s *Store) Stat(bucket, key string) (ObjectInfo, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.RequestTimeout)
+func (s *Store) Stat(ctx context.Context, bucket, key string) (ObjectInfo, error) {
+	rctx, cancel := context.WithTimeout(ctx, s.cfg.RequestTimeout)
 	defer cancel()
 	in := &s3.HeadObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)}
 	s.sse.applyHead(in)
-	h, err := s.s3.HeadObject(ctx, in)
+	h, err := s.s3.HeadObject(rctx, in)
 	if err != nil {
-		return ObjectInfo{}, s.explain(translate("head", bucket, key, err), "s3:GetObject", s.objectsARN(bucket))
+		return ObjectInfo{}, s.explain(ctx, translate("head", bucket, key, err), "s3:GetObject", s.objectsARN(bucket))
 	}
 	info := ObjectInfo{Size: aws.ToInt64(h.ContentLength), VersionID: aws.ToString(h.VersionId), LockMode: string(h.ObjectLockMode),
 		LegalHold: h.ObjectLockLegalHoldStatus == "ON"}
@@ -53,10 +53,11 @@ func (s *Store) Stat(bucket, key string) (ObjectInfo, error) {
 // GetStored opens bucket/key as S3 stores it, age header and all, with
 // GetObject's read-ahead, retries and resume: nothing is decrypted, so a
 // signature over the stored bytes can be checked without an identity.
-// Open turns what it reads into what GetObject would give.
-func (s *Store) GetStored(bucket, key string) (io.ReadCloser, error) {
+// Open turns what it reads into what GetObject would give. The download
+// ends with ctx, or when it is closed.
+func (s *Store) GetStored(ctx context.Context, bucket, key string) (io.ReadCloser, error) {
 	log := s.log.WithFields(logrus.Fields{"bucket": bucket, "key": key})
-	d, err := s.startDownload(log, bucket, key, nil)
+	d, err := s.startDownload(ctx, log, bucket, key, nil)
 	if err != nil {
 		return nil, err
 	}

@@ -3,6 +3,7 @@ package objectstore_test
 import (
 	"bytes"
 	"compress/gzip"
+	"context"
 	"io"
 	"testing"
 
@@ -31,7 +32,7 @@ func TestReadOnlyViews(t *testing.T) {
 	body := gz.Bytes() // Velero's tarball is gzip, which the store checks
 	require.NoError(t, s.PutObject(bucket, key, bytes.NewReader(body)))
 
-	rc, err := s.GetStored(bucket, key)
+	rc, err := s.GetStored(context.Background(), bucket, key)
 	require.NoError(t, err)
 	stored, err := io.ReadAll(rc)
 	require.NoError(t, err)
@@ -50,16 +51,16 @@ func TestReadOnlyViews(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, body, got)
 
-	info, err := s.Stat(bucket, key)
+	info, err := s.Stat(context.Background(), bucket, key)
 	require.NoError(t, err)
 	assert.Equal(t, int64(len(stored)), info.Size)
 	assert.Equal(t, "COMPLIANCE", info.LockMode)
 	assert.False(t, info.RetainUntil.IsZero())
 	assert.NotEmpty(t, info.VersionID)
 
-	_, err = s.Stat(bucket, "backups/b1/nothing")
+	_, err = s.Stat(context.Background(), bucket, "backups/b1/nothing")
 	assert.ErrorIs(t, err, objectstore.ErrNotFound)
-	_, err = s.GetStored(bucket, "backups/b1/nothing")
+	_, err = s.GetStored(context.Background(), bucket, "backups/b1/nothing")
 	assert.ErrorIs(t, err, objectstore.ErrNotFound)
 
 	c := s.Settings()

@@ -18,10 +18,6 @@ import (
 	"example.io/velero-plugin-s3csi/internal/s3err"
 )
 
-// lockProbeTimeout bounds the best-effort look at a bucket's Object Lock
-// when objectLockMode is not set: it must never hold Init up for long.
-const lockProbeTimeout = 10 * time.Second
-
 // lockFixHint says how a bucket gets Object Lock.
 const lockFixHint = "Object Lock can be turned on only when a bucket is created on most S3 servers " +
 	"(`aws s3api create-bucket --bucket %[1]s --object-lock-enabled-for-bucket`, `mc mb --with-lock`); " +
@@ -32,21 +28,18 @@ const lockFixHint = "Object Lock can be turned on only when a bucket is created 
 // checkLock makes sure that a bucket which objectLockMode writes to can
 // keep locked versions: versioning Enabled and Object Lock enabled. With
 // objectLockMode unset it only looks, once per process and bucket, for a
-// default retention worth a line in the log.
-func (s *Store) checkLock(c *config.ObjectStore, client s3API) error {
+// default retention worth a line in the log, and says whether it found one.
+func (s *Store) checkLock(ctx context.Context, c *config.ObjectStore, client s3API) (retention bool, err error) {
 	if c.ObjectLockMode == "" {
-		if s.probeDefaultRetention(c, client) {
-			c.SetBucketRetention()
-		}
-		return nil
+		return s.probeDefaultRetention(ctx, c, client), nil
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), c.RequestTimeout)
+	ctx, cancel := context.WithTimeout(ctx, c.RequestTimeout)
 	defer cancel()
 	b := aws.String(c.Bucket)
 	var missing []string
 	v, err := client.GetBucketVersioning(ctx, &s3.GetBucketVersioningInput{Bucket: b})
 	if err != nil {
-		return lockCheckError(c, "versioning", "s3:GetBucketVersioning", err)
+		return false, lockCheckError(c, "versioning", "s3:GetBucketVersioning", err)
 	}
 	if v.Status != types.BucketVersioningStatusEnabled {
 		state := "off"
@@ -60,18 +53,18 @@ func (s *Store) checkLock(c *config.ObjectStore, client s3API) error {
 	case err != nil && lockNotConfigured(err):
 		missing = append(missing, "Object Lock enabled (it is not: "+s3err.Code(err)+")")
 	case err != nil:
-		return lockCheckError(c, "Object Lock configuration", "s3:GetBucketObjectLockConfiguration", err)
+		return false, lockCheckError(c, "Object Lock configuration", "s3:GetBucketObjectLockConfiguration", err)
 	case l.ObjectLockConfiguration == nil || l.ObjectLockConfiguration.ObjectLockEnabled != types.ObjectLockEnabledEnabled:
 		missing = append(missing, "Object Lock enabled (it is not)")
 	}
 	if len(missing) == 0 {
-		return nil
+		return false, nil
 	}
 	fix := fmt.Sprintf(lockFixHint, c.Bucket)
 	if len(missing) == 1 && strings.HasPrefix(missing[0], "versioning") {
 		fix = fmt.Sprintf("`aws s3api put-bucket-versioning --bucket %s --versioning-configuration Status=Enabled`", c.Bucket)
 	}
-	return finding.Fail(lockCheck(c), fmt.Errorf("the bucket needs %s", strings.Join(missing, " and ")), "%s", fix)
+	return false, finding.Fail(lockCheck(c), fmt.Errorf("the bucket needs %s", strings.Join(missing, " and ")), "%s", fix)
 }
 
 // lockCheck names the check of a bucket for objectLockMode.
@@ -119,15 +112,17 @@ type retentionProbe struct {
 // when it finds it: Velero's deletions then only hide objects. A failed
 // look counts as none: it is a courtesy, and without a checksum a write
 // that S3 then refuses names checksumAlgorithm.
-func (s *Store) probeDefaultRetention(c *config.ObjectStore, client s3API) bool {
+func (s *Store) probeDefaultRetention(ctx context.Context, c *config.ObjectStore, client s3API) bool {
 	p, _ := lockProbed.LoadOrStore(c.S3URL+" "+c.Bucket, &retentionProbe{})
 	probe := p.(*retentionProbe)
-	probe.once.Do(func() { probe.found = s.lookForRetention(c, client) })
+	probe.once.Do(func() { probe.found = s.lookForRetention(ctx, c, client) })
 	return probe.found
 }
 
-func (s *Store) lookForRetention(c *config.ObjectStore, client s3API) bool {
-	ctx, cancel := context.WithTimeout(context.Background(), min(c.RequestTimeout, lockProbeTimeout))
+func (s *Store) lookForRetention(ctx context.Context, c *config.ObjectStore, client s3API) bool {
+	// One attempt within requestTimeout: a courtesy that never holds Init
+	// up longer than one request.
+	ctx, cancel := context.WithTimeout(ctx, c.RequestTimeout)
 	defer cancel()
 	out, err := client.GetObjectLockConfiguration(ctx, &s3.GetObjectLockConfigurationInput{Bucket: aws.String(c.Bucket)}, oneAttempt)
 	log := s.log.WithField("bucket", c.Bucket)

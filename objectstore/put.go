@@ -41,7 +41,8 @@ import (
 // Velero's host reports a plugin's PutObject error as a bare EOF, so the
 // real cause is logged here at Error level.
 func (s *Store) PutObject(bucket, key string, body io.Reader) error {
-	return s.putObject(s.log.WithFields(logrus.Fields{"bucket": bucket, "key": key}), bucket, key, body)
+	ctx := context.Background() // Velero's call carries no context
+	return s.putObject(ctx, s.log.WithFields(logrus.Fields{"bucket": bucket, "key": key}), bucket, key, body)
 }
 
 type upload struct {
@@ -64,16 +65,16 @@ type upload struct {
 	readErr  error // set by read before it closes parts
 }
 
-func (s *Store) putObject(log logrus.FieldLogger, bucket, key string, body io.Reader) (err error) {
+func (s *Store) putObject(parent context.Context, log logrus.FieldLogger, bucket, key string, body io.Reader) (err error) {
 	c := s.cfg
-	ctx, cancel := context.WithCancelCause(context.Background())
+	ctx, cancel := context.WithCancelCause(parent)
 	defer cancel(nil)
 	u := &upload{
 		s: s, log: log, bucket: bucket, key: key,
 		tr:     startTransfer(log, "upload", c.ProgressInterval, c.StallTimeout),
 		slots:  make(chan struct{}, c.Concurrency+1),
 		spools: make(chan struct{}, spoolDepth),
-		full:   fullHash(c.ChecksumAlgorithm),
+		full:   fullHash(s.facts.checksum),
 		until:  lockUntil(c),
 		stop:   cancel,
 	}
@@ -81,7 +82,7 @@ func (s *Store) putObject(log logrus.FieldLogger, bucket, key string, body io.Re
 	defer func() {
 		u.tr.finish(err)
 		if err != nil {
-			err = s.explain(err, "s3:PutObject", s.objectsARN(bucket))
+			err = s.explain(parent, err, "s3:PutObject", s.objectsARN(bucket)) // not ctx: a failed part cancelled it
 			msg := "put object failed; nothing was written"
 			if errors.Is(err, errLeftUnsigned) {
 				msg = "put object failed: the object was written, but its signature was not, and deleting it again failed"
@@ -105,7 +106,7 @@ func (s *Store) putObject(log logrus.FieldLogger, bucket, key string, body io.Re
 	case digest != nil:
 		return u.putSignature(ctx, digest)
 	case c.Checks():
-		return u.dropStaleSignature()
+		return u.dropStaleSignature(ctx)
 	}
 	return nil
 }
@@ -183,7 +184,7 @@ func (u *upload) putSingle(ctx context.Context, p *part) error {
 		in.Tagging = aws.String(c.Tagging)
 	}
 	in.StorageClass = u.storageClass()
-	p.checksum(c.ChecksumAlgorithm).applyPut(in)
+	p.checksum(u.s.facts.checksum).applyPut(in)
 	err := u.s.newTries(u.log, u.tr, "object").do(ctx, func() error {
 		return u.attempt(ctx, "sending the object to S3", p, func(actx context.Context, body io.ReadSeeker) error {
 			in.Body = body
@@ -229,8 +230,8 @@ func (u *upload) multipart(ctx context.Context, first *part) (err error) {
 		create.Tagging = aws.String(c.Tagging)
 	}
 	create.StorageClass = u.storageClass()
-	if flexible(c.ChecksumAlgorithm) {
-		create.ChecksumAlgorithm = types.ChecksumAlgorithm(c.ChecksumAlgorithm)
+	if alg := u.s.facts.checksum; flexible(alg) {
+		create.ChecksumAlgorithm = types.ChecksumAlgorithm(alg)
 		if u.full != nil {
 			create.ChecksumType = types.ChecksumTypeFullObject
 		}
@@ -320,7 +321,7 @@ func (u *upload) uploadPart(ctx, retrying context.Context, uploadID string, p *p
 	}
 	u.s.sse.applyPart(in)
 	cp := types.CompletedPart{PartNumber: in.PartNumber}
-	p.checksum(u.s.cfg.ChecksumAlgorithm).applyPart(in, &cp)
+	p.checksum(u.s.facts.checksum).applyPart(in, &cp)
 	log := u.log.WithFields(logrus.Fields{"uploadId": uploadID, "part": p.num})
 	err := u.s.newTries(log, u.tr, "part").do(retrying, func() error {
 		return u.attempt(ctx, fmt.Sprintf("sending part %d to S3", p.num), p, func(actx context.Context, body io.ReadSeeker) error {
@@ -355,7 +356,7 @@ func (u *upload) complete(ctx context.Context, log logrus.FieldLogger, uploadID 
 		in.ChecksumCRC64NVME = aws.String(base64.StdEncoding.EncodeToString(u.full.Sum(nil)))
 	}
 	// Completing a large upload can take S3 minutes.
-	rctx, rcancel := context.WithTimeout(ctx, 5*c.RequestTimeout)
+	rctx, rcancel := context.WithTimeout(ctx, c.CompleteTimeout())
 	defer rcancel()
 	if _, err := u.s.s3.CompleteMultipartUpload(rctx, in); err != nil {
 		return translate("complete multipart upload of", u.bucket, u.key, cause(ctx, err))
@@ -371,7 +372,7 @@ func (u *upload) complete(ctx context.Context, log logrus.FieldLogger, uploadID 
 	}
 	if got := aws.ToInt64(h.ContentLength); got != u.total {
 		gone := "the object was deleted"
-		if derr := u.s.DeleteObject(u.bucket, u.key); derr != nil {
+		if derr := u.s.deleteObject(context.WithoutCancel(ctx), u.bucket, u.key); derr != nil { // taking it back must not be cut short
 			gone = fmt.Sprintf("deleting it failed too, so it is still there: delete it by hand (%v)", derr)
 		}
 		return translate("put", u.bucket, u.key, fmt.Errorf("%w: stored %d bytes but read %d; %s", ErrTruncated, got, u.total, gone))

@@ -71,7 +71,7 @@ func (u *upload) putSignature(ctx context.Context, d *minisig.Digest) error {
 	}
 	u.s.sse.applyPut(in)
 	applyLockPut(in, c.ObjectLockMode, u.until)
-	sum(c.ChecksumAlgorithm, body).applyPut(in)
+	sum(u.s.facts.checksum, body).applyPut(in)
 	in.Body = bytes.NewReader(body)
 	rctx, cancel := context.WithTimeout(ctx, c.RequestTimeout)
 	_, err := u.s.s3.PutObject(rctx, in) // a small request: the SDK retries it
@@ -82,11 +82,11 @@ func (u *upload) putSignature(ctx context.Context, d *minisig.Digest) error {
 		return nil
 	}
 	err = translate("put signature", u.bucket, sigKey, err)
-	if derr := u.s.DeleteObject(u.bucket, u.key); derr != nil {
+	if derr := u.s.deleteObject(context.WithoutCancel(ctx), u.bucket, u.key); derr != nil { // taking it back must not be cut short
 		return fmt.Errorf("%w; the object it signs was written, and deleting it again failed too, so it is %w: %w", err, errLeftUnsigned, derr)
 	}
 	how := "deleted again"
-	if c.ObjectLockMode != "" || c.BucketRetention {
+	if c.ObjectLockMode != "" || u.s.facts.retention {
 		how = "hidden again by a delete marker (its locked version stays until its retain-until date)"
 	}
 	return fmt.Errorf("%w; the object it signs was %s", err, how)
@@ -95,8 +95,8 @@ func (u *upload) putSignature(ctx context.Context, d *minisig.Digest) error {
 // dropStaleSignature deletes key's signature after an unsigned write
 // by a BSL that checks signatures but does not sign: the signature of an
 // object overwritten would otherwise fail its every read.
-func (u *upload) dropStaleSignature() error {
-	ctx, cancel := context.WithTimeout(context.Background(), u.s.cfg.RequestTimeout)
+func (u *upload) dropStaleSignature(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, u.s.cfg.RequestTimeout)
 	defer cancel()
 	sigKey := u.key + sigSuffix
 	_, err := u.s.s3.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(u.bucket), Key: aws.String(sigKey)})
@@ -109,14 +109,14 @@ func (u *upload) dropStaleSignature() error {
 // fetchSignature reads key's signature for GetObject: nil when there is
 // none. A signature that does not parse, or is by a key not accepted,
 // fails here, before the object is read.
-func (s *Store) fetchSignature(bucket, key string) (*minisig.Signature, error) {
+func (s *Store) fetchSignature(ctx context.Context, bucket, key string) (*minisig.Signature, error) {
 	sigKey := key + sigSuffix
-	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.RequestTimeout)
+	rctx, cancel := context.WithTimeout(ctx, s.cfg.RequestTimeout)
 	defer cancel()
 	in := &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String(sigKey)}
 	s.sse.applyGet(in)
 	var data []byte
-	out, err := s.s3.GetObject(ctx, in) // a small request: the SDK retries it
+	out, err := s.s3.GetObject(rctx, in) // a small request: the SDK retries it
 	if err == nil {
 		data, err = io.ReadAll(io.LimitReader(out.Body, maxSigObject+1))
 		out.Body.Close()
@@ -125,7 +125,7 @@ func (s *Store) fetchSignature(bucket, key string) (*minisig.Signature, error) {
 	case isNotFound(err):
 		return nil, nil
 	case err != nil:
-		return nil, s.explain(translate("get signature", bucket, sigKey, err), "s3:GetObject", s.objectsARN(bucket))
+		return nil, s.explain(ctx, translate("get signature", bucket, sigKey, err), "s3:GetObject", s.objectsARN(bucket))
 	}
 	sig, err := minisig.ParseSignature(data)
 	if err != nil {
@@ -142,11 +142,11 @@ func (s *Store) fetchSignature(bucket, key string) (*minisig.Signature, error) {
 // nothing is checked (no key accepted) or the object is unsigned
 // (unsigned: then unsignedRead says what of it, once the object is
 // found to exist).
-func (s *Store) signatureOf(bucket, key string) (sig *minisig.Signature, unsigned bool, err error) {
+func (s *Store) signatureOf(ctx context.Context, bucket, key string) (sig *minisig.Signature, unsigned bool, err error) {
 	if !s.cfg.Checks() {
 		return nil, false, nil
 	}
-	sig, err = s.fetchSignature(bucket, key)
+	sig, err = s.fetchSignature(ctx, bucket, key)
 	switch {
 	case signatureFailed(err):
 		return nil, false, signatureError(bucket, key, err)

@@ -32,8 +32,9 @@ const Name = "example.io/s3compat"
 type Store struct {
 	log     logrus.FieldLogger
 	kube    kube.Reader
-	cfg     *config.ObjectStore
-	awsCfg  aws.Config // the credentials and HTTP client the S3 clients were built from
+	cfg     *config.ObjectStore // as parsed (with the keys Init read); never written after
+	facts   bucketFacts         // what Init learned of the bucket from S3
+	awsCfg  aws.Config          // the credentials and HTTP client the S3 clients were built from
 	s3      s3API
 	presign presignAPI
 	sse     sse
@@ -64,7 +65,9 @@ func New(log logrus.FieldLogger, k kube.Reader) *Store {
 // Lock state, which must both be on; without it, once per process and
 // bucket, a best-effort look at the bucket's default retention (logged).
 func (s *Store) Init(cfg map[string]string) error {
-	pc, err := s.kube.PluginConfig(context.Background(), veleroplugin.KindObjectStore, Name) // within kube.Timeout
+	// Velero's call carries no context: Init is where one starts.
+	root := context.Background()
+	pc, err := s.kube.PluginConfig(root, veleroplugin.KindObjectStore, Name) // within kube.Timeout
 	if err != nil {
 		return fmt.Errorf("%s: %w", Name, err)
 	}
@@ -76,7 +79,7 @@ func (s *Store) Init(cfg map[string]string) error {
 	if err := s.checkSpool(c); err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), c.RequestTimeout)
+	ctx, cancel := context.WithTimeout(root, c.RequestTimeout)
 	defer cancel()
 	if err := s.readKeys(ctx, c); err != nil {
 		return fmt.Errorf("%s: %w", Name, err)
@@ -94,29 +97,32 @@ func (s *Store) Init(cfg map[string]string) error {
 	if err != nil {
 		return err
 	}
+	facts := newFacts(c)
 	if c.RegionLookup {
-		region, err := lookupRegion(ctx, awsCfg, c)
-		if err != nil {
+		if facts.region, err = lookupRegion(ctx, awsCfg, c); err != nil {
 			return err
 		}
-		c.Region = region
 	}
-	awsCfg.Region = c.Region
+	awsCfg.Region = facts.region
 	client := newS3Client(awsCfg, c, c.S3URL)
-	if err := s.checkLock(c, client); err != nil {
+	retention, err := s.checkLock(root, c, client)
+	if err != nil {
 		return fmt.Errorf("%s: %w", Name, err)
+	}
+	if retention {
+		facts = facts.withRetention(c)
 	}
 	s.presign = s3.NewPresignClient(client)
 	if c.PublicURL != "" {
 		s.presign = s3.NewPresignClient(newS3Client(awsCfg, c, c.PublicURL))
 	}
-	s.s3, s.cfg, s.awsCfg, s.sse = client, c, awsCfg, newSSE(c)
+	s.s3, s.cfg, s.facts, s.awsCfg, s.sse = client, c, facts, awsCfg, newSSE(c)
 	s.dataOpts = []func(*s3.Options){oneAttempt}
 	if !strings.HasPrefix(c.S3URL, "http://") {
 		s.dataOpts = append(s.dataOpts, s3.WithAPIOptions(v4.SwapComputePayloadSHA256ForUnsignedPayloadMiddleware))
 	}
 	buffers.resize(c.MemoryBudget) // the latest Init's budget is the process's
-	pc.Log(s.log, c.Fields(), "object store settings (value and where it came from)")
+	pc.Log(s.log, facts.fields(c), "object store settings (value and where it came from)")
 	s.warnNoS3URL(c)
 	return nil
 }
@@ -172,17 +178,18 @@ func (s *Store) warnNoS3URL(c *config.ObjectStore) {
 // ObjectExists is false only when S3 says the key is not there; any other
 // failure, a missing bucket among them, is an error.
 func (s *Store) ObjectExists(bucket, key string) (bool, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.RequestTimeout)
+	ctx := context.Background() // Velero's call carries no context
+	rctx, cancel := context.WithTimeout(ctx, s.cfg.RequestTimeout)
 	defer cancel()
 	in := &s3.HeadObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)}
 	s.sse.applyHead(in)
-	_, err := s.s3.HeadObject(ctx, in)
+	_, err := s.s3.HeadObject(rctx, in)
 	if err == nil {
 		bucketsSeen.Store(bucket, time.Now())
 		return true, nil
 	}
 	if !isNotFound(err) {
-		return false, s.explain(translate("check existence of", bucket, key, err), "s3:GetObject", s.objectsARN(bucket))
+		return false, s.explain(ctx, translate("check existence of", bucket, key, err), "s3:GetObject", s.objectsARN(bucket))
 	}
 	// A HEAD 404 carries no body, so a missing bucket looks the same: the
 	// bucket is asked for too, unless this process saw it moments ago
@@ -190,11 +197,11 @@ func (s *Store) ObjectExists(bucket, key string) (bool, error) {
 	if seen, ok := bucketsSeen.Load(bucket); ok && time.Since(seen.(time.Time)) < bucketSeenFor {
 		return false, nil
 	}
-	if _, berr := s.s3.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: aws.String(bucket)}); berr != nil {
+	if _, berr := s.s3.HeadBucket(rctx, &s3.HeadBucketInput{Bucket: aws.String(bucket)}); berr != nil {
 		if isNotFound(berr) {
-			return false, s.explain(fmt.Errorf("check existence of %s/%s: %w", bucket, key, ErrNoSuchBucket), "", "")
+			return false, s.explain(ctx, fmt.Errorf("check existence of %s/%s: %w", bucket, key, ErrNoSuchBucket), "", "")
 		}
-		return false, s.explain(translate("check bucket of", bucket, key, berr), "s3:ListBucket", arn(bucket, ""))
+		return false, s.explain(ctx, translate("check bucket of", bucket, key, berr), "s3:ListBucket", arn(bucket, ""))
 	}
 	bucketsSeen.Store(bucket, time.Now())
 	return false, nil
@@ -211,9 +218,10 @@ const bucketSeenFor = 10 * time.Second
 // prefix up to the next delimiter. The first in a process runs the stale
 // upload sweep beside it (sweep.go).
 func (s *Store) ListCommonPrefixes(bucket, prefix, delimiter string) ([]string, error) {
-	defer s.beside(s.staleSweep(bucket))()
+	ctx := context.Background() // Velero's call carries no context
+	defer s.beside(ctx, s.staleSweep(bucket))()
 	var out []string
-	err := s.list(bucket, prefix, delimiter, func(page *s3.ListObjectsV2Output) {
+	err := s.list(ctx, bucket, prefix, delimiter, func(page *s3.ListObjectsV2Output) {
 		for _, p := range page.CommonPrefixes {
 			if p := aws.ToString(p.Prefix); !isSignature(strings.TrimSuffix(p, delimiter)) {
 				out = append(out, p)
@@ -227,7 +235,7 @@ func (s *Store) ListCommonPrefixes(bucket, prefix, delimiter string) ([]string, 
 // velero-plugin-for-aws does.
 func (s *Store) ListObjects(bucket, prefix string) ([]string, error) {
 	var out []string
-	err := s.list(bucket, prefix, "", func(page *s3.ListObjectsV2Output) {
+	err := s.list(context.Background(), bucket, prefix, "", func(page *s3.ListObjectsV2Output) { // Velero's call carries no context
 		for _, o := range page.Contents {
 			if k := aws.ToString(o.Key); !isSignature(k) {
 				out = append(out, k)
@@ -239,7 +247,7 @@ func (s *Store) ListObjects(bucket, prefix string) ([]string, error) {
 }
 
 // list pages through ListObjectsV2; each page has its own timeout.
-func (s *Store) list(bucket, prefix, delimiter string, each func(*s3.ListObjectsV2Output)) error {
+func (s *Store) list(ctx context.Context, bucket, prefix, delimiter string, each func(*s3.ListObjectsV2Output)) error {
 	in := &s3.ListObjectsV2Input{Bucket: aws.String(bucket)}
 	if prefix != "" {
 		in.Prefix = aws.String(prefix)
@@ -249,11 +257,11 @@ func (s *Store) list(bucket, prefix, delimiter string, each func(*s3.ListObjects
 	}
 	pages := s3.NewListObjectsV2Paginator(s.s3, in)
 	for pages.HasMorePages() {
-		ctx, cancel := context.WithTimeout(context.Background(), s.cfg.RequestTimeout)
-		page, err := pages.NextPage(ctx)
+		rctx, cancel := context.WithTimeout(ctx, s.cfg.RequestTimeout)
+		page, err := pages.NextPage(rctx)
 		cancel()
 		if err != nil {
-			return s.explain(translate("list", bucket, prefix, err), "s3:ListBucket", arn(bucket, ""))
+			return s.explain(ctx, translate("list", bucket, prefix, err), "s3:ListBucket", arn(bucket, ""))
 		}
 		each(page)
 	}
@@ -272,25 +280,31 @@ func (s *Store) list(bucket, prefix, delimiter string, each func(*s3.ListObjects
 // The first delete in a backup's folder aborts the folder's incomplete
 // uploads beside it (sweep.go).
 func (s *Store) DeleteObject(bucket, key string) error {
-	defer s.beside(s.backupSweep(bucket, key))()
-	if err := s.deleteOne(bucket, key); err != nil {
+	return s.deleteObject(context.Background(), bucket, key) // Velero's call carries no context
+}
+
+// deleteObject is DeleteObject within ctx: also the store's own deletes
+// of an object it wrote and must take back.
+func (s *Store) deleteObject(ctx context.Context, bucket, key string) error {
+	defer s.beside(ctx, s.backupSweep(bucket, key))()
+	if err := s.deleteOne(ctx, bucket, key); err != nil {
 		return err
 	}
 	if isSignature(key) || !s.cfg.Checks() {
 		return nil
 	}
-	if err := s.deleteOne(bucket, key+sigSuffix); err != nil {
+	if err := s.deleteOne(ctx, bucket, key+sigSuffix); err != nil {
 		return fmt.Errorf("%w (the object itself was deleted)", err)
 	}
 	return nil
 }
 
-func (s *Store) deleteOne(bucket, key string) error {
-	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.RequestTimeout)
+func (s *Store) deleteOne(ctx context.Context, bucket, key string) error {
+	rctx, cancel := context.WithTimeout(ctx, s.cfg.RequestTimeout)
 	defer cancel()
-	_, err := s.s3.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)})
+	_, err := s.s3.DeleteObject(rctx, &s3.DeleteObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)})
 	if err != nil && !isNotFound(err) {
-		return s.explain(translate("delete", bucket, key, err), "s3:DeleteObject", s.objectsARN(bucket))
+		return s.explain(ctx, translate("delete", bucket, key, err), "s3:DeleteObject", s.objectsARN(bucket))
 	}
 	return nil
 }
@@ -301,7 +315,7 @@ func (s *Store) CreateSignedURL(bucket, key string, ttl time.Duration) (string, 
 	if ttl <= 0 || ttl > 7*24*time.Hour {
 		return "", fmt.Errorf("sign %s/%s: ttl %s is outside (0, 168h]", bucket, key, ttl)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.RequestTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.RequestTimeout) // Velero's call carries no context
 	defer cancel()
 	in := &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)}
 	s.sse.applyGet(in)

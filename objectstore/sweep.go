@@ -82,15 +82,15 @@ func (s *Store) backupSweep(bucket, key string) func(context.Context) {
 }
 
 // beside starts sweep (nil: none) alongside the caller's own request,
-// with a context of requestTimeout, and returns the wait for it.
-func (s *Store) beside(sweep func(context.Context)) (wait func()) {
+// within requestTimeout of ctx, and returns the wait for it.
+func (s *Store) beside(ctx context.Context, sweep func(context.Context)) (wait func()) {
 	if sweep == nil {
 		return func() {}
 	}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		ctx, cancel := context.WithTimeout(context.Background(), s.cfg.RequestTimeout)
+		ctx, cancel := context.WithTimeout(ctx, s.cfg.RequestTimeout)
 		defer cancel()
 		sweep(ctx)
 	}()

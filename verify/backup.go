@@ -80,7 +80,7 @@ func (v *verifier) backup(ctx context.Context, name string, p *printer) (b backu
 		p.backupDone(&b, c)
 	}()
 	dir := v.folder + name + "/"
-	doc, err := v.metadata(dir + "velero-backup.json")
+	doc, err := v.metadata(ctx, dir+"velero-backup.json")
 	c.check("velero-backup.json", func() (string, error) { return describeDoc(doc, name, err) })
 	if doc != nil {
 		b.Phase = doc.Status.Phase
@@ -94,7 +94,7 @@ func (v *verifier) backup(ctx context.Context, name string, p *printer) (b backu
 		c.note("later checks", "skipped: they need a completed backup's velero-backup.json")
 		return b
 	}
-	present, sigs, ok := v.objects(c, dir, name)
+	present, sigs, ok := v.objects(ctx, c, dir, name)
 	if !ok && len(present) == 0 {
 		return b
 	}
@@ -105,7 +105,7 @@ func (v *verifier) backup(ctx context.Context, name string, p *printer) (b backu
 	} else {
 		tarDigest, tarErr = v.contents(ctx, c, dir, name, doc, present)
 	}
-	v.signatures(c, dir, name, present, sigs, tarDigest, tarErr)
+	v.signatures(ctx, c, dir, name, present, sigs, tarDigest, tarErr)
 	if v.c.ObjectLockMode != "" {
 		c.check("Object Lock "+v.c.ObjectLockMode, func() (string, error) { return v.lock(doc, present) })
 	}
@@ -113,10 +113,10 @@ func (v *verifier) backup(ctx context.Context, name string, p *printer) (b backu
 }
 
 // metadata reads and decodes velero-backup.json.
-func (v *verifier) metadata(key string) (*backupDoc, error) {
+func (v *verifier) metadata(ctx context.Context, key string) (*backupDoc, error) {
 	// A HEAD first: a missing object is said as such, not as the
 	// missing signature a store that requires them would report.
-	if _, err := v.s.Stat(v.c.Bucket, key); err != nil {
+	if _, err := v.s.Stat(ctx, v.c.Bucket, key); err != nil {
 		return nil, err
 	}
 	data, err := v.readSmall(key)
@@ -178,7 +178,7 @@ func (v *verifier) readSmall(key string) ([]byte, error) {
 // objects checks that every object Velero writes for a completed backup
 // is there and not empty; it returns what each present object's HEAD
 // said, by base name.
-func (v *verifier) objects(c *checks, dir, name string) (map[string]objectstore.ObjectInfo, map[string]bool, bool) {
+func (v *verifier) objects(ctx context.Context, c *checks, dir, name string) (map[string]objectstore.ObjectInfo, map[string]bool, bool) {
 	present, sigs := map[string]objectstore.ObjectInfo{}, map[string]bool{}
 	ok := c.check("objects of a completed backup", func() (string, error) {
 		keys, err := v.s.ListObjects(v.c.Bucket, dir)
@@ -191,7 +191,7 @@ func (v *verifier) objects(c *checks, dir, name string) (map[string]objectstore.
 				sigs[signed] = true // listed by a store that does not hide signatures
 				continue
 			}
-			info, err := v.s.Stat(v.c.Bucket, k)
+			info, err := v.s.Stat(ctx, v.c.Bucket, k)
 			if errors.Is(err, objectstore.ErrNotFound) {
 				continue // deleted since the listing
 			}
@@ -229,7 +229,7 @@ func (v *verifier) objects(c *checks, dir, name string) (map[string]objectstore.
 	// them, only the tarball's, to say whether the backup is signed.
 	for base := range present {
 		if !sigs[base] && (len(v.keys) > 0 || base == name+".tar.gz") {
-			if _, err := v.s.Stat(v.c.Bucket, dir+base+sigSuffix); err == nil {
+			if _, err := v.s.Stat(ctx, v.c.Bucket, dir+base+sigSuffix); err == nil {
 				sigs[base] = true
 			}
 		}

@@ -96,7 +96,7 @@ type tarball struct {
 // its end even when its contents cannot be opened.
 func (v *verifier) readTarball(ctx context.Context, key string, size int64, digest *minisig.Digest) *tarball {
 	t := &tarball{}
-	rc, err := v.s.GetStored(v.c.Bucket, key)
+	rc, err := v.s.GetStored(ctx, v.c.Bucket, key)
 	if err != nil {
 		t.readErr = err
 		t.unread = err.Error()

@@ -25,9 +25,9 @@ type store interface {
 	ListCommonPrefixes(bucket, prefix, delimiter string) ([]string, error)
 	ListObjects(bucket, prefix string) ([]string, error)
 	GetObject(bucket, key string) (io.ReadCloser, error)
-	GetStored(bucket, key string) (io.ReadCloser, error)
+	GetStored(ctx context.Context, bucket, key string) (io.ReadCloser, error)
 	Open(stored io.Reader) (io.Reader, bool, error)
-	Stat(bucket, key string) (objectstore.ObjectInfo, error)
+	Stat(ctx context.Context, bucket, key string) (objectstore.ObjectInfo, error)
 }
 
 var _ store = (*objectstore.Store)(nil)

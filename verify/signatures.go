@@ -1,6 +1,7 @@
 package verify
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -20,7 +21,7 @@ const sigSuffix = ".minisig"
 // encrypted object) and naming that object's key under the BSL's prefix,
 // so a signature moved or copied from another object fails. tarball is
 // the tarball's digest from its read, nil when it was not read whole.
-func (v *verifier) signatures(c *checks, dir, name string, present map[string]objectstore.ObjectInfo, sigs map[string]bool, tarball *minisig.Digest, tarErr error) {
+func (v *verifier) signatures(ctx context.Context, c *checks, dir, name string, present map[string]objectstore.ObjectInfo, sigs map[string]bool, tarball *minisig.Digest, tarErr error) {
 	if len(v.keys) == 0 {
 		if sigs[name+".tar.gz"] {
 			c.note("signatures", fmt.Sprintf("signed (%s.tar.gz%s is there), not checked: no public key given (--public-key, or the BSL's verifyPublicKeys or signing key)", name, sigSuffix))
@@ -43,7 +44,7 @@ func (v *verifier) signatures(c *checks, dir, name string, present map[string]ob
 			d := tarball
 			if base != name+".tar.gz" {
 				var err error
-				if d, err = v.digest(dir + base); err != nil {
+				if d, err = v.digest(ctx, dir+base); err != nil {
 					bad = append(bad, fmt.Sprintf("%s: %v", base, err))
 					continue
 				}
@@ -51,7 +52,7 @@ func (v *verifier) signatures(c *checks, dir, name string, present map[string]ob
 				bad = append(bad, fmt.Sprintf("%s: not read whole (%v)", base, tarErr))
 				continue
 			}
-			sig, err := v.readSignature(dir + base + sigSuffix)
+			sig, err := v.readSignature(ctx, dir+base+sigSuffix)
 			if err == nil {
 				_, err = sig.Verify(d, v.keys, rel)
 			}
@@ -75,8 +76,8 @@ func (v *verifier) signatures(c *checks, dir, name string, present map[string]ob
 }
 
 // digest hashes an object's stored bytes.
-func (v *verifier) digest(key string) (*minisig.Digest, error) {
-	rc, err := v.s.GetStored(v.c.Bucket, key)
+func (v *verifier) digest(ctx context.Context, key string) (*minisig.Digest, error) {
+	rc, err := v.s.GetStored(ctx, v.c.Bucket, key)
 	if err != nil {
 		return nil, err
 	}
@@ -89,8 +90,8 @@ func (v *verifier) digest(key string) (*minisig.Digest, error) {
 }
 
 // readSignature reads and parses a .minisig object.
-func (v *verifier) readSignature(key string) (*minisig.Signature, error) {
-	rc, err := v.s.GetStored(v.c.Bucket, key)
+func (v *verifier) readSignature(ctx context.Context, key string) (*minisig.Signature, error) {
+	rc, err := v.s.GetStored(ctx, v.c.Bucket, key)
 	if err != nil {
 		return nil, err
 	}

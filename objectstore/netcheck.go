@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/http"
 	"net/url"
 	"strings"
 	"time"
@@ -17,21 +16,15 @@ import (
 	"example.io/velero-plugin-s3csi/internal/finding"
 )
 
-// The checks of the way to the S3 server, below S3 itself: DNS, TCP, TLS
-// and the clock. doctor runs them as lines of their own; a request of the
-// store that fails on the server's certificate gets the TLS check's words
-// (explainTLS), so Velero's BSL status says what doctor would.
-
-// Clock skew limits: S3 refuses a signature more than 15 minutes off
-// (RequestTimeTooSkewed); past maxSkew a backup is near that edge.
-const (
-	maxSkew    = 5 * time.Minute
-	noticeSkew = 30 * time.Second
-)
+// The checks of the way to the S3 server, below S3 itself: DNS, TCP and
+// TLS (the clock's is in clock.go). doctor runs them as lines of their
+// own; a request of the store that fails on the server's certificate gets
+// the TLS check's words (explainTLS), so Velero's BSL status says what
+// doctor would.
 
 // endpointURL is where the store's requests go: s3Url, else AWS's S3 in
-// the region (or the global endpoint before the region is known).
-func endpointURL(c *config.ObjectStore) *url.URL {
+// region (or the global endpoint before the region is known: "").
+func endpointURL(c *config.ObjectStore, region string) *url.URL {
 	if c.S3URL != "" {
 		u, err := url.Parse(c.S3URL)
 		if err == nil {
@@ -39,8 +32,8 @@ func endpointURL(c *config.ObjectStore) *url.URL {
 		}
 	}
 	host := "s3.amazonaws.com"
-	if c.Region != "" {
-		host = "s3." + c.Region + ".amazonaws.com"
+	if region != "" {
+		host = "s3." + region + ".amazonaws.com"
 	}
 	return &url.URL{Scheme: "https", Host: host}
 }
@@ -56,10 +49,11 @@ func hostPort(u *url.URL) string {
 	return net.JoinHostPort(u.Hostname(), "443")
 }
 
-// checkReachable resolves the endpoint's host and opens a TCP connection.
-func checkReachable(ctx context.Context, key string, u *url.URL) (string, error) {
+// checkReachable resolves the endpoint's host and opens a TCP connection,
+// within requestTimeout: what every request does first.
+func checkReachable(ctx context.Context, c *config.ObjectStore, key string, u *url.URL) (string, error) {
 	check := fmt.Sprintf("%s %s reachable", key, u.Redacted())
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, c.RequestTimeout)
 	defer cancel()
 	addrs, err := net.DefaultResolver.LookupHost(ctx, u.Hostname())
 	if err != nil {
@@ -80,12 +74,15 @@ func checkReachable(ctx context.Context, key string, u *url.URL) (string, error)
 // checkTLS makes a TLS handshake with the endpoint and verifies its
 // certificate chain itself, against the system's CAs and caCert, so that
 // a refusal names its reason: an unknown CA, an expired certificate, a
-// name the certificate is not for. No TLS over http: "".
+// name the certificate is not for. No TLS over http: "". The handshake
+// is what every request over https starts with: within requestTimeout.
 func checkTLS(ctx context.Context, c *config.ObjectStore, key string, u *url.URL) (string, error) {
 	if u.Scheme != "https" {
 		return "", nil
 	}
 	check := fmt.Sprintf("TLS certificate of %s", u.Host)
+	ctx, cancel := context.WithTimeout(ctx, c.RequestTimeout)
+	defer cancel()
 	certs, version, err := peerCertificates(ctx, u)
 	if err != nil {
 		return "", finding.Fail(check, fmt.Errorf("TLS handshake: %w", err), "the server at %s does not speak TLS there: use an http:// %s, or the server's TLS port", u.Host, key)
@@ -150,10 +147,8 @@ func verifyChain(c *config.ObjectStore, host string, certs []*x509.Certificate) 
 }
 
 // peerCertificates makes a handshake that accepts any certificate, to
-// read the chain that verifyChain then judges.
+// read the chain that verifyChain then judges, within ctx.
 func peerCertificates(ctx context.Context, u *url.URL) ([]*x509.Certificate, string, error) {
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
 	d := tls.Dialer{Config: &tls.Config{ServerName: u.Hostname(), InsecureSkipVerify: true, MinVersion: tls.VersionTLS12}} //nolint:gosec // verified by verifyChain
 	conn, err := d.DialContext(ctx, "tcp", hostPort(u))
 	if err != nil {
@@ -179,12 +174,13 @@ func certNames(c *x509.Certificate) string {
 }
 
 // explainTLS turns a request's refused certificate into the TLS check's
-// words: it fetches the chain again and says why it is refused.
-func explainTLS(ctx context.Context, c *config.ObjectStore, err error) error {
+// words: it fetches the chain again from the endpoint of c in region and
+// says why it is refused.
+func explainTLS(ctx context.Context, c *config.ObjectStore, region string, err error) error {
 	if !errors.Is(err, ErrTLS) {
 		return err
 	}
-	u := endpointURL(c)
+	u := endpointURL(c, region)
 	certs, _, herr := peerCertificates(ctx, u)
 	if herr != nil {
 		return err
@@ -193,42 +189,4 @@ func explainTLS(ctx context.Context, c *config.ObjectStore, err error) error {
 		return fmt.Errorf("%w: %w", err, why)
 	}
 	return err
-}
-
-// checkClock compares this machine's clock with the server's Date header
-// on an unsigned request (any answer carries one).
-func checkClock(ctx context.Context, hc interface {
-	Do(*http.Request) (*http.Response, error)
-}, u *url.URL) (string, error) {
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodHead, u.String(), nil)
-	if err != nil {
-		return "", err
-	}
-	before := time.Now()
-	resp, err := hc.Do(req)
-	if err != nil {
-		return "", fmt.Errorf("HEAD %s: %w", u.Redacted(), err)
-	}
-	resp.Body.Close()
-	after := time.Now()
-	date, err := http.ParseTime(resp.Header.Get("Date"))
-	if err != nil {
-		return "", fmt.Errorf("the server's answer has no Date header to compare (%q)", resp.Header.Get("Date"))
-	}
-	local := before.Add(after.Sub(before) / 2)
-	skew := local.Sub(date).Truncate(time.Second)
-	switch abs := max(skew, -skew); {
-	case abs > maxSkew:
-		side := "ahead of"
-		if skew < 0 {
-			side = "behind"
-		}
-		return "", finding.Fail("clock against the server's", fmt.Errorf("this machine's clock is %s %s the server's (server Date: %s); S3 refuses signatures more than 15 minutes off (RequestTimeTooSkewed)",
-			abs, side, date.UTC().Format(time.RFC3339)), "sync the clocks of this machine (the Velero node) and the S3 server with NTP (`timedatectl set-ntp true`, chrony)")
-	case abs > noticeSkew:
-		return fmt.Sprintf("%s off the server's: within S3's 15 minutes, but worth an NTP sync", abs), nil
-	}
-	return fmt.Sprintf("within %s of the server's", noticeSkew), nil
 }

@@ -206,7 +206,7 @@ func (u *upload) fillPart(src *source, p *part, pre []byte) (eof bool, err error
 	if u.stage == nil {
 		u.stage = make([]byte, spoolChunk)
 	}
-	alg := u.s.cfg.ChecksumAlgorithm
+	alg := u.s.facts.checksum
 	h := newHash(alg)
 	limit := p.size
 	p.size = 0
