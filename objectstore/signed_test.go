@@ -217,6 +217,7 @@ func TestSignaturePutFails(t *testing.T) {
 	bucket := srv.MakeBucket(t)
 	key := testenv.NewMinisignKey(t)
 	s, _ := newStore(t, srv, storeConfig(srv, bucket, "s3Url", proxy.URL, "signingKeyFile", key.File))
+	other := startUploads(t, srv, bucket, "backups/b1/b1.tar.gz")["backups/b1/b1.tar.gz"] // the same backup's upload, beside
 	in := proxy.Inject(testenv.Fault{Kind: testenv.FaultStatus, Status: 403, Code: "AccessDenied", Match: func(r *http.Request) bool {
 		return testenv.OfKind("PutObject")(r) && strings.HasSuffix(r.URL.Path, ".minisig")
 	}})
@@ -231,6 +232,7 @@ func TestSignaturePutFails(t *testing.T) {
 		require.NoError(t, err)
 		assert.False(t, ok, "%s is left", k)
 	}
+	assert.True(t, uploadsLeft(t, srv, bucket)[other], "taking the failed put back sweeps none of its backup's other uploads")
 }
 
 // On an Object Lock BSL the signature is kept as long as its object.

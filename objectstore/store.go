@@ -280,13 +280,16 @@ func (s *Store) list(ctx context.Context, bucket, prefix, delimiter string, each
 // The first delete in a backup's folder aborts the folder's incomplete
 // uploads beside it (sweep.go).
 func (s *Store) DeleteObject(bucket, key string) error {
-	return s.deleteObject(context.Background(), bucket, key) // Velero's call carries no context
+	ctx := context.Background() // Velero's call carries no context
+	defer s.beside(ctx, s.backupSweep(bucket, key))()
+	return s.deleteObject(ctx, bucket, key)
 }
 
-// deleteObject is DeleteObject within ctx: also the store's own deletes
-// of an object it wrote and must take back.
+// deleteObject deletes key and its signature within ctx: Velero's
+// DeleteObject, and the store's own deletes of an object it wrote and
+// must take back. Those sweep nothing: the backup the object was for is
+// not being deleted, and its other uploads may run beside.
 func (s *Store) deleteObject(ctx context.Context, bucket, key string) error {
-	defer s.beside(ctx, s.backupSweep(bucket, key))()
 	if err := s.deleteOne(ctx, bucket, key); err != nil {
 		return err
 	}
