@@ -82,8 +82,8 @@ func setRecipients(o *ObjectStore, v string) error {
 		case strings.HasPrefix(strings.ToUpper(p), "AGE-SECRET-KEY-"):
 			return fmt.Errorf("has as %s an age identity (a secret key), not a public key: put its public key here (age-keygen -y key.txt) "+
 				"and keep the identity out of the BSL; only restores need it, from encryptionIdentitySecret", pos)
-		case strings.HasPrefix(p, "age1pq") || strings.HasPrefix(p, "age1tag"):
-			return fmt.Errorf("has as %s a post-quantum or tag age recipient; only X25519 recipients (age1… from age-keygen) are taken", pos)
+		case otherAgeKind(p) != "":
+			return fmt.Errorf("has as %s %s; only X25519 recipients (age1… from age-keygen) are taken", pos, otherAgeKind(p))
 		case strings.HasPrefix(p, "ssh-"):
 			return fmt.Errorf("has as %s an SSH key; only age X25519 recipients (age1… from age-keygen) are taken", pos)
 		}
@@ -137,6 +137,25 @@ func (o *ObjectStore) finishEncryption(present func(string) bool) error {
 		o.EncryptionScope = ScopeBackupContents
 	}
 	return nil
+}
+
+// otherAgeKind names the kind of an age recipient that is not X25519
+// ("" for X25519 or not age at all). Bech32 puts the last "1" between the
+// human-readable part and the data, whose alphabet has no "1": an X25519
+// recipient's part is "age" (age1qpz…), a post-quantum one's "age1pq"
+// (age1pq1…), a tag one's "age1tag" or "age1tagpq", a plugin's "age1" and
+// its name. A prefix test would also catch the X25519 keys whose data
+// happens to start with pq, one in 1,024.
+func otherAgeKind(p string) string {
+	p = strings.ToLower(p)
+	hrp := p[:max(strings.LastIndex(p, "1"), 0)]
+	switch {
+	case !strings.HasPrefix(hrp, "age1"):
+		return ""
+	case hrp == "age1pq" || strings.HasPrefix(hrp, "age1tag"):
+		return "a post-quantum or tag age recipient"
+	}
+	return "an age plugin's recipient (" + hrp + "1…)"
 }
 
 // Encrypted reports whether objects are written encrypted.

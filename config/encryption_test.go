@@ -104,6 +104,8 @@ func TestEncryptionRejects(t *testing.T) {
 		{"repeated", bsl("encryptionRecipients", pub+","+pub), []string{"repeats recipient 1 as recipient 2 of 2"}},
 		{"ssh key", bsl("encryptionRecipients", "ssh-ed25519 AAAAC3Nza"), []string{"an SSH key; only age X25519 recipients"}},
 		{"post-quantum", bsl("encryptionRecipients", "age1pq1abc"), []string{"post-quantum or tag age recipient"}},
+		{"tag", bsl("encryptionRecipients", "age1tag1abc"), []string{"post-quantum or tag age recipient"}},
+		{"plugin", bsl("encryptionRecipients", "age1yubikey1abc"), []string{"an age plugin's recipient (age1yubikey1…)"}},
 		{"bad scope", bsl("encryptionRecipients", pub, "encryptionScope", "everything"), []string{`"encryptionScope"`, `"everything" is not backupContents`}},
 		{"scope without recipients", bsl("encryptionScope", "allGzip"), []string{"encryptionScope says which objects are encrypted, but encryptionRecipients names no age public key"}},
 		{"both identity sources", bsl("encryptionIdentitySecret", "age/key", "encryptionIdentityFile", "/keys/age.txt"), []string{"set one"}},
@@ -184,4 +186,20 @@ func TestIdentitiesNeverPrint(t *testing.T) {
 		assert.NotContains(t, out, "AGE-SECRET-KEY")
 		assert.Contains(t, out, "<redacted: 1 age identities>")
 	}
+}
+
+// An X25519 recipient whose data starts with pq (age1pq…, one key in
+// 1,024) is X25519 all the same: a test key drawn at random once was one,
+// and was refused as post-quantum.
+func TestRecipientStartingWithPQ(t *testing.T) {
+	var r string
+	for i := 0; i < 1<<16 && !strings.HasPrefix(r, "age1pq"); i++ {
+		id, err := age.GenerateX25519Identity()
+		require.NoError(t, err)
+		r = id.Recipient().String()
+	}
+	require.True(t, strings.HasPrefix(r, "age1pq"), "no age1pq… key in 65,536 draws")
+	o, err := ParseObjectStore(bsl("encryptionRecipients", r))
+	require.NoError(t, err)
+	assert.Len(t, o.EncryptionRecipients, 1)
 }
