@@ -50,12 +50,15 @@ func (s *Snapshotter) CreateSnapshot(volumeID, _ string, tags map[string]string)
 	if err != nil {
 		return "", err
 	}
-	return ss.createSnapshot(volumeID, snapshotName(tags[tagBackup], tags[tagPV], volumeID), tags[tagBackup])
+	ctx := context.Background() // Velero's call carries no context
+	return ss.createSnapshot(ctx, volumeID, snapshotName(tags[tagBackup], tags[tagPV], volumeID), tags[tagBackup])
 }
 
-func (s *session) createSnapshot(volumeID, name, backup string) (string, error) {
+// createSnapshot makes the snapshot within snapshotReadyTimeout of
+// parent; a cleanup after a failure gets its own time, from parent.
+func (s *session) createSnapshot(parent context.Context, volumeID, name, backup string) (string, error) {
 	log := s.log.WithFields(logrus.Fields{"volumeID": volumeID, "snapshotName": name, "backup": backup})
-	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.SnapshotReadyTimeout)
+	ctx, cancel := context.WithTimeout(parent, s.cfg.SnapshotReadyTimeout)
 	defer cancel()
 	req := &csi.CreateSnapshotRequest{SourceVolumeId: volumeID, Name: name, Secrets: s.creds, Parameters: s.cfg.SnapshotParameters}
 	what := "create snapshot " + name + " of " + volumeID
@@ -78,7 +81,7 @@ func (s *session) createSnapshot(volumeID, name, backup string) (string, error) 
 			if seen != "" && ctx.Err() != nil { // the time ran out during a poll
 				err = fmt.Errorf("%w: %w", notReady(seen), err)
 			}
-			return "", s.cleanupSnapshot(log, create, err, volumeID, name)
+			return "", s.cleanupSnapshot(parent, log, create, err, volumeID, name)
 		}
 		snap := resp.GetSnapshot()
 		id := snap.GetSnapshotId()
@@ -92,7 +95,7 @@ func (s *session) createSnapshot(volumeID, name, backup string) (string, error) 
 		log.WithField("snapshotID", id).Debug("snapshot not ready yet")
 		seen = id
 		if !poll.Wait(ctx) {
-			return "", s.cleanupSnapshot(log, create, notReady(id), volumeID, name)
+			return "", s.cleanupSnapshot(parent, log, create, notReady(id), volumeID, name)
 		}
 	}
 }
@@ -102,17 +105,19 @@ func (s *session) createSnapshot(volumeID, name, backup string) (string, error) 
 // it has, or makes it) and deletes that. Nothing to do when the driver
 // refused the request. It returns the error CreateSnapshot returns: the
 // cause, or a configuration error when the driver failed both times the
-// same way and holds nothing by that name.
-func (s *session) cleanupSnapshot(log logrus.FieldLogger, create func(context.Context) (*csi.CreateSnapshotResponse, error), cause error, volumeID, name string) error {
+// same way and holds nothing by that name. It is not cut short when
+// parent ends: the asking again and the delete each get retries' time.
+func (s *session) cleanupSnapshot(parent context.Context, log logrus.FieldLogger, create func(context.Context) (*csi.CreateSnapshotResponse, error), cause error, volumeID, name string) error {
 	if refused(cause) {
 		return cause
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), s.retriesTimeout())
+	parent = context.WithoutCancel(parent)
+	ctx, cancel := context.WithTimeout(parent, s.retriesTimeout())
 	defer cancel()
 	resp, err := create(ctx)
 	id := resp.GetSnapshot().GetSnapshotId()
 	if err == nil && id != "" {
-		err = s.deleteSnapshot(id)
+		err = s.deleteSnapshot(parent, id)
 		if err == nil {
 			log.WithError(cause).WithField("snapshotID", id).Warn("CSI snapshot of a failed backup deleted")
 			return cause
@@ -147,7 +152,8 @@ func (s *Snapshotter) CreateVolumeFromSnapshot(snapshotID, volumeType, _ string,
 	if err != nil {
 		return "", err
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), ss.cfg.SnapshotReadyTimeout)
+	parent := context.Background() // Velero's call carries no context
+	ctx, cancel := context.WithTimeout(parent, ss.cfg.SnapshotReadyTimeout)
 	defer cancel()
 	size := max(vi.Capacity, ss.snapshotSize(ctx, snapshotID))
 	nonce := make([]byte, 8)
@@ -178,7 +184,7 @@ func (s *Snapshotter) CreateVolumeFromSnapshot(snapshotID, volumeType, _ string,
 	})
 	resp, err := create(ctx)
 	if err != nil {
-		return "", place.explain(ss.cleanupVolume(log, create, err, name))
+		return "", place.explain(ss.cleanupVolume(parent, log, create, err, name))
 	}
 	id := resp.GetVolume().GetVolumeId()
 	if id == "" {
@@ -237,17 +243,19 @@ func (p placement) explain(err error) error {
 
 // cleanupVolume deletes what a failed restore may have made, found by its
 // name as cleanupSnapshot finds a snapshot, and returns the error the
-// restore returns.
-func (s *session) cleanupVolume(log logrus.FieldLogger, create func(context.Context) (*csi.CreateVolumeResponse, error), cause error, name string) error {
+// restore returns. As cleanupSnapshot, it is not cut short when parent
+// ends, and the asking again and the delete each get retries' time.
+func (s *session) cleanupVolume(parent context.Context, log logrus.FieldLogger, create func(context.Context) (*csi.CreateVolumeResponse, error), cause error, name string) error {
 	if refused(cause) {
 		return cause
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*s.retriesTimeout())
+	parent = context.WithoutCancel(parent)
+	ctx, cancel := context.WithTimeout(parent, s.retriesTimeout())
 	defer cancel()
 	resp, err := create(ctx)
 	id := resp.GetVolume().GetVolumeId()
 	if err == nil && id != "" {
-		err = s.deleteVolume(ctx, id)
+		err = s.deleteVolumeWithin(parent, id)
 		if err == nil {
 			log.WithError(cause).WithField("volumeID", id).Warn("volume of a failed restore deleted")
 			return cause
@@ -259,6 +267,13 @@ func (s *session) cleanupVolume(log logrus.FieldLogger, create func(context.Cont
 	}
 	log.WithError(err).WithField("cause", cause.Error()).Error("a failed restore may have left a volume by this name on the driver; delete it by hand")
 	return cause
+}
+
+// deleteVolumeWithin deletes volume id within retries' time of parent.
+func (s *session) deleteVolumeWithin(parent context.Context, id string) error {
+	ctx, cancel := context.WithTimeout(parent, s.retriesTimeout())
+	defer cancel()
+	return s.deleteVolume(ctx, id)
 }
 
 // deleteVolume is idempotent: a volume the driver does not know is gone.

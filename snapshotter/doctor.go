@@ -47,8 +47,8 @@ func Diagnose(ctx context.Context, log logrus.FieldLogger, k kube.Reader, cfg ma
 	d.s.cur = d.session()
 	d.topologyLines(ctx, r)
 	if opts.TestVolumeSize > 0 {
-		d.testVolume(opts.TestVolumeSize, r)
-		d.testTargets(opts.TestVolumeSize, r)
+		d.testVolume(ctx, opts.TestVolumeSize, r)
+		d.testTargets(ctx, opts.TestVolumeSize, r)
 	}
 }
 
@@ -75,7 +75,7 @@ func (k *checks) list(ctx context.Context, r finding.Reporter) {
 // testVolume creates a volume, snapshots it with CreateSnapshot, restores
 // it with CreateVolumeFromSnapshot (the plugin's own methods) and deletes
 // all three; whatever was made is deleted even when a later step fails.
-func (k *checks) testVolume(size int64, r finding.Reporter) {
+func (k *checks) testVolume(ctx context.Context, size int64, r finding.Reporter) {
 	s, ss, c := k.s, k.s.cur, k.c
 	nonce := make([]byte, 4)
 	_, _ = rand.Read(nonce)
@@ -88,7 +88,7 @@ func (k *checks) testVolume(size int64, r finding.Reporter) {
 				return
 			}
 			if !check(r, fmt.Sprintf("delete %s %s", what, id), func() (string, error) {
-				ctx, cancel := context.WithTimeout(context.Background(), ss.retriesTimeout())
+				ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), ss.retriesTimeout()) // what doctor made goes, even after ^C
 				defer cancel()
 				return "deleted", fn(ctx)
 			}) {
@@ -96,7 +96,7 @@ func (k *checks) testVolume(size int64, r finding.Reporter) {
 			}
 		}
 		del("restored volume", restoredID, func(ctx context.Context) error { return ss.deleteVolume(ctx, restoredID) })
-		del("snapshot", snapID, func(context.Context) error { return s.DeleteSnapshot(snapID) })
+		del("snapshot", snapID, func(ctx context.Context) error { return ss.deleteSnapshot(ctx, snapID) })
 		del("test volume", volID, func(ctx context.Context) error { return ss.deleteVolume(ctx, volID) })
 		switch {
 		case len(left) > 0:
@@ -106,7 +106,7 @@ func (k *checks) testVolume(size int64, r finding.Reporter) {
 		}
 	}()
 	if !check(r, fmt.Sprintf("create test volume %s of %d bytes", name, size), func() (string, error) {
-		ctx, cancel := context.WithTimeout(context.Background(), ss.retriesTimeout())
+		ctx, cancel := context.WithTimeout(ctx, ss.retriesTimeout())
 		defer cancel()
 		vi := volumeInfo{Capacity: size, FSType: "ext4"}
 		caps, err := vi.capabilities()
@@ -120,7 +120,7 @@ func (k *checks) testVolume(size int64, r finding.Reporter) {
 		})
 		resp, err := create(ctx)
 		if err != nil {
-			err = ss.cleanupVolume(s.log, create, err, name)
+			err = ss.cleanupVolume(ctx, s.log, create, err, name)
 			return "", finding.Fail("", err, "check restoreParameters (they are the CreateVolume parameters), snapshotterSecretName and the driver's log")
 		}
 		volID = resp.GetVolume().GetVolumeId()

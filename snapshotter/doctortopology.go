@@ -96,14 +96,14 @@ func mapTargets(m map[string]map[string]string) []mapTarget {
 
 // testTargets creates and deletes a volume of size in each topologyMap
 // target: the driver accepts the zone or says why not.
-func (k *checks) testTargets(size int64, r finding.Reporter) {
+func (k *checks) testTargets(ctx context.Context, size int64, r finding.Reporter) {
 	ss := k.s.cur
 	if !k.topology || len(k.c.TopologyMap) == 0 {
 		return
 	}
 	for _, t := range mapTargets(k.c.TopologyMap) {
 		check(r, "create a volume in topologyMap target "+t.text(), func() (string, error) {
-			ctx, cancel := context.WithTimeout(context.Background(), 2*ss.retriesTimeout())
+			cctx, cancel := context.WithTimeout(ctx, ss.retriesTimeout())
 			defer cancel()
 			nonce := make([]byte, 4)
 			_, _ = rand.Read(nonce)
@@ -115,13 +115,13 @@ func (k *checks) testTargets(size int64, r finding.Reporter) {
 			create := byName(ss, "create volume "+name+" in "+t.text(), func(ctx context.Context) (*csi.CreateVolumeResponse, error) {
 				return ss.csi.CreateVolume(ctx, req)
 			})
-			resp, err := create(ctx)
+			resp, err := create(cctx)
 			if err != nil {
-				err = ss.cleanupVolume(k.s.log, create, err, name)
+				err = ss.cleanupVolume(ctx, k.s.log, create, err, name)
 				return "", finding.Fail("", fmt.Errorf("%w (topologyMap %s)", err, t.pair()), "correct topologyMap: restores mapped there would fail the same way")
 			}
 			id := resp.GetVolume().GetVolumeId()
-			if err := ss.deleteVolume(ctx, id); err != nil {
+			if err := ss.deleteVolumeWithin(context.WithoutCancel(ctx), id); err != nil {
 				return "", finding.Fail("", fmt.Errorf("volume %s made, delete failed: %w", id, err), "delete volume %s by hand", id)
 			}
 			return fmt.Sprintf("volume %s in %s, deleted", id, segmentsText(topologySegments(resp.GetVolume().GetAccessibleTopology()))), nil

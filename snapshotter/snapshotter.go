@@ -73,7 +73,8 @@ func New(log logrus.FieldLogger, features config.Features, k kube.Reader) *Snaps
 func (s *Snapshotter) Init(cfg map[string]string) error {
 	k := &checks{s: s, raw: cfg}
 	r := &firstFailure{}
-	if !k.parse(context.Background(), r) { // within kube.Timeout
+	root := context.Background() // Velero's call carries no context
+	if !k.parse(root, r) { // within kube.Timeout
 		return r.err
 	}
 	c := k.c
@@ -82,7 +83,7 @@ func (s *Snapshotter) Init(cfg map[string]string) error {
 		s.log.WithField("driver", c.Driver).Warn("Velero runs with --features=EnableCSI: it backs up CSI volumes through " +
 			"VolumeSnapshot objects and will not call this VolumeSnapshotter for them; turn EnableCSI off to use example.io/csi")
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), c.DialTimeout)
+	ctx, cancel := context.WithTimeout(root, c.DialTimeout)
 	defer cancel()
 	if !k.socket(ctx, r, false) || !k.connect(ctx, r) {
 		return r.err
@@ -92,7 +93,7 @@ func (s *Snapshotter) Init(cfg map[string]string) error {
 		// handshake check names it, as doctor does.
 		if c.Network() {
 			tr := &firstFailure{}
-			if !k.handshake(context.Background(), tr) {
+			if !k.handshake(root, tr) { // its own time: the probe may have spent ctx's
 				return tr.err
 			}
 		}
@@ -228,11 +229,12 @@ func (s *Snapshotter) DeleteSnapshot(snapshotID string) error {
 	if err != nil {
 		return err
 	}
-	return ss.deleteSnapshot(snapshotID)
+	return ss.deleteSnapshot(context.Background(), snapshotID) // Velero's call carries no context
 }
 
-func (s *session) deleteSnapshot(snapshotID string) error {
-	ctx, cancel := context.WithTimeout(context.Background(), s.retriesTimeout())
+// deleteSnapshot deletes snapshotID within retries' time of parent.
+func (s *session) deleteSnapshot(parent context.Context, snapshotID string) error {
+	ctx, cancel := context.WithTimeout(parent, s.retriesTimeout())
 	defer cancel()
 	err := s.call(ctx, "delete snapshot "+snapshotID, false, func(ctx context.Context) error {
 		_, err := s.csi.DeleteSnapshot(ctx, &csi.DeleteSnapshotRequest{SnapshotId: snapshotID, Secrets: s.creds})
