@@ -198,17 +198,19 @@ func TestHealthProbesOncePerInterval(t *testing.T) {
 	time.Sleep(relay.ProbeInterval) // the start's own Probes are past their interval
 	counter.probes.Store(0)
 	// Eight callers keep one connection each, well under the health
-	// port's cap: with http.DefaultTransport's two idle connections per
-	// host the other six would dial anew for every GET, and on a busy
-	// machine the relay may still count closed ones against the cap.
-	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 8}}
-	defer client.CloseIdleConnections()
+	// port's cap: each has a transport of its own that holds one, and
+	// reads every body to its end, without which the transport closes the
+	// connection and dials anew for the next GET. The relay counts a
+	// closed connection until it sees the close, so on a busy machine
+	// those dials met the cap and read EOF (seen in CI).
 	start := time.Now()
 	var wg sync.WaitGroup
 	var ok atomic.Int64
 	var firstErr atomic.Value
 	for w := 0; w < 8; w++ {
 		wg.Add(1)
+		client := &http.Client{Transport: &http.Transport{MaxConnsPerHost: 1, MaxIdleConnsPerHost: 1}}
+		defer client.CloseIdleConnections()
 		go func() {
 			defer wg.Done()
 			for i := 0; i < 50; i++ {
@@ -220,6 +222,7 @@ func TestHealthProbesOncePerInterval(t *testing.T) {
 					if resp.StatusCode == http.StatusOK {
 						ok.Add(1)
 					}
+					_, _ = io.Copy(io.Discard, resp.Body)
 					resp.Body.Close()
 				}
 			}
