@@ -39,20 +39,38 @@ const (
 func (s *Store) GetObject(bucket, key string) (io.ReadCloser, error) {
 	log := s.log.WithFields(logrus.Fields{"bucket": bucket, "key": key})
 	ctx := context.Background() // Velero's call carries no context
-	sig, unsigned, err := s.signatureOf(ctx, bucket, key)
-	if err != nil {
-		log.WithError(err).Error("get object failed")
-		return nil, err
-	}
+	// The signature and the object are asked for at once: a small
+	// object (each velero-backup.json at backup sync) then costs one
+	// round trip, not two. The read-ahead hashes from the first byte and
+	// waits for the signature only to judge it at the end.
 	var check *verifying
-	if sig != nil {
-		check = &verifying{d: minisig.NewDigest(), sig: sig, keys: s.cfg.AcceptedKeys(), name: s.signedName(key)}
+	answer := make(chan signatureAnswer, 1)
+	if s.cfg.Checks() {
+		check = &verifying{d: minisig.NewDigest(), keys: s.cfg.AcceptedKeys(), name: s.signedName(key), known: make(chan struct{})}
+		go func() {
+			var a signatureAnswer
+			a.sig, a.unsigned, a.err = s.signatureOf(ctx, bucket, key)
+			answer <- a
+		}()
+	} else {
+		answer <- signatureAnswer{}
 	}
-	d, err := s.startDownload(ctx, log, bucket, key, check)
-	if err != nil {
-		return nil, err
+	d, derr := s.startDownload(ctx, log, bucket, key, check)
+	a := <-answer
+	if check != nil {
+		check.settle(a.sig) // before any return: the read-ahead may wait for it
 	}
-	if unsigned {
+	if a.err != nil {
+		if d != nil {
+			d.Close()
+		}
+		log.WithError(a.err).Error("get object failed")
+		return nil, a.err
+	}
+	if derr != nil {
+		return nil, derr
+	}
+	if a.unsigned {
 		if err := s.unsignedRead(log, bucket, key); err != nil {
 			d.Close()
 			log.WithError(err).Error("get object failed")
@@ -232,11 +250,14 @@ func (d *download) pump(ctx context.Context, body *rangeBody) {
 			// last one loses nothing.
 			d.tries.succeeded(rangeAt(off))
 			if d.check != nil {
-				if err := d.check.verdict(); err != nil {
+				signer, err := d.check.verdict()
+				if err != nil {
 					d.send(chunk{err: signatureError(d.bucket, d.key, err)})
 					return
 				}
-				d.log.WithField("signer", d.check.sig.KeyID.String()).Debug("signature verified")
+				if signer != "" {
+					d.log.WithField("signer", signer).Debug("signature verified")
+				}
 			}
 			return
 		case errors.Is(err, io.EOF):

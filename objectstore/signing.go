@@ -193,12 +193,36 @@ func signatureFailed(err error) bool {
 // and verdict judges the signature once the last byte arrived.
 type verifying struct {
 	d    *minisig.Digest
-	sig  *minisig.Signature
 	keys minisig.Keys
 	name string // the key as the signature must name it
+	// known is closed once sig is set: the signature is fetched beside
+	// the object, and may come after its last byte.
+	known chan struct{}
+	sig   *minisig.Signature // nil: the object has none, and is read unchecked
 }
 
-func (v *verifying) verdict() error {
-	_, err := v.sig.Verify(v.d, v.keys, v.name)
-	return err
+// signatureAnswer is what fetching an object's signature gave.
+type signatureAnswer struct {
+	sig      *minisig.Signature
+	unsigned bool
+	err      error
+}
+
+// settle sets the signature the verdict judges by (nil for none); once.
+func (v *verifying) settle(sig *minisig.Signature) {
+	v.sig = sig
+	close(v.known)
+}
+
+// verdict judges the signature once it is known: the signer's key ID
+// when it verifies, "" for an object read unchecked.
+func (v *verifying) verdict() (string, error) {
+	<-v.known
+	if v.sig == nil {
+		return "", nil
+	}
+	if _, err := v.sig.Verify(v.d, v.keys, v.name); err != nil {
+		return "", err
+	}
+	return v.sig.KeyID.String(), nil
 }

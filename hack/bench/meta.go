@@ -34,9 +34,7 @@ import (
 //	        key (Velero's DeleteBackup)
 //
 // BENCH_META_ROUNDS rounds (default 3). BENCH_META_EXTRA, a comma list of
-// key=value BSL keys, adds a client: this plugin with those keys on top
-// (the hook for signatures: their keys, once they exist, go there or in
-// metaClients). BENCH_SYNC_BACKUPS (default 10000, 0 for none) adds the
+// key=value BSL keys, adds a client: this plugin with those keys on top. BENCH_SYNC_BACKUPS (default 10000, 0 for none) adds the
 // sync at scale (syncScale).
 
 // metaPhases are the phases in the order they run.
@@ -88,7 +86,8 @@ func benchMeta(s *testenv.Script) {
 
 // metaClients are the plugins compared: the aws plugin first, this
 // plugin second, then this plugin with encryption of every .gz key (the
-// cost of age on small objects) and BENCH_META_EXTRA's client. Each has
+// cost of age on small objects), with every object signed and checked
+// (the cost of a .minisig beside each) and BENCH_META_EXTRA's client. Each has
 // its own bucket on the one server.
 func metaClients(s *testenv.Script, srv *testenv.S3Server) []client {
 	creds := srv.CredentialsFile(s)
@@ -100,11 +99,13 @@ func metaClients(s *testenv.Script, srv *testenv.S3Server) []client {
 		return client{name: name, plugin: "example.io/s3compat", dir: testenv.PluginDir(s), binaries: "velero-plugin-s3csi", config: cfg}
 	}
 	age := testenv.NewAgeKey(s)
+	sk := testenv.NewMinisignKey(s)
 	clients := []client{
 		{name: "velero-plugin-for-aws v1.14.3", plugin: "velero.io/aws", dir: awsPluginDir(s), binaries: "velero-plugin-for-aws",
 			config: map[string]string{"bucket": "meta-aws", "region": "minio", "s3Url": srv.Endpoint, "s3ForcePathStyle": "true", "credentialsFile": creds}},
 		ours("example.io/s3compat", "meta-ours"),
 		ours("s3compat, age on every .gz", "meta-age", "encryptionRecipients", age.Recipient, "encryptionIdentityFile", age.File, "encryptionScope", "allGzip"),
+		ours(signedName, "meta-signed", "signingKeyFile", sk.File, "requireSignatures", "true"),
 	}
 	if extra := os.Getenv("BENCH_META_EXTRA"); extra != "" {
 		var kv []string
