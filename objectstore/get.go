@@ -32,7 +32,8 @@ const (
 // openBody); a truncated or altered one ends in ErrDecrypt, and one that
 // no identity at hand opens fails here with ErrEncrypted. Progress lines
 // count what Velero is handed: the plaintext. With public keys to check
-// signatures against, the object's signature is fetched first and the
+// signatures against, the object's signature is fetched beside it (an
+// unreadable or missing one is an error before any byte is read) and the
 // stored bytes are hashed as Velero reads them: where the object ends, a
 // signature that does not verify is an error instead of io.EOF (see
 // signing.go).

@@ -24,7 +24,7 @@ import (
 // and the size, so a signature (and its object) copied or moved to
 // another key does not verify. With any public key accepted
 // (verifyPublicKeys, or the signing key's own), every read fetches the
-// signature first and hashes the stored bytes as they stream in; a
+// signature beside the object and hashes the stored bytes as they stream in; a
 // signature that does not verify turns the end of the object into an
 // error. An unsigned object reads with a warning, or fails with
 // requireSignatures. Velero never sees a .minisig: listings leave them
