@@ -251,7 +251,7 @@ func (d *download) pump(ctx context.Context, body *rangeBody) {
 			// last one loses nothing.
 			d.tries.succeeded(rangeAt(off))
 			if d.check != nil {
-				signer, err := d.check.verdict()
+				signer, err := d.s.judge(ctx, d.log, d.bucket, d.key, d.check)
 				if err != nil {
 					d.send(chunk{err: signatureError(d.bucket, d.key, err)})
 					return

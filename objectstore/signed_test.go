@@ -3,9 +3,11 @@ package objectstore_test
 import (
 	"bytes"
 	"context"
+	"io"
 	"net/http"
 	"os"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -251,4 +253,52 @@ func TestSignatureLocked(t *testing.T) {
 	assert.WithinDuration(t, until, sigUntil, time.Second)
 	out, err := key.Verify(t, rawObject(t, srv, bucket, k), rawObject(t, srv, bucket, k+".minisig"))
 	require.NoError(t, err, out)
+}
+
+// A read beside an overwrite of its key may get the new object and the
+// old signature (Velero writes velero-backup.json again when a backup
+// completes): the signature is read once more and judges what was read.
+// Bytes that no stored signature covers stay refused.
+func TestSignatureReadBesideOverwrite(t *testing.T) {
+	srv := startMinIO(t)
+	proxy := testenv.StartProxy(t, srv.Endpoint)
+	bucket := srv.MakeBucket(t)
+	key := testenv.NewMinisignKey(t)
+	s, logs := newStore(t, srv, storeConfig(srv, bucket, "s3Url", proxy.URL, "signingKeyFile", key.File, "requireSignatures", "true"))
+	const k = "backups/b1/velero-backup.json"
+	older, newer := []byte(`{"kind":"Backup","status":{"phase":"InProgress"}}`), []byte(`{"kind":"Backup","status":{"phase":"Completed"}}`)
+	require.NoError(t, s.PutObject(bucket, k, stream(newer)))
+	newerSig := rawObject(t, srv, bucket, k+".minisig")
+	require.NoError(t, s.PutObject(bucket, k, stream(older)))
+	put := func(key string, data []byte) {
+		_, err := srv.Client().PutObject(context.Background(), bucket, key, bytes.NewReader(data), int64(len(data)), minio.PutObjectOptions{})
+		require.NoError(t, err)
+	}
+	sigGets := func(then func()) *testenv.Injection {
+		var n atomic.Int32
+		return proxy.Inject(testenv.Fault{Match: func(r *http.Request) bool {
+			if r.Method == http.MethodGet && strings.HasSuffix(r.URL.Path, ".minisig") && n.Add(1) == 2 {
+				then() // before the second read of the signature reaches S3
+			}
+			return false
+		}})
+	}
+
+	// The window of an overwrite: the new object is stored, its
+	// signature not yet; the writer's signature lands before the reader
+	// asks again.
+	put(k, newer)
+	sigGets(func() { put(k+".minisig", newerSig) })
+	assert.Equal(t, newer, readAll(t, s, bucket, k), "the new object verifies under the signature stored after it")
+	assertLogged(t, logs, "info", "the signature changed while the object was read (the key was written again); the new one verifies what was read", "")
+	proxy.ClearFaults()
+
+	// Changed bytes under an unchanged signature: read again, refused again.
+	put(k, []byte(`{"kind":"Backup","status":{"phase":"Forged"}}`))
+	rc, err := s.GetObject(bucket, k)
+	require.NoError(t, err)
+	_, err = io.ReadAll(rc)
+	rc.Close()
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "do not restore from it")
 }

@@ -201,6 +201,29 @@ type verifying struct {
 	sig   *minisig.Signature // nil: the object has none, and is read unchecked
 }
 
+// judge is the verdict on a download's signature. When it fails, the
+// signature is read once more: a read beside an overwrite of the key
+// (Velero writes velero-backup.json again when a backup completes) may
+// have got the new object and the old signature. What was read must then
+// verify under the signature stored now; bytes no signature covers stay
+// refused.
+func (s *Store) judge(ctx context.Context, log logrus.FieldLogger, bucket, key string, v *verifying) (string, error) {
+	signer, err := v.verdict()
+	if err == nil || v.sig == nil {
+		return signer, err
+	}
+	again, ferr := s.fetchSignature(ctx, bucket, key)
+	if ferr != nil || again == nil || bytes.Equal(again.Marshal(), v.sig.Marshal()) {
+		return "", err
+	}
+	v.sig = again
+	if signer, nerr := v.verdict(); nerr == nil {
+		log.WithField("signer", signer).Info("the signature changed while the object was read (the key was written again); the new one verifies what was read")
+		return signer, nil
+	}
+	return "", err
+}
+
 // signatureAnswer is what fetching an object's signature gave.
 type signatureAnswer struct {
 	sig      *minisig.Signature
