@@ -74,7 +74,8 @@ func (s *Snapshotter) Init(cfg map[string]string) error {
 	k := &checks{s: s, raw: cfg}
 	r := &firstFailure{}
 	root := context.Background() // Velero's call carries no context
-	if !k.parse(root, r) { // within kube.Timeout
+	// parse reads the plugin ConfigMap and Secrets within kube.Timeout.
+	if !k.parse(root, r) {
 		return r.err
 	}
 	c := k.c
