@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"example.io/velero-plugin-s3csi/internal/suggest"
 )
 
 // Every key of a provider is declared once, in one table of Key
@@ -186,32 +188,11 @@ func (tab keyTable[T]) suggest(name string) string {
 		if strings.EqualFold(cand, name) {
 			return cand
 		}
-		if d := editDistance(strings.ToLower(cand), strings.ToLower(name)); d < bestDist {
+		if d := suggest.EditDistance(strings.ToLower(cand), strings.ToLower(name)); d < bestDist {
 			best, bestDist = cand, d
 		}
 	}
 	return best
-}
-
-// editDistance is the Levenshtein distance of a and b, in bytes.
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
 }
 
 // fields is the settings line of t: every shown key's value and where it

@@ -7,6 +7,8 @@ import (
 	"os"
 	"slices"
 	"strings"
+
+	"example.io/velero-plugin-s3csi/internal/suggest"
 )
 
 // knownKeys are the settings of the AWS shared config and credentials
@@ -149,7 +151,7 @@ func parseINI(data []byte) (map[string]*iniSection, error) {
 func nearest(key string) string {
 	best, bestDist := "", min(3, len(key)/3)+1
 	for _, k := range knownKeys {
-		d := editDistance(key, k)
+		d := suggest.EditDistance(key, k)
 		if len(key) >= 8 && (strings.HasPrefix(k, key) || strings.HasPrefix(key, k) || wordsWithin(key, k)) {
 			d = min(d, 3)
 		}
@@ -191,25 +193,4 @@ func sectionNames(s map[string]*iniSection) string {
 	}
 	slices.Sort(names)
 	return strings.Join(names, ", ")
-}
-
-// editDistance is Levenshtein's, over bytes.
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
 }
