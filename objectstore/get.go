@@ -290,7 +290,7 @@ func (d *download) stream(ctx context.Context, body *rangeBody, off *int64) erro
 		timer.stop() // nor is waiting for Velero to take the chunk
 		*off += int64(n)
 		if d.check != nil {
-			_, _ = d.check.d.Write(buf[:n]) // beside Velero's reads, on the read-ahead's core
+			d.check.feed(buf[:n]) // beside Velero's reads, on the read-ahead's core
 		}
 		if n == 0 || !d.send(chunk{data: buf[:n]}) {
 			buffers.put(buf)

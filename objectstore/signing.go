@@ -237,6 +237,19 @@ func (v *verifying) settle(sig *minisig.Signature) {
 	close(v.known)
 }
 
+// feed hashes the next stored bytes, until the signature is known to be
+// missing: an unsigned object read unchecked is not hashed for nothing.
+func (v *verifying) feed(p []byte) {
+	select {
+	case <-v.known:
+		if v.sig == nil {
+			return
+		}
+	default:
+	}
+	_, _ = v.d.Write(p)
+}
+
 // verdict judges the signature once it is known: the signer's key ID
 // when it verifies, "" for an object read unchecked.
 func (v *verifying) verdict() (string, error) {
