@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"github.com/vmware-tanzu/velero/pkg/plugin/velero"
 
+	"example.io/velero-plugin-s3csi/internal/conformance"
 	"example.io/velero-plugin-s3csi/internal/testenv"
 	"example.io/velero-plugin-s3csi/kube"
 	"example.io/velero-plugin-s3csi/objectstore"
@@ -100,32 +101,5 @@ func jsonOf(t testenv.T, data []byte) []byte {
 	return b
 }
 
-// oneByOne is a body that is neither seekable nor sized: it hands out at
-// most n bytes a read, like Velero's 16 KiB gRPC chunks.
-type oneByOne struct {
-	r *bytes.Reader
-	n int
-}
-
-func (o *oneByOne) Read(p []byte) (int, error) {
-	if len(p) > o.n {
-		p = p[:o.n]
-	}
-	return o.r.Read(p)
-}
-
-func stream(b []byte) io.Reader { return &oneByOne{r: bytes.NewReader(b), n: 16 << 10} }
-
-// failingAfter returns data then an error, as a backup whose tarball
-// writer failed half-way.
-type failingAfter struct {
-	r io.Reader
-}
-
-func (f *failingAfter) Read(p []byte) (int, error) {
-	n, err := f.r.Read(p)
-	if err == io.EOF {
-		return n, io.ErrClosedPipe
-	}
-	return n, err
-}
+// stream is b as Velero's host hands a body to PutObject.
+func stream(b []byte) io.Reader { return conformance.Stream(b) }

@@ -180,7 +180,9 @@ func (o *oneByOne) Read(p []byte) (int, error) {
 	return o.r.Read(p)
 }
 
-func stream(b []byte) io.Reader { return &oneByOne{r: bytes.NewReader(b), n: 16 << 10} }
+// Stream is b as Velero's host hands a body to PutObject: in 16 KiB
+// reads, neither seekable nor sized.
+func Stream(b []byte) io.Reader { return &oneByOne{r: bytes.NewReader(b), n: 16 << 10} }
 
 // failingAfter returns data then an error, as a backup whose tarball
 // writer failed half-way.

@@ -53,7 +53,7 @@ func digest(b []byte) [32]byte { return sha256.Sum256(b) }
 func (e Env) smallObject(t T) {
 	s, b := e.Store, e.Bucket
 	data := jsonOf(t, randomBytes(t, 100<<10)) // a .json key: checked as JSON
-	require.NoError(t, s.PutObject(b, "backups/small/small.json", stream(data)))
+	require.NoError(t, s.PutObject(b, "backups/small/small.json", Stream(data)))
 	assert.Equal(t, data, readAll(t, s, b, "backups/small/small.json"))
 	ok, err := s.ObjectExists(b, "backups/small/small.json")
 	require.NoError(t, err)
@@ -66,7 +66,7 @@ func (e Env) smallObject(t T) {
 func (e Env) multipartObject(t T) {
 	s, b := e.Store, e.Bucket
 	data := randomBytes(t, 23<<20+12345) // 5 parts of 5 MiB, the last one short
-	require.NoError(t, s.PutObject(b, "backups/big/big.bin", stream(data)))
+	require.NoError(t, s.PutObject(b, "backups/big/big.bin", Stream(data)))
 	got := readAll(t, s, b, "backups/big/big.bin")
 	assert.Equal(t, len(data), len(got))
 	assert.Equal(t, digest(data), digest(got))
@@ -83,7 +83,7 @@ func (e Env) multipartObject(t T) {
 func (e Env) gzipObject(t T) {
 	s, b := e.Store, e.Bucket
 	body := gzipped(t, randomBytes(t, 12<<20))
-	require.NoError(t, s.PutObject(b, "backups/gz/gz.tar.gz", stream(body)))
+	require.NoError(t, s.PutObject(b, "backups/gz/gz.tar.gz", Stream(body)))
 	assert.Equal(t, digest(body), digest(readAll(t, s, b, "backups/gz/gz.tar.gz")))
 	stored, err := e.Raw.Get("backups/gz/gz.tar.gz")
 	require.NoError(t, err)
@@ -110,7 +110,7 @@ func (e Env) truncatedGzip(t T) {
 		e.nothingWritten(t, key, 1)
 
 		// The same cut stream ending cleanly is found by the gzip check.
-		err = s.PutObject(b, key, stream(cut))
+		err = s.PutObject(b, key, Stream(cut))
 		require.Error(t, err)
 		if !e.ThroughHost {
 			assert.Contains(t, err.Error(), "truncated upload")
@@ -128,7 +128,7 @@ func (e Env) truncatedGzip(t T) {
 }
 
 func (e Env) notGzip(t T) {
-	err := e.Store.PutObject(e.Bucket, "backups/x/x-logs.gz", stream([]byte("plain text, not gzip")))
+	err := e.Store.PutObject(e.Bucket, "backups/x/x-logs.gz", Stream([]byte("plain text, not gzip")))
 	require.Error(t, err)
 	ok, err := e.Store.ObjectExists(e.Bucket, "backups/x/x-logs.gz")
 	require.NoError(t, err)
@@ -145,14 +145,14 @@ func (e Env) badJSON(t T) {
 		"two values":       []byte(`{"a":1} {"b":2}`),
 	} {
 		key := "backups/j/" + strings.ReplaceAll(name, " ", "-") + ".json"
-		err := s.PutObject(b, key, stream(body))
+		err := s.PutObject(b, key, Stream(body))
 		require.Error(t, err, name)
 		if e.Truncated != nil {
 			assert.ErrorIs(t, err, e.Truncated, name)
 		}
 		e.nothingWritten(t, key, 1)
 	}
-	require.NoError(t, s.PutObject(b, "backups/j/whole.json", stream(whole)))
+	require.NoError(t, s.PutObject(b, "backups/j/whole.json", Stream(whole)))
 	assert.Equal(t, digest(whole), digest(readAll(t, s, b, "backups/j/whole.json")))
 }
 
@@ -180,7 +180,7 @@ func (e Env) listing(t T) {
 	s, b := e.Store, e.Bucket
 	keys := []string{"lst/backups/b1/b1.tar.gz.json", "lst/backups/b2/a", "lst/backups/b2/c/d", "lst/restores/r1/x"}
 	for _, k := range keys {
-		require.NoError(t, s.PutObject(b, k, stream([]byte(strconv.Quote(k))))) // JSON, for the .json key
+		require.NoError(t, s.PutObject(b, k, Stream([]byte(strconv.Quote(k))))) // JSON, for the .json key
 	}
 	p, err := s.ListCommonPrefixes(b, "lst/backups/", "/")
 	require.NoError(t, err)
@@ -219,7 +219,7 @@ func (e Env) listingPages(t T) {
 func (e Env) deleteIdempotent(t T) {
 	s, b := e.Store, e.Bucket
 	for _, k := range []string{"del/x", "del/b1/velero-backup.json", "del/b1/b1.tar.gz.json"} {
-		require.NoError(t, s.PutObject(b, k, stream([]byte(strconv.Quote(k)))))
+		require.NoError(t, s.PutObject(b, k, Stream([]byte(strconv.Quote(k)))))
 		require.NoError(t, s.DeleteObject(b, k))
 	}
 	ok, err := s.ObjectExists(b, "del/x")
@@ -236,7 +236,7 @@ func (e Env) deleteIdempotent(t T) {
 // URL serves what S3 stores (an age file, when sealed).
 func (e Env) signedURL(t T) {
 	data := []byte("backup log line\n")
-	require.NoError(t, e.Store.PutObject(e.Bucket, "backups/sig/sig-logs.txt", stream(data)))
+	require.NoError(t, e.Store.PutObject(e.Bucket, "backups/sig/sig-logs.txt", Stream(data)))
 	for _, key := range []string{"backups/sig/sig-logs.txt", "backups/gz/gz.tar.gz"} {
 		u, err := e.Store.CreateSignedURL(e.Bucket, key, signedURLTTL)
 		require.NoError(t, err, key)
@@ -257,7 +257,7 @@ func (e Env) signedURL(t T) {
 }
 
 func (e Env) emptyObject(t T) {
-	require.NoError(t, e.Store.PutObject(e.Bucket, "empty/e", stream(nil)))
+	require.NoError(t, e.Store.PutObject(e.Bucket, "empty/e", Stream(nil)))
 	ok, err := e.Store.ObjectExists(e.Bucket, "empty/e")
 	require.NoError(t, err)
 	assert.True(t, ok)
@@ -265,8 +265,8 @@ func (e Env) emptyObject(t T) {
 }
 
 func (e Env) overwrite(t T) {
-	require.NoError(t, e.Store.PutObject(e.Bucket, "ow/k", stream([]byte("one"))))
-	require.NoError(t, e.Store.PutObject(e.Bucket, "ow/k", stream([]byte("two"))))
+	require.NoError(t, e.Store.PutObject(e.Bucket, "ow/k", Stream([]byte("one"))))
+	require.NoError(t, e.Store.PutObject(e.Bucket, "ow/k", Stream([]byte("two"))))
 	assert.Equal(t, []byte("two"), readAll(t, e.Store, e.Bucket, "ow/k"))
 }
 
